@@ -1,0 +1,183 @@
+"""The ``gapmap`` command (also ``python -m geo``).
+
+Exit status: 0 on success, 2 on bad input or config (message on stderr, nothing written),
+1 on any other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from geo import __version__
+from geo.errors import GeoError, InputError, InputErrors
+
+log = logging.getLogger("geo")
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = REPO_ROOT / "scripts" / "regions" / "demo.yml"
+
+
+class BarProgress:
+    """One progress bar per pipeline stage, with the stage's time when it ends."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self._bar = None
+
+    def stage_started(self, stage: str, description: str) -> None:
+        self._bar = self._tqdm(total=1, desc=f"{description:<42}", leave=True, file=sys.stderr,
+                               bar_format="{desc} |{bar:20}| {elapsed}", dynamic_ncols=True)
+
+    def stage_finished(self, stage: str, seconds: float) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix_str(f"{seconds:.2f} s")
+            self._bar.close()
+            self._bar = None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``gapmap``."""
+    parser = argparse.ArgumentParser(
+        prog="gapmap",
+        description="Palliative care access gaps: who can reach their GP and specialist "
+        "palliative care, by remoteness, sub-area and need (cancer and non-cancer).",
+    )
+    parser.add_argument("--version", action="version", version=f"gapmap {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+        p.add_argument("-v", "--verbose", action="count", default=0,
+                       help="more log messages (-vv for debugging)")
+
+    demo = sub.add_parser("demo", help="run the whole pipeline on the embedded demo region")
+    demo.add_argument("--out", type=Path, default=None, help="output folder (default maps/demo)")
+    common(demo)
+    run = sub.add_parser("run", help="run one region from its config")
+    run.add_argument("config", type=Path, help="region config (YAML)")
+    run.add_argument("--out", type=Path, default=None, help="output folder")
+    run.add_argument("--online", action="store_true",
+                     help="allow downloading roads when the config names a place or polygon")
+    common(run)
+    validate = sub.add_parser("validate", help="check a config and its inputs; write nothing")
+    validate.add_argument("config", type=Path, help="region config (YAML)")
+    common(validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gapmap`` console script."""
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose, quiet=args.quiet)
+    try:
+        if args.command == "validate":
+            return _validate(args.config, quiet=args.quiet)
+        config_path = DEMO_CONFIG if args.command == "demo" else args.config
+        return _run(config_path, out=args.out, online=getattr(args, "online", False),
+                    quiet=args.quiet)
+    except InputErrors as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except GeoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("interrupted; nothing was written", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:
+        log.debug("unexpected failure", exc_info=True)
+        print(f"error: unexpected failure: {exc!r} (run with -vv for the traceback)",
+              file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _configure_logging(verbose: int, *, quiet: bool) -> None:
+    level = logging.WARNING
+    if verbose == 1:
+        level = logging.INFO
+    elif verbose >= 2:
+        level = logging.DEBUG
+    if quiet:
+        level = logging.ERROR
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("geo")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _load_and_check(config_path: Path):
+    from geo.config import load_config
+    from geo.errors import InputErrors
+    from geo.validate import check_inputs
+
+    config = load_config(config_path)
+    problems = check_inputs(config)
+    if problems:
+        raise problems[0] if len(problems) == 1 else InputErrors(problems)
+    return config
+
+
+def _validate(config_path: Path, *, quiet: bool) -> int:
+    config = _load_and_check(config_path)
+    if not quiet:
+        print(f"{config_path}: config and inputs look valid (region '{config.region.name}')")
+    return EXIT_OK
+
+
+def _run(config_path: Path, *, out: Path | None, online: bool, quiet: bool) -> int:
+    from geo.pipeline import run
+
+    start = time.perf_counter()
+    config = _load_and_check(config_path)
+    show_bars = not quiet and sys.stderr.isatty()
+    outcome = run(config, out_dir=out, online=online,
+                  progress=BarProgress() if show_bars else None)
+    if not quiet:
+        _summary(outcome, time.perf_counter() - start)
+    return EXIT_OK
+
+
+def _summary(outcome, seconds: float) -> None:
+    """A short account of what the run found and wrote, on stdout."""
+    totals = outcome.results.provenance.get("totals", {})
+    origins = outcome.results.origins
+    need = origins["need_cancer"] + origins["need_non_cancer"]
+    no_spc = ~origins["coverage_class"].isin(["both", "spc_only"])
+    gp_only = origins["coverage_class"] == "gp_only"
+    th = outcome.results.thresholds_min
+    lines = [
+        f"gapmap: {outcome.results.region_name} done in {seconds:.1f} s",
+        f"  {totals.get('pop_count', 0):,.0f} people, palliative need {need.sum():,.0f} a year "
+        f"({origins['need_cancer'].sum():,.0f} cancer, "
+        f"{origins['need_non_cancer'].sum():,.0f} non-cancer)",
+        f"  {need[no_spc].sum() / max(need.sum(), 1e-12):.0%} of need lives beyond "
+        f"{th['spc']:g} min of specialist palliative care; "
+        f"{origins.loc[gp_only, 'pop_count'].sum():,.0f} people have a GP within "
+        f"{th['gp']:g} min but no specialist service (the integration gap)",
+        f"  wrote {len(outcome.files)} files to {outcome.out_dir}:",
+    ]
+    shown = [p for p in outcome.files if p.parent == outcome.out_dir]
+    lines += [f"    {p.name}" for p in shown]
+    tables = [p.name for p in outcome.files if p.parent.name == "tables"]
+    if tables:
+        lines.append(f"    tables/ ({', '.join(tables)})")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

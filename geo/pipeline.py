@@ -1,0 +1,369 @@
+"""The one orchestrator: ``run(config) -> Results``, stage by stage, with timings and provenance.
+
+Stages (each timed, reported to an optional progress callback, and recorded in run.json):
+``roads`` → ``facilities`` → ``population`` → ``remoteness`` → ``need`` → ``travel`` →
+``coverage`` → ``tables`` → ``outputs``. No stage reaches into another's internals: they exchange
+(Geo)DataFrames with documented columns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import platform
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+
+from geo import __version__, gaps
+from geo.access import coverage_class, thresholds_per_origin
+from geo.config import RegionConfig
+from geo.errors import InputError
+from geo.layers import (
+    assign_subareas,
+    load_need,
+    load_population,
+    load_remoteness,
+    load_subareas,
+)
+from geo.network import RoadNetwork
+from geo.outputs import sha256_file, write_outputs
+from geo.results import Results
+from geo.roads import SpeedSettings
+from geo.service_times import ServiceTimes, compute_service_times
+
+log = logging.getLogger(__name__)
+
+
+class Progress(Protocol):
+    """Receives stage events (the CLI draws progress bars from them)."""
+
+    def stage_started(self, stage: str, description: str) -> None:
+        """A stage begins."""
+
+    def stage_finished(self, stage: str, seconds: float) -> None:
+        """A stage ended after ``seconds``."""
+
+
+@dataclass
+class _Timer:
+    progress: Progress | None
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def stage(self, name: str, description: str) -> Iterator[None]:
+        if self.progress is not None:
+            self.progress.stage_started(name, description)
+        log.info("stage %s: %s", name, description)
+        start = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - start
+        self.timings_s[name] = round(seconds, 3)
+        if self.progress is not None:
+            self.progress.stage_finished(name, seconds)
+
+
+@dataclass
+class RunOutcome:
+    """What a run produced: its results and the files it wrote."""
+
+    results: Results
+    out_dir: Path | None
+    files: list[Path]
+
+
+def run(
+    config: RegionConfig,
+    *,
+    out_dir: str | Path | None = None,
+    online: bool = False,
+    progress: Progress | None = None,
+    write: bool = True,
+    cache_dir: str | Path | None = None,
+) -> RunOutcome:
+    """Run one region end to end and (by default) write its output folder.
+
+    Parameters
+    ----------
+    config
+        The validated region config.
+    out_dir
+        Output folder; default ``config.output.dir``, else ``maps/<region name>``.
+    online
+        Allow downloading the road network (only used when the config names a place/polygon).
+    progress
+        Optional stage-event receiver.
+    write
+        Write outputs (map, report, layers, tables, run.json); False returns results only.
+    cache_dir
+        Where built road networks are cached; default ``.cache/`` next to the config.
+
+    Returns
+    -------
+    RunOutcome
+        The results and the written files.
+    """
+    timer = _Timer(progress)
+    started = datetime.now(timezone.utc)
+    crs = _analysis_crs(config)
+    cache = Path(cache_dir) if cache_dir else _default_cache(config)
+    with timer.stage("roads", "reading roads and building the network"):
+        network, road_info = _build_network(config, crs, cache, online=online)
+    with timer.stage("facilities", "reading GP practices and specialist services"):
+        gps, spcs = _load_facilities(config, crs)
+    with timer.stage("population", "placing the population"):
+        origins = load_population(config.population, crs=crs, boundary=config.region.boundary,
+                                  network=network)
+        subareas = load_subareas(config.subareas, crs=crs)
+        origins = assign_subareas(origins, subareas)
+    with timer.stage("remoteness", "classifying remoteness"):
+        remoteness = load_remoteness(config.remoteness, origins, crs=crs, network=network)
+        origins["remoteness_class"] = remoteness.classes.to_numpy()
+    with timer.stage("need", "estimating palliative care need"):
+        need = load_need(config.need, origins, country=config.region.country)
+        origins["need_cancer"] = need.origins["need_cancer"].to_numpy()
+        origins["need_non_cancer"] = need.origins["need_non_cancer"].to_numpy()
+    with timer.stage("travel", "computing road travel times"):
+        times = compute_service_times(
+            network, origins, gps, spcs,
+            max_snap_distance_m=config.roads.max_snap_distance_m,
+            offroad_speed_kph=config.roads.offroad_speed_kph,
+        )
+    with timer.stage("coverage", "classifying coverage"):
+        origins, gps = _classify(config, origins, gps, times)
+    with timer.stage("tables", "building gap tables"):
+        tables = _tables(config, origins, gps, spcs, subareas, remoteness.class_order)
+    results = Results(
+        region_name=config.region.name,
+        crs=crs,
+        origins=origins,
+        gp_practices=gps,
+        specialist_services=times.specialist_services,
+        tables=tables,
+        thresholds_min={"gp": config.thresholds.gp_min, "spc": config.thresholds.spc_min},
+        remoteness_classes=list(remoteness.class_order),
+        subareas=subareas,
+        remoteness_areas=remoteness.areas,
+    )
+    results.provenance = _provenance(config, results, road_info, remoteness, need, timer,
+                                     started, crs)
+    target = _out_dir(config, out_dir)
+    files: list[Path] = []
+    if write:
+        with timer.stage("outputs", "writing map, report, layers and tables"):
+            files = _write(results, target, config)
+    results.provenance["timings_s"] = dict(timer.timings_s)
+    return RunOutcome(results=results, out_dir=target if write else None, files=files)
+
+
+def _analysis_crs(config: RegionConfig) -> CRS:
+    """The configured projected CRS, or the local UTM zone of the GP practices."""
+    if config.region.crs:
+        crs = CRS.from_user_input(config.region.crs)
+        if not crs.is_projected:
+            raise InputError(
+                f"region.crs {config.region.crs} is not projected; distances need metres. Use a "
+                "projected CRS (e.g. the local UTM or MGA zone) or leave it out to use UTM",
+                path=config.source_path,
+            )
+        return crs
+    gps, _ = _load_facilities(config, CRS.from_epsg(4326))
+    crs = gps.estimate_utm_crs()
+    log.info("no region.crs configured: using %s", crs.name)
+    return crs
+
+
+def _default_cache(config: RegionConfig) -> Path:
+    base = config.source_path.parent if config.source_path else Path.cwd()
+    return base / ".cache"
+
+
+def _build_network(
+    config: RegionConfig, crs: CRS, cache: Path, *, online: bool
+) -> tuple[RoadNetwork, dict[str, Any]]:
+    from geo import network as network_mod
+    from geo import roads as roads_mod
+
+    roads_cfg = config.roads
+    settings = SpeedSettings(
+        profile=roads_cfg.speed_profile or config.region.country,
+        speeds_kph=dict(roads_cfg.speeds_kph),
+        unsealed_factor=roads_cfg.unsealed_factor,
+        freeflow_factor=roads_cfg.freeflow_factor,
+        ferry_speed_kph=roads_cfg.ferry_speed_kph,
+        include_tracks=roads_cfg.include_tracks,
+        urban_density_km_per_km2=roads_cfg.urban_density_km_per_km2,
+    )
+    path = roads_cfg.path
+    if path is None:
+        if not online:
+            raise InputError(
+                "the config asks to download roads (roads.place/polygon) but downloading is "
+                "off: run with --online, or set roads.path to a local OSM file",
+                path=config.source_path,
+            )
+        path = roads_mod.download_roads(roads_cfg.place, roads_cfg.polygon, cache_dir=cache)
+    built = network_mod.build_network(path, settings, crs,
+                                      cache_dir=cache if roads_cfg.cache else None)
+    return built.network, built.info
+
+
+def _load_facilities(config: RegionConfig, crs: CRS) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    from geo.facilities import load_facilities
+
+    out = []
+    for kind, cfg in (("gp", config.gp_practices), ("spc", config.specialist_services)):
+        out.append(
+            load_facilities(
+                cfg.path, kind=kind, columns=cfg.columns.model_dump(), crs=crs,
+                input_crs=cfg.crs, layer=cfg.layer, where=cfg.where,
+                service_types=cfg.service_types, default_service_type=cfg.default_service_type,
+                default_capacity=cfg.default_capacity,
+            )
+        )
+    return out[0], out[1]
+
+
+def _classify(
+    config: RegionConfig, origins: gpd.GeoDataFrame, gps: gpd.GeoDataFrame, times: ServiceTimes
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Attach travel times and coverage classes to origins, and link figures to GP practices."""
+    th = config.thresholds
+    by_class = th.by_remoteness
+    gp_th = thresholds_per_origin(origins["remoteness_class"], default_min=th.gp_min,
+                                  by_remoteness={k: v["gp_min"] for k, v in by_class.items()
+                                                 if "gp_min" in v})
+    spc_th = thresholds_per_origin(origins["remoteness_class"], default_min=th.spc_min,
+                                   by_remoteness={k: v["spc_min"] for k, v in by_class.items()
+                                                  if "spc_min" in v})
+    origins = origins.copy()
+    for col, values in times.origin_columns.items():
+        origins[col] = values
+    origins["coverage_class"] = coverage_class(
+        origins["gp_travel_time_min"], origins["spc_travel_time_min"],
+        gp_threshold_min=gp_th, spc_threshold_min=spc_th,
+    )
+    origins["coverage_class_non_cancer"] = coverage_class(
+        origins["gp_travel_time_min"], origins["spc_non_cancer_travel_time_min"],
+        gp_threshold_min=gp_th, spc_threshold_min=spc_th,
+    )
+    gps = times.gp_practices.copy()
+    served = origins.groupby("nearest_gp_id")[["pop_count", "need_cancer",
+                                               "need_non_cancer"]].sum()
+    gps["pop_served"] = gps["facility_id"].map(served["pop_count"]).fillna(0.0)
+    gps["need_cancer_served"] = gps["facility_id"].map(served["need_cancer"]).fillna(0.0)
+    gps["need_non_cancer_served"] = gps["facility_id"].map(served["need_non_cancer"]).fillna(0.0)
+    link = gps["spc_travel_time_min"].to_numpy(float)
+    gps["isolated"] = ~(np.nan_to_num(link, nan=np.inf) <= th.isolated_gp_min)
+    return origins, gps
+
+
+def _tables(
+    config: RegionConfig,
+    origins: gpd.GeoDataFrame,
+    gps: gpd.GeoDataFrame,
+    spcs: gpd.GeoDataFrame,
+    subareas: gpd.GeoDataFrame | None,
+    class_order: tuple[str, ...],
+) -> dict[str, pd.DataFrame]:
+    service_columns = {
+        "gp": "gp_travel_time_min",
+        "spc": "spc_travel_time_min",
+        "spc_non_cancer": "spc_non_cancer_travel_time_min",
+    }
+    for service_type in ("inpatient", "community", "hospital"):
+        col = f"spc_{service_type}_travel_time_min"
+        if col in origins:
+            service_columns[f"spc_{service_type}"] = col
+    return {
+        "coverage_by_remoteness": gaps.coverage_by_remoteness(origins, class_order=class_order),
+        "coverage_by_subarea": gaps.coverage_by_subarea(
+            origins, subareas, suppress_below=config.need.suppress_below
+        ),
+        "gp_specialist_links": gaps.gp_specialist_links(gps, spcs),
+        "travel_time_bands": gaps.travel_time_bands(
+            origins, service_columns=service_columns, bands_min=config.thresholds.bands_min
+        ),
+    }
+
+
+def _input_files(config: RegionConfig) -> dict[str, Path]:
+    files = {
+        "config": config.source_path,
+        "roads": config.roads.path,
+        "gp_practices": config.gp_practices.path,
+        "specialist_services": config.specialist_services.path,
+        "population": config.population.path,
+        "population_density": config.population.density_raster,
+        "region_boundary": config.region.boundary,
+        "remoteness": config.remoteness.path if config.remoteness else None,
+        "subareas": config.subareas.path if config.subareas else None,
+        "deaths": config.need.deaths.path if config.need.deaths else None,
+    }
+    return {k: v for k, v in files.items() if v is not None}
+
+
+def _provenance(config, results, road_info, remoteness, need, timer, started, crs) -> dict:
+    origins = results.origins
+    inputs = {
+        name: {"path": str(path), "sha256": sha256_file(path) if path.is_file() else None}
+        for name, path in _input_files(config).items()
+    }
+    return {
+        "tool": "gapmap",
+        "version": __version__,
+        "python": platform.python_version(),
+        "region": config.region.name,
+        "started_utc": started.isoformat(timespec="seconds"),
+        "analysis_crs": crs.to_string(),
+        "inputs": inputs,
+        "osm_data_date": road_info.get("data_date"),
+        "road_network": road_info,
+        "speed_settings": config.roads.model_dump(mode="json"),
+        "remoteness": {"scheme": remoteness.scheme, "version": remoteness.version,
+                       "classes": list(remoteness.class_order), "stats": remoteness.stats},
+        "need": {"model": config.need.model, "source": config.need.source,
+                 "stats": getattr(need, "stats", {})},
+        "thresholds": config.thresholds.model_dump(mode="json"),
+        "suppress_below": config.need.suppress_below,
+        "totals": {
+            "pop_count": float(origins["pop_count"].sum()),
+            "need_cancer": float(origins["need_cancer"].sum()),
+            "need_non_cancer": float(origins["need_non_cancer"].sum()),
+            "origins": len(origins),
+            "origins_unreachable": int((~origins["reachable"]).sum()),
+            "gp_practices": len(results.gp_practices),
+            "specialist_services": len(results.specialist_services),
+        },
+        "timings_s": timer.timings_s,
+    }
+
+
+def _out_dir(config: RegionConfig, out_dir: str | Path | None) -> Path:
+    if out_dir is not None:
+        return Path(out_dir)
+    if config.output.dir is not None:
+        return config.output.dir
+    slug = "".join(c if c.isalnum() else "_" for c in config.region.name.lower()).strip("_")
+    return Path("maps") / (slug or "region")
+
+
+def _write(results: Results, target: Path, config: RegionConfig) -> list[Path]:
+    from geo.maps import write_map
+    from geo.report import write_report
+
+    return write_outputs(
+        results,
+        target,
+        write_map=lambda r, p: write_map(r, p, offline=config.output.offline_map,
+                                         tiles=config.output.tiles),
+        write_report=write_report,
+    )

@@ -1,0 +1,305 @@
+"""OpenStreetMap roads → drivable directed edges with lengths, speeds and travel times.
+
+Reads ``.osm.pbf`` (pyosmium), ``.osm`` / ``.osm.bz2`` XML (pyosmium too), or downloads with
+osmnx when the user opts in (``--online``). Keeps drivable ways; honours access restrictions,
+one-way rules and ferries; and assigns each edge a speed from its ``maxspeed`` tag or, failing
+that, from a country speed profile (``data/reference/speeds_<profile>.csv``), urban or rural.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geo.errors import InputError, NetworkError
+from geo.speeds import SpeedSettings, assign_speeds
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RoadData", "SpeedSettings", "download_roads", "load_roads"]
+
+DRIVABLE_HIGHWAYS = frozenset({
+    "motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link",
+    "secondary", "secondary_link", "tertiary", "tertiary_link", "unclassified", "residential",
+    "living_street", "service", "track", "road",
+})
+# Service roads that are not part of the public network a patient or a team would drive.
+EXCLUDED_SERVICE = frozenset({"parking_aisle", "drive-through", "emergency_access"})
+NO_ACCESS = frozenset({"no", "private", "agricultural", "forestry", "delivery", "emergency"})
+ACCESS_KEYS = ("motorcar", "motor_vehicle", "vehicle", "access")  # most specific first
+TAG_KEYS = ("highway", "route", "maxspeed", "oneway", "junction", "surface", "tracktype",
+            "duration", "area", "service", "access", "vehicle", "motor_vehicle", "motorcar")
+ONEWAY_TRUE = frozenset({"yes", "true", "1"})
+ONEWAY_REVERSE = frozenset({"-1", "reverse"})
+ONEWAY_FALSE = frozenset({"no", "false", "0", "alternating", "reversible"})
+OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.gz", ".osm.xml")
+
+
+@dataclass(frozen=True)
+class RoadData:
+    """Drivable directed edges and their nodes, ready to become a :class:`RoadNetwork`.
+
+    Attributes
+    ----------
+    edges
+        One row per directed segment between consecutive way nodes: ``u``, ``v`` (OSM node
+        ids), ``length_m`` (geodesic), ``speed_kph``, ``travel_time_s``, ``highway``,
+        ``unsealed``, ``is_ferry``, ``urban``, ``maxspeed_source`` (``tag``/``profile``/
+        ``ferry``), ``osm_way_id``.
+    nodes
+        Index ``osm_node_id``; columns ``lon``, ``lat`` (WGS84).
+    data_date
+        Date of the OSM data (pbf replication timestamp, else the newest way timestamp).
+    stats
+        Counts for provenance (ways read and kept, dropped, maxspeed parsed or not, ...).
+    source_path
+        The file read.
+    """
+
+    edges: pd.DataFrame
+    nodes: pd.DataFrame
+    data_date: str | None
+    stats: dict[str, Any] = field(default_factory=dict)
+    source_path: Path | None = None
+
+
+@dataclass
+class _Collected:
+    """Raw arrays gathered while streaming ways (before speeds are assigned)."""
+
+    way_ids: list[int] = field(default_factory=list)
+    way_tags: list[dict[str, str]] = field(default_factory=list)
+    way_node_start: list[int] = field(default_factory=lambda: [0])
+    node_ids: list[int] = field(default_factory=list)
+    lons: list[float] = field(default_factory=list)
+    lats: list[float] = field(default_factory=list)
+    newest: Any = None
+    counts: Counter = field(default_factory=Counter)
+
+
+def load_roads(path: str | Path, *, settings: SpeedSettings | None = None) -> RoadData:
+    """Read an OSM file into drivable directed edges with travel times.
+
+    Parameters
+    ----------
+    path
+        ``.osm.pbf``, ``.osm`` or ``.osm.bz2``.
+    settings
+        Speed model settings (default: the generic profile).
+
+    Returns
+    -------
+    RoadData
+        Edges, nodes, data date and statistics.
+
+    Raises
+    ------
+    InputError
+        Missing, empty, corrupt or unsupported file.
+    NetworkError
+        The file holds no drivable road.
+    """
+    import osmium
+
+    path = Path(path)
+    settings = settings or SpeedSettings()
+    _check_file(path)
+    collected = _Collected()
+    try:
+        processor = osmium.FileProcessor(str(path)).with_locations().with_filter(
+            osmium.filter.KeyFilter("highway", "route"))
+        for obj in processor:
+            if obj.is_way():
+                _collect_way(obj, collected, settings)
+        header_date = _header_date(path)
+    except (RuntimeError, osmium.InvalidLocationError) as exc:
+        raise InputError(f"cannot read as OpenStreetMap data ({exc}); is the file complete?",
+                         path=path) from None
+    if not collected.way_ids:
+        raise NetworkError(f"{path}: no drivable roads found (highway=* ways of the drivable "
+                           "classes, or car ferries); is this the right extract?")
+    edges, nodes = _edges_from_ways(collected)
+    edges = assign_speeds(edges, collected.way_tags, settings)
+    data_date = header_date or (collected.newest.isoformat() if collected.newest else None)
+    stats = dict(collected.counts)
+    stats.update(edges.attrs.pop("speed_stats", {}))
+    stats.update({"edges": len(edges), "nodes": len(nodes),
+                  "drivable_km": float(edges.loc[~edges["is_ferry"], "length_m"].sum() / 2e3)})
+    log.info("%s: %d drivable ways, %d directed edges, data date %s", path.name,
+             stats.get("ways_kept", 0), len(edges), data_date)
+    return RoadData(edges=edges, nodes=nodes, data_date=data_date, stats=stats, source_path=path)
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise InputError("road network file not found; check roads.path", path=path)
+    if not str(path).lower().endswith(OSM_SUFFIXES):
+        raise InputError("unsupported road file; use .osm.pbf, .osm or .osm.bz2", path=path)
+    if path.stat().st_size == 0:
+        raise InputError("road network file is empty", path=path)
+
+
+def _header_date(path: Path) -> str | None:
+    import osmium
+
+    reader = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING)
+    try:
+        header = reader.header()
+        stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp")
+    finally:
+        reader.close()
+    return stamp or None
+
+
+def _collect_way(way: Any, out: _Collected, settings: SpeedSettings) -> None:
+    tags = {k: way.tags.get(k) for k in TAG_KEYS if k in way.tags}
+    out.counts["ways_read"] += 1
+    reason = _drop_reason(tags, settings)
+    if reason:
+        out.counts[f"ways_dropped_{reason}"] += 1
+        return
+    refs, lons, lats = [], [], []
+    for nd in way.nodes:
+        if not nd.location.valid():
+            out.counts["ways_dropped_missing_nodes"] += 1
+            return
+        refs.append(nd.ref)
+        lons.append(nd.lon)
+        lats.append(nd.lat)
+    if len(refs) < 2:
+        out.counts["ways_dropped_too_short"] += 1
+        return
+    out.way_ids.append(way.id)
+    out.way_tags.append(tags)
+    out.node_ids += refs
+    out.lons += lons
+    out.lats += lats
+    out.way_node_start.append(len(out.node_ids))
+    out.counts["ways_kept"] += 1
+    if tags.get("route") == "ferry":
+        out.counts["ferries"] += 1
+    stamp = way.timestamp
+    if out.newest is None or stamp > out.newest:
+        out.newest = stamp
+
+
+def _drop_reason(tags: Mapping[str, str], settings: SpeedSettings) -> str | None:
+    """Why a way is not part of the drivable network (None if it is)."""
+    highway = tags.get("highway")
+    if tags.get("route") == "ferry" and highway is None:
+        vehicles = tags.get("motor_vehicle") or tags.get("motorcar")
+        return "foot_ferry" if vehicles in {"no"} else None
+    if highway not in settings.drivable_highways:
+        return "not_drivable"
+    if highway == "track" and not settings.include_tracks:
+        return "track"
+    if tags.get("area") == "yes":
+        return "area"
+    if highway == "service" and tags.get("service") in EXCLUDED_SERVICE:
+        return "service"
+    for key in ACCESS_KEYS:  # the most specific access tag present decides
+        if key in tags:
+            return "access" if tags[key] in NO_ACCESS else None
+    return None
+
+
+def _edges_from_ways(c: _Collected) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Consecutive node pairs of every way, in both directions unless one-way."""
+    node_ids = np.asarray(c.node_ids, np.int64)
+    lon = np.asarray(c.lons)
+    lat = np.asarray(c.lats)
+    start = np.asarray(c.way_node_start, np.int64)
+    n_way_nodes = np.diff(start)
+    way_index = np.repeat(np.arange(len(c.way_ids)), n_way_nodes - 1)
+    # Segment i joins flat node positions a -> a + 1 (never across ways).
+    last = np.zeros(len(node_ids), bool)
+    last[start[1:] - 1] = True
+    a = np.flatnonzero(~last)
+    length = _geodesic_m(lon[a], lat[a], lon[a + 1], lat[a + 1])
+    direction = np.array([_oneway(t) for t in c.way_tags], np.int8)[way_index]
+    fwd = direction >= 0
+    back = direction <= 0
+    u = np.concatenate([node_ids[a][fwd], node_ids[a + 1][back]])
+    v = np.concatenate([node_ids[a + 1][fwd], node_ids[a][back]])
+    way = np.concatenate([way_index[fwd], way_index[back]])
+    edges = pd.DataFrame({
+        "u": u, "v": v, "length_m": np.concatenate([length[fwd], length[back]]),
+        "way_index": way, "osm_way_id": np.asarray(c.way_ids, np.int64)[way],
+    })
+    edges = edges[edges["u"] != edges["v"]].reset_index(drop=True)
+    nodes = pd.DataFrame({"lon": lon, "lat": lat}, index=pd.Index(node_ids, name="osm_node_id"))
+    nodes = nodes[~nodes.index.duplicated()]
+    return edges, nodes
+
+
+def _oneway(tags: Mapping[str, str]) -> int:
+    """+1 forward only, -1 backward only, 0 both ways."""
+    value = (tags.get("oneway") or "").lower()
+    if value in ONEWAY_TRUE:
+        return 1
+    if value in ONEWAY_REVERSE:
+        return -1
+    if value in ONEWAY_FALSE:
+        return 0
+    if tags.get("junction") in {"roundabout", "circular"}:
+        return 1
+    if tags.get("highway") in {"motorway", "motorway_link"}:
+        return 1
+    return 0
+
+
+def _geodesic_m(lon1, lat1, lon2, lat2) -> np.ndarray:
+    """Ellipsoidal (WGS84) distance in metres between coordinate arrays."""
+    from pyproj import Geod
+
+    _, _, dist = Geod(ellps="WGS84").inv(lon1, lat1, lon2, lat2)
+    return np.asarray(dist, float)
+
+
+def download_roads(
+    place: str | None, polygon: Path | None = None, *, cache_dir: Path
+) -> Path:
+    """Download the drivable network of a place or polygon with osmnx (opt-in, ``--online``).
+
+    The graph is saved as OSM XML in ``cache_dir`` so the rest of the pipeline reads it like
+    any local file (and provenance can hash it).
+
+    Parameters
+    ----------
+    place
+        A place name osmnx can geocode (e.g. ``"Isle of Wight, England"``).
+    polygon
+        A polygon file (any CRS) to download instead of a place.
+    cache_dir
+        Where to save the download.
+
+    Returns
+    -------
+    pathlib.Path
+        The saved ``.osm`` file.
+    """
+    import geopandas as gpd
+    import osmnx as ox
+
+    ox.settings.all_oneway = True  # keep one-way information when saving as OSM XML
+    if polygon is not None:
+        shape = gpd.read_file(polygon).to_crs(4326).geometry.union_all()
+        graph = ox.graph_from_polygon(shape, network_type="drive", simplify=False)
+        name = Path(polygon).stem
+    elif place:
+        graph = ox.graph_from_place(place, network_type="drive", simplify=False)
+        name = "".join(ch if ch.isalnum() else "_" for ch in place.lower())
+    else:
+        raise InputError("give roads.place or roads.polygon to download a network")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    target = cache_dir / f"{name}.osm"
+    ox.io.save_graph_xml(graph, filepath=target)
+    log.info("downloaded %d nodes / %d edges to %s", len(graph.nodes), len(graph.edges), target)
+    return target

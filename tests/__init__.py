@@ -1,0 +1,1 @@
+"""The gapmap test suite."""

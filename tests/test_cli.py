@@ -1,0 +1,94 @@
+"""The gapmap command: exit codes, one message per problem, nothing written on bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from geo.cli import main
+
+from .conftest import DEMO_CONFIG, DEMO_DIR
+
+
+def _demo_config_copy(tmp_path: Path, edit) -> Path:
+    """The demo config with absolute paths, edited by ``edit(dict)``, written to tmp_path."""
+    data = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    text = yaml.safe_dump(data).replace("../../data/demo", str(DEMO_DIR))
+    data = yaml.safe_load(text)
+    data["output"] = {"dir": str(tmp_path / "out")}
+    edit(data)
+    path = tmp_path / "region.yml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def test_help_and_version():
+    result = subprocess.run([sys.executable, "-m", "geo", "--help"], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0
+    for command in ("demo", "run", "validate"):
+        assert command in result.stdout
+    result = subprocess.run([sys.executable, "-m", "geo", "--version"], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0 and "gapmap" in result.stdout
+
+
+def test_unknown_key_exits_2_with_suggestion(tmp_path, capsys):
+    path = _demo_config_copy(tmp_path, lambda d: d["roads"].update(speed_profil="au"))
+    for command in ("validate", "run"):
+        assert main([command, str(path), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "roads.speed_profil" in err and "did you mean 'speed_profile'" in err
+    assert not (tmp_path / "out").exists()
+
+
+def _break_inputs(data: dict) -> None:
+    data["gp_practices"]["path"] = data["gp_practices"]["path"].replace("gp_practices",
+                                                                        "gp_missing")
+    data["specialist_services"]["columns"]["capacity"] = "capacty"
+    del data["specialist_services"]["crs"]
+    data["subareas"]["id_column"] = "area_code"
+
+
+def test_validate_reports_every_problem_and_writes_nothing(tmp_path, capsys):
+    path = _demo_config_copy(tmp_path, _break_inputs)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 4, err
+    text = "\n".join(err)
+    assert "gp_missing.csv" in text and "not found" in text
+    assert "'capacty'" in text and "did you mean 'capacity'" in text
+    assert "spc_services.csv" in text and "CRS" in text
+    assert "'area_code'" in text and "subareas.gpkg" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_run_with_bad_inputs_exits_2_and_writes_no_output(tmp_path, capsys):
+    path = _demo_config_copy(tmp_path, _break_inputs)
+    assert main(["run", str(path), "--quiet"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 4
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_config_file_exits_2(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "absent.yml")]) == 2
+    assert "absent.yml" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_run_demo_config_writes_the_contract(tmp_path, capsys):
+    path = _demo_config_copy(tmp_path, lambda d: None)
+    assert main(["run", str(path)]) == 0
+    out = tmp_path / "out"
+    summary = capsys.readouterr().out
+    assert "wrote" in summary and str(out) in summary and "people" in summary
+    for name in ("map.html", "report.html", "layers.gpkg", "run.json",
+                 "tables/coverage_by_remoteness.csv", "tables/coverage_by_subarea.csv",
+                 "tables/gp_specialist_links.csv", "tables/travel_time_bands.csv"):
+        assert (out / name).is_file(), name
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
