@@ -126,7 +126,9 @@ def load_roads(path: str | Path, *, settings: SpeedSettings | None = None) -> Ro
         raise NetworkError(f"{path}: no drivable roads found (highway=* ways of the drivable "
                            "classes, or car ferries); is this the right extract?")
     edges, nodes = _edges_from_ways(collected)
-    edges = assign_speeds(edges, collected.way_tags, settings)
+    mid_x, mid_y = _local_metres(edges["mid_lon"].to_numpy(), edges["mid_lat"].to_numpy())
+    edges = assign_speeds(edges.drop(columns=["mid_lon", "mid_lat"]), collected.way_tags,
+                          settings, mid_x_m=mid_x, mid_y_m=mid_y)
     data_date = header_date or (collected.newest.isoformat() if collected.newest else None)
     stats = dict(collected.counts)
     stats.update(edges.attrs.pop("speed_stats", {}))
@@ -229,9 +231,13 @@ def _edges_from_ways(c: _Collected) -> tuple[pd.DataFrame, pd.DataFrame]:
     u = np.concatenate([node_ids[a][fwd], node_ids[a + 1][back]])
     v = np.concatenate([node_ids[a + 1][fwd], node_ids[a][back]])
     way = np.concatenate([way_index[fwd], way_index[back]])
+    mid_lon = (lon[a] + lon[a + 1]) / 2.0
+    mid_lat = (lat[a] + lat[a + 1]) / 2.0
     edges = pd.DataFrame({
         "u": u, "v": v, "length_m": np.concatenate([length[fwd], length[back]]),
         "way_index": way, "osm_way_id": np.asarray(c.way_ids, np.int64)[way],
+        "mid_lon": np.concatenate([mid_lon[fwd], mid_lon[back]]),
+        "mid_lat": np.concatenate([mid_lat[fwd], mid_lat[back]]),
     })
     edges = edges[edges["u"] != edges["v"]].reset_index(drop=True)
     nodes = pd.DataFrame({"lon": lon, "lat": lat}, index=pd.Index(node_ids, name="osm_node_id"))
@@ -253,6 +259,18 @@ def _oneway(tags: Mapping[str, str]) -> int:
     if tags.get("highway") in {"motorway", "motorway_link"}:
         return 1
     return 0
+
+
+def _local_metres(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Project to an azimuthal equidistant CRS centred on the data (metres, for road density)."""
+    from pyproj import Transformer
+
+    if len(lon) == 0:
+        return lon, lat
+    centre = f"+proj=aeqd +lat_0={np.median(lat):.6f} +lon_0={np.median(lon):.6f} +datum=WGS84"
+    transformer = Transformer.from_crs("EPSG:4326", centre, always_xy=True)
+    x, y = transformer.transform(lon, lat)
+    return np.asarray(x), np.asarray(y)
 
 
 def _geodesic_m(lon1, lat1, lon2, lat2) -> np.ndarray:
