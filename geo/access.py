@@ -135,8 +135,9 @@ class _Pairs:
     facility_ids: pd.Index
 
 
-def _pairs(od: pd.DataFrame, demand: pd.Series, supply: pd.Series,
-           threshold_min: float | None) -> _Pairs:
+def _pairs(
+    od: pd.DataFrame, demand: pd.Series, supply: pd.Series, threshold_min: float | None
+) -> _Pairs:
     """Index the OD table against the demand and supply ids; drop pairs beyond the threshold."""
     minutes = od["travel_time_min"].to_numpy(float)
     keep = np.isfinite(minutes)
@@ -145,8 +146,7 @@ def _pairs(od: pd.DataFrame, demand: pd.Series, supply: pd.Series,
     origin = demand.index.get_indexer(od["origin_id"].to_numpy()[keep])
     facility = supply.index.get_indexer(od["facility_id"].to_numpy()[keep])
     known = (origin >= 0) & (facility >= 0)
-    return _Pairs(origin[known], facility[known], minutes[keep][known], demand.index,
-                  supply.index)
+    return _Pairs(origin[known], facility[known], minutes[keep][known], demand.index, supply.index)
 
 
 def cumulative_opportunities(
@@ -172,8 +172,9 @@ def cumulative_opportunities(
     """
     demand = pd.Series(0.0, index=pd.Index(origin_ids))
     p = _pairs(od, demand, supply, threshold_min)
-    values = np.bincount(p.origin, weights=supply.to_numpy(float)[p.facility],
-                         minlength=len(demand))
+    values = np.bincount(
+        p.origin, weights=supply.to_numpy(float)[p.facility], minlength=len(demand)
+    )
     return pd.Series(values, index=demand.index, name="cumulative_supply")
 
 
@@ -213,8 +214,9 @@ def two_step_fca(
     """
     p = _pairs(od, demand, supply, threshold_min)
     w = np.ones_like(p.minutes) if weight is None else weight(p.minutes)
-    demand_w = np.bincount(p.facility, weights=demand.to_numpy(float)[p.origin] * w,
-                           minlength=len(supply))
+    demand_w = np.bincount(
+        p.facility, weights=demand.to_numpy(float)[p.origin] * w, minlength=len(supply)
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(demand_w > 0, supply.to_numpy(float) / demand_w, 0.0)
     values = np.bincount(p.origin, weights=ratio[p.facility] * w, minlength=len(demand))
@@ -235,8 +237,9 @@ def gravity_access(
     with a continuous decay and no hard catchment (numerically :func:`two_step_fca` with the
     same weight).
     """
-    return two_step_fca(od, demand, supply, threshold_min=threshold_min,
-                        weight=weight).rename("access_gravity")
+    return two_step_fca(od, demand, supply, threshold_min=threshold_min, weight=weight).rename(
+        "access_gravity"
+    )
 
 
 def gini(values: np.ndarray, weights: np.ndarray | None = None) -> float:

@@ -83,8 +83,12 @@ class SurfaceGrid:
         """
         if bounds is None:
             pad = max_offroad_m
-            bounds = (network.node_x.min() - pad, network.node_y.min() - pad,
-                      network.node_x.max() + pad, network.node_y.max() + pad)
+            bounds = (
+                network.node_x.min() - pad,
+                network.node_y.min() - pad,
+                network.node_x.max() + pad,
+                network.node_y.max() + pad,
+            )
         minx, miny, maxx, maxy = bounds
         cols = max(1, int(np.ceil((maxx - minx) / cell_size_m)))
         rows = max(1, int(np.ceil((maxy - miny) / cell_size_m)))
@@ -94,8 +98,9 @@ class SurfaceGrid:
         cx, cy = np.meshgrid(xs, ys)
         tree = cKDTree(np.column_stack([network.node_x, network.node_y]))
         k = min(k, network.n_nodes)
-        dist, idx = tree.query(np.column_stack([cx.ravel(), cy.ravel()]), k=k,
-                               distance_upper_bound=max_offroad_m)
+        dist, idx = tree.query(
+            np.column_stack([cx.ravel(), cy.ravel()]), k=k, distance_upper_bound=max_offroad_m
+        )
         dist = dist.reshape(-1, k)
         idx = idx.reshape(-1, k)
         offroad_s = dist / (offroad_speed_kph / 3.6)
@@ -171,10 +176,8 @@ def catchments_by_kind(
     """
     rows = []
     for kind, node_time in node_time_s_by_kind.items():
-        polygons = isochrone_polygons(grid.surface_min(node_time), grid.transform,
-                                      thresholds_min)
-        rows += [(kind, None, float(t), p) for t, p in zip(thresholds_min, polygons,
-                                                           strict=True)]
+        polygons = isochrone_polygons(grid.surface_min(node_time), grid.transform, thresholds_min)
+        rows += [(kind, None, float(t), p) for t, p in zip(thresholds_min, polygons, strict=True)]
     return _frame(rows, grid.crs)
 
 
@@ -233,8 +236,10 @@ def catchments_by_facility(
             j = start + i
             surface = grid.surface_min(node_time + offsets[j])
             polygons = isochrone_polygons(surface, grid.transform, thresholds_min)
-            rows += [(kind, str(facility_ids[j]), float(t), p)
-                     for t, p in zip(thresholds_min, polygons, strict=True)]
+            rows += [
+                (kind, str(facility_ids[j]), float(t), p)
+                for t, p in zip(thresholds_min, polygons, strict=True)
+            ]
     return _frame(rows, grid.crs)
 
 

@@ -33,8 +33,14 @@ class BarProgress:
         self._bar = None
 
     def stage_started(self, stage: str, description: str) -> None:
-        self._bar = self._tqdm(total=1, desc=f"{description:<42}", leave=True, file=sys.stderr,
-                               bar_format="{desc} |{bar:20}| {elapsed}", dynamic_ncols=True)
+        self._bar = self._tqdm(
+            total=1,
+            desc=f"{description:<42}",
+            leave=True,
+            file=sys.stderr,
+            bar_format="{desc} |{bar:20}| {elapsed}",
+            dynamic_ncols=True,
+        )
 
     def stage_finished(self, stage: str, seconds: float) -> None:
         if self._bar is not None:
@@ -56,8 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
-        p.add_argument("-v", "--verbose", action="count", default=0,
-                       help="more log messages (-vv for debugging)")
+        p.add_argument(
+            "-v",
+            "--verbose",
+            action="count",
+            default=0,
+            help="more log messages (-vv for debugging)",
+        )
 
     demo = sub.add_parser("demo", help="run the whole pipeline on the embedded demo region")
     demo.add_argument("--out", type=Path, default=None, help="output folder (default maps/demo)")
@@ -65,8 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one region from its config")
     run.add_argument("config", type=Path, help="region config (YAML)")
     run.add_argument("--out", type=Path, default=None, help="output folder")
-    run.add_argument("--online", action="store_true",
-                     help="allow downloading roads when the config names a place or polygon")
+    run.add_argument(
+        "--online",
+        action="store_true",
+        help="allow downloading roads when the config names a place or polygon",
+    )
     common(run)
     validate = sub.add_parser("validate", help="check a config and its inputs; write nothing")
     validate.add_argument("config", type=Path, help="region config (YAML)")
@@ -82,8 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "validate":
             return _validate(args.config, quiet=args.quiet)
         config_path = DEMO_CONFIG if args.command == "demo" else args.config
-        return _run(config_path, out=args.out, online=getattr(args, "online", False),
-                    quiet=args.quiet)
+        return _run(
+            config_path, out=args.out, online=getattr(args, "online", False), quiet=args.quiet
+        )
     except InputErrors as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -99,8 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except Exception as exc:
         log.debug("unexpected failure", exc_info=True)
-        print(f"error: unexpected failure: {exc!r} (run with -vv for the traceback)",
-              file=sys.stderr)
+        print(
+            f"error: unexpected failure: {exc!r} (run with -vv for the traceback)", file=sys.stderr
+        )
         return EXIT_FAILURE
 
 
@@ -145,8 +161,7 @@ def _run(config_path: Path, *, out: Path | None, online: bool, quiet: bool) -> i
     start = time.perf_counter()
     config = _load_and_check(config_path)
     show_bars = not quiet and sys.stderr.isatty()
-    outcome = run(config, out_dir=out, online=online,
-                  progress=BarProgress() if show_bars else None)
+    outcome = run(config, out_dir=out, online=online, progress=BarProgress() if show_bars else None)
     if not quiet:
         _summary(outcome, time.perf_counter() - start)
     return EXIT_OK

@@ -165,7 +165,13 @@ class RemotenessConfig(_Strict):
     """The remoteness classification of every origin."""
 
     scheme: Literal[
-        "abs_ra", "abs_ra_2016", "abs_ra_2021", "mmm2019", "ruc2011", "ruc2021", "categorical",
+        "abs_ra",
+        "abs_ra_2016",
+        "abs_ra_2021",
+        "mmm2019",
+        "ruc2011",
+        "ruc2021",
+        "categorical",
         "computed",
     ]
     path: InputPath | None = None

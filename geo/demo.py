@@ -44,13 +44,32 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SEED = 20261125
 CELL_DEG = 0.01
-AGE_65_SHARE = {"city": 0.17, "town": 0.22, "village": 0.26, "farm": 0.27,
-                "homestead": 0.21, "community": 0.09}
+AGE_65_SHARE = {
+    "city": 0.17,
+    "town": 0.22,
+    "village": 0.26,
+    "farm": 0.27,
+    "homestead": 0.21,
+    "community": 0.09,
+}
 SPREAD_KM = {"city": 2.6, "town": 0.7, "village": 0.35, "community": 0.3}
-RA_NAMES = ("Major Cities of Australia", "Inner Regional Australia",
-            "Outer Regional Australia", "Remote Australia", "Very Remote Australia")
-FILES = ("roads.osm", "gp_practices.csv", "spc_services.csv", "population.tif",
-         "remoteness.gpkg", "subareas.gpkg", "deaths.csv", "region.geojson")
+RA_NAMES = (
+    "Major Cities of Australia",
+    "Inner Regional Australia",
+    "Outer Regional Australia",
+    "Remote Australia",
+    "Very Remote Australia",
+)
+FILES = (
+    "roads.osm",
+    "gp_practices.csv",
+    "spc_services.csv",
+    "population.tif",
+    "remoteness.gpkg",
+    "subareas.gpkg",
+    "deaths.csv",
+    "region.geojson",
+)
 
 
 def generate_demo(out_dir: str | Path, *, seed: int = DEFAULT_SEED) -> dict[str, Path]:
@@ -132,7 +151,9 @@ def _grid_frame(region_km) -> tuple[np.ndarray, np.ndarray, rasterio.Affine, np.
 
 
 def population_grid(
-    roads: RoadBuilder, homesteads: Sequence[tuple[float, float]], region_km,
+    roads: RoadBuilder,
+    homesteads: Sequence[tuple[float, float]],
+    region_km,
     rng: np.random.Generator,
 ) -> dict:
     """Usual residents and residents 65+ per 0.01° cell, with the cells' local-km centres."""
@@ -181,6 +202,7 @@ def remoteness_class_km(x_km: np.ndarray, y_km: np.ndarray) -> np.ndarray:
     Cities, a commuting belt and the large towns are Inner Regional, and remoteness grows
     westward with distance from any town.
     """
+
     def dist(name: str) -> np.ndarray:
         s = place(name)
         return np.hypot(x_km - s.x_km, y_km - s.y_km)
@@ -211,18 +233,25 @@ def remoteness_polygons(region_km) -> gpd.GeoDataFrame:
     rows = []
     for code in sorted(parts):
         poly = shapely.union_all(parts[code]).intersection(region_km)
-        rows.append({"ra_code": code, "ra_name": RA_NAMES[code],
-                     "geometry": _densified_lonlat(poly, 5.0)})
+        rows.append(
+            {"ra_code": code, "ra_name": RA_NAMES[code], "geometry": _densified_lonlat(poly, 5.0)}
+        )
     return gpd.GeoDataFrame(rows, crs=4326)
 
 
 SUBAREA_SEEDS = (
-    ("SA2-001", "Marrang Central", 214, 80), ("SA2-002", "Marrang East", 226, 76),
-    ("SA2-003", "Bellbrook", 165, 110), ("SA2-004", "Coolabah Springs", 172, 40),
-    ("SA2-005", "Warrigal", 120, 75), ("SA2-006", "Yarrabin", 236, 126),
-    ("SA2-007", "Tindarra", 80, 98), ("SA2-008", "Kooringal", 70, 28),
-    ("SA2-009", "Ngurrara (ngurra) — 北区", 20, 60), ("SA2-010", "Lignum Plains", 35, 128),
-    ("SA2-011", "Mallee Creek", 132, 132), ("SA2-012", "Saltbush & Gidgee", 150, 15),
+    ("SA2-001", "Marrang Central", 214, 80),
+    ("SA2-002", "Marrang East", 226, 76),
+    ("SA2-003", "Bellbrook", 165, 110),
+    ("SA2-004", "Coolabah Springs", 172, 40),
+    ("SA2-005", "Warrigal", 120, 75),
+    ("SA2-006", "Yarrabin", 236, 126),
+    ("SA2-007", "Tindarra", 80, 98),
+    ("SA2-008", "Kooringal", 70, 28),
+    ("SA2-009", "Ngurrara (ngurra) — 北区", 20, 60),
+    ("SA2-010", "Lignum Plains", 35, 128),
+    ("SA2-011", "Mallee Creek", 132, 132),
+    ("SA2-012", "Saltbush & Gidgee", 150, 15),
 )
 
 
@@ -233,8 +262,13 @@ def subarea_polygons(region_km) -> gpd.GeoDataFrame:
     rows = []
     for area_id, name, x, y in SUBAREA_SEEDS:
         cell = next(c for c in cells.geoms if c.contains(shapely.Point(x, y)))
-        rows.append({"area_id": area_id, "area_name": name,
-                     "geometry": _densified_lonlat(cell.intersection(region_km), 5.0)})
+        rows.append(
+            {
+                "area_id": area_id,
+                "area_name": name,
+                "geometry": _densified_lonlat(cell.intersection(region_km), 5.0),
+            }
+        )
     return gpd.GeoDataFrame(rows, crs=4326)
 
 
@@ -242,26 +276,76 @@ def subarea_polygons(region_km) -> gpd.GeoDataFrame:
 # Share of deaths by underlying cause (ICD-10), shaped on Australian cause-of-death patterns:
 # about 30% cancer and about three quarters in the Etkind 2017 need groups (REFERENCE.md).
 CAUSE_SHARES = {
-    "C34": 0.070, "C18": 0.040, "C50": 0.025, "C61": 0.030, "C25": 0.030, "C80": 0.025,
-    "C71": 0.010, "C92": 0.015, "C43": 0.015, "C16": 0.010, "C22": 0.015, "C64": 0.010,
-    "I25": 0.100, "I50": 0.025, "I21": 0.030, "I48": 0.010, "I63": 0.040, "I64": 0.020,
-    "F03": 0.050, "G30": 0.040, "R54": 0.005, "J44": 0.050, "J45": 0.003, "J96": 0.010,
-    "N18": 0.015, "I12": 0.005, "K70": 0.008, "K74": 0.007, "G20": 0.012, "G12.2": 0.005,
-    "G35": 0.002, "B20": 0.001, "E11": 0.030, "J18": 0.030, "A41": 0.020, "V89": 0.015,
-    "X59": 0.010, "W19": 0.025, "X70": 0.020, "I71": 0.010, "E86": 0.004, "K92": 0.009,
-    "R99": 0.024, "N39": 0.011, "J69": 0.015, "D64": 0.020, "I26": 0.010, "K56": 0.010,
-    "G40": 0.010, "E87": 0.010, "X42": 0.010, "I35": 0.010, "C20": 0.010, "C56": 0.010,
+    "C34": 0.070,
+    "C18": 0.040,
+    "C50": 0.025,
+    "C61": 0.030,
+    "C25": 0.030,
+    "C80": 0.025,
+    "C71": 0.010,
+    "C92": 0.015,
+    "C43": 0.015,
+    "C16": 0.010,
+    "C22": 0.015,
+    "C64": 0.010,
+    "I25": 0.100,
+    "I50": 0.025,
+    "I21": 0.030,
+    "I48": 0.010,
+    "I63": 0.040,
+    "I64": 0.020,
+    "F03": 0.050,
+    "G30": 0.040,
+    "R54": 0.005,
+    "J44": 0.050,
+    "J45": 0.003,
+    "J96": 0.010,
+    "N18": 0.015,
+    "I12": 0.005,
+    "K70": 0.008,
+    "K74": 0.007,
+    "G20": 0.012,
+    "G12.2": 0.005,
+    "G35": 0.002,
+    "B20": 0.001,
+    "E11": 0.030,
+    "J18": 0.030,
+    "A41": 0.020,
+    "V89": 0.015,
+    "X59": 0.010,
+    "W19": 0.025,
+    "X70": 0.020,
+    "I71": 0.010,
+    "E86": 0.004,
+    "K92": 0.009,
+    "R99": 0.024,
+    "N39": 0.011,
+    "J69": 0.015,
+    "D64": 0.020,
+    "I26": 0.010,
+    "K56": 0.010,
+    "G40": 0.010,
+    "E87": 0.010,
+    "X42": 0.010,
+    "I35": 0.010,
+    "C20": 0.010,
+    "C56": 0.010,
 }
 RATE_UNDER_65 = 0.0022  # deaths per person-year (ABS Deaths Australia: ~2 per 1,000 under 65)
 RATE_65_PLUS = 0.037  # deaths per person-year aged 65+ (ABS Deaths Australia, broad band)
 
 
-def deaths_by_cause(grid: dict, subareas: gpd.GeoDataFrame, rng: np.random.Generator) -> pd.DataFrame:
+def deaths_by_cause(
+    grid: dict, subareas: gpd.GeoDataFrame, rng: np.random.Generator
+) -> pd.DataFrame:
     """Annual average deaths 2019–2023 by cause per sub-area, from its population and ages."""
     km = grid["km"]
     lon, lat = to_lonlat(km[0].ravel(), km[1].ravel())
-    cells = gpd.GeoDataFrame({"total": grid["total"].ravel(), "older": grid["older"].ravel()},
-                             geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    cells = gpd.GeoDataFrame(
+        {"total": grid["total"].ravel(), "older": grid["older"].ravel()},
+        geometry=gpd.points_from_xy(lon, lat),
+        crs=4326,
+    )
     cells = cells[cells["total"] > 0]
     joined = gpd.sjoin(cells, subareas[["area_id", "geometry"]], predicate="within")
     pops = joined.groupby("area_id")[["total", "older"]].sum()
@@ -274,8 +358,14 @@ def deaths_by_cause(grid: dict, subareas: gpd.GeoDataFrame, rng: np.random.Gener
         counts_5y = rng.poisson(5 * expected_per_year * shares)
         for cause, count in zip(CAUSE_SHARES, counts_5y, strict=True):
             if count > 0:
-                rows.append({"area_id": area_id, "cause": cause, "deaths": f"{count / 5:.1f}",
-                             "period": "2019-2023"})
+                rows.append(
+                    {
+                        "area_id": area_id,
+                        "cause": cause,
+                        "deaths": f"{count / 5:.1f}",
+                        "period": "2019-2023",
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -283,19 +373,15 @@ def deaths_by_cause(grid: dict, subareas: gpd.GeoDataFrame, rng: np.random.Gener
 GP_PRACTICES = (
     # id, name, settlement, dx km, dy km, fte, type
     ("GP001", "Marrang Family Practice", "Marrang", 0.3, 0.5, 6.5, "general_practice"),
-    ("GP002", "O'Brien & Partners Medical Centre", "Marrang", -1.2, 0.8, 8.0,
-     "general_practice"),
+    ("GP002", "O'Brien & Partners Medical Centre", "Marrang", -1.2, 0.8, 8.0, "general_practice"),
     ("GP003", "Riverside Medical Clinic", "Marrang", 1.6, -1.9, 4.2, "general_practice"),
     ("GP004", "Marrang North Doctors", "Marrang", -0.4, 3.1, 3.0, "general_practice"),
     ("GP005", "Eastgate Health", "Marrang", 2.9, 0.4, 5.1, "general_practice"),
-    ("GP006", "Aboriginal Medical Service Marrang", "Marrang", -2.5, -1.0, 3.4,
-     "general_practice"),
+    ("GP006", "Aboriginal Medical Service Marrang", "Marrang", -2.5, -1.0, 3.4, "general_practice"),
     ("GP007", "Bellbrook Medical Centre", "Bellbrook", 0.2, 0.1, 3.6, "general_practice"),
     ("GP008", "Bellbrook Street Surgery", "Bellbrook", -0.5, 0.4, 1.8, "general_practice"),
-    ("GP009", "Coolabah Springs Clinic", "Coolabah Springs", 0.1, -0.3, 2.9,
-     "general_practice"),
-    ("GP010", "Coolabah Family Doctors", "Coolabah Springs", -0.6, 0.5, 1.4,
-     "general_practice"),
+    ("GP009", "Coolabah Springs Clinic", "Coolabah Springs", 0.1, -0.3, 2.9, "general_practice"),
+    ("GP010", "Coolabah Family Doctors", "Coolabah Springs", -0.6, 0.5, 1.4, "general_practice"),
     ("GP011", "Warrigal Medical Practice", "Warrigal", 0.2, 0.2, 1.6, "general_practice"),
     ("GP012", "Yarrabin Health Centre", "Yarrabin", -0.1, 0.3, 1.2, "general_practice"),
     ("GP013", "Tindarra Bush Practice", "Tindarra", 0.3, -0.2, 1.0, "general_practice"),
@@ -306,14 +392,46 @@ GP_PRACTICES = (
 SPC_SERVICES = (
     # id, name, type, settlement, dx, dy, capacity, accepts non-cancer
     ("SPC01", "Marrang Palliative Care Unit", "inpatient", "Marrang", 0.9, 0.9, 12, "yes"),
-    ("SPC02", "Marrang Base Hospital Palliative Care Consultancy", "hospital", "Marrang",
-     1.0, 0.9, 2.0, "yes"),
-    ("SPC03", "Marrang Community Palliative Care Team", "community", "Marrang", -0.6, 0.2,
-     4.5, "yes"),
-    ("SPC04", "Bellbrook Community Palliative Care", "community", "Bellbrook", 0.4, -0.2,
-     1.2, "yes"),
-    ("SPC05", "Coolabah Cancer Centre Supportive Care", "community", "Coolabah Springs",
-     0.3, 0.3, 1.0, "no"),
+    (
+        "SPC02",
+        "Marrang Base Hospital Palliative Care Consultancy",
+        "hospital",
+        "Marrang",
+        1.0,
+        0.9,
+        2.0,
+        "yes",
+    ),
+    (
+        "SPC03",
+        "Marrang Community Palliative Care Team",
+        "community",
+        "Marrang",
+        -0.6,
+        0.2,
+        4.5,
+        "yes",
+    ),
+    (
+        "SPC04",
+        "Bellbrook Community Palliative Care",
+        "community",
+        "Bellbrook",
+        0.4,
+        -0.2,
+        1.2,
+        "yes",
+    ),
+    (
+        "SPC05",
+        "Coolabah Cancer Centre Supportive Care",
+        "community",
+        "Coolabah Springs",
+        0.3,
+        0.3,
+        1.0,
+        "no",
+    ),
 )
 
 
@@ -330,10 +448,17 @@ def gp_practices(rng: np.random.Generator) -> pd.DataFrame:
     for pid, name, town, dx, dy, fte, kind in GP_PRACTICES:
         lon, lat = _facility_lonlat(town, dx, dy)
         number = int(rng.integers(1, 200))
-        rows.append({"practice_id": pid, "name": name,
-                     "address": f"{number} {streets[number % len(streets)]}, {town} NSW",
-                     "longitude": lon, "latitude": lat, "fte": f"{fte:.1f}",
-                     "practice_type": kind})
+        rows.append(
+            {
+                "practice_id": pid,
+                "name": name,
+                "address": f"{number} {streets[number % len(streets)]}, {town} NSW",
+                "longitude": lon,
+                "latitude": lat,
+                "fte": f"{fte:.1f}",
+                "practice_type": kind,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -342,9 +467,17 @@ def spc_services() -> pd.DataFrame:
     rows = []
     for sid, name, kind, town, dx, dy, capacity, non_cancer in SPC_SERVICES:
         lon, lat = _facility_lonlat(town, dx, dy)
-        rows.append({"service_id": sid, "name": name, "service_type": kind,
-                     "longitude": lon, "latitude": lat, "capacity": f"{capacity:g}",
-                     "accepts_non_cancer": non_cancer})
+        rows.append(
+            {
+                "service_id": sid,
+                "name": name,
+                "service_type": kind,
+                "longitude": lon,
+                "latitude": lat,
+                "capacity": f"{capacity:g}",
+                "accepts_non_cancer": non_cancer,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -360,26 +493,40 @@ def _write_vector(path: Path, layer: str, frame: gpd.GeoDataFrame) -> None:
 
 
 def _write_region(path: Path, region_km) -> None:
-    frame = gpd.GeoDataFrame({"name": ["Demo region (synthetic)"]},
-                             geometry=[_densified_lonlat(region_km)], crs=4326)
-    frame.to_file(path, driver="GeoJSON", engine="pyogrio", layer_options={
-        "COORDINATE_PRECISION": 7, "WRITE_NAME": "NO"})
+    frame = gpd.GeoDataFrame(
+        {"name": ["Demo region (synthetic)"]}, geometry=[_densified_lonlat(region_km)], crs=4326
+    )
+    frame.to_file(
+        path,
+        driver="GeoJSON",
+        engine="pyogrio",
+        layer_options={"COORDINATE_PRECISION": 7, "WRITE_NAME": "NO"},
+    )
 
 
 def _write_population(path: Path, grid: dict) -> None:
     inside = grid["inside"]
     bands = [np.where(inside, grid["total"], -9999.0), np.where(inside, grid["older"], -9999.0)]
-    profile = {"driver": "GTiff", "height": inside.shape[0], "width": inside.shape[1],
-               "count": 2, "dtype": "float32", "crs": "EPSG:4326",
-               "transform": grid["transform"], "nodata": -9999.0, "compress": "lzw",
-               "tiled": False}
+    profile = {
+        "driver": "GTiff",
+        "height": inside.shape[0],
+        "width": inside.shape[1],
+        "count": 2,
+        "dtype": "float32",
+        "crs": "EPSG:4326",
+        "transform": grid["transform"],
+        "nodata": -9999.0,
+        "compress": "lzw",
+        "tiled": False,
+    }
     with rasterio.open(path, "w", **profile) as dst:
         for i, band in enumerate(bands, start=1):
             dst.write(band.astype(np.float32), i)
         dst.set_band_description(1, "pop_total")
         dst.set_band_description(2, "pop_65plus")
-        dst.update_tags(TIFFTAG_DATETIME="2026:01:01 00:00:00",
-                        source="gapmap synthetic demo (geo/demo.py)")
+        dst.update_tags(
+            TIFFTAG_DATETIME="2026:01:01 00:00:00", source="gapmap synthetic demo (geo/demo.py)"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

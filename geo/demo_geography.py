@@ -98,8 +98,12 @@ class RoadBuilder:
 
 
 def polyline(
-    a: tuple[float, float], b: tuple[float, float], rng: np.random.Generator, *,
-    spacing_km: float = 0.5, wiggle_km: float = 1.5,
+    a: tuple[float, float],
+    b: tuple[float, float],
+    rng: np.random.Generator,
+    *,
+    spacing_km: float = 0.5,
+    wiggle_km: float = 1.5,
 ) -> list[tuple[float, float]]:
     """A gently winding road from a to b: shape nodes every ``spacing_km``, ends fixed."""
     ax, ay = a
@@ -138,9 +142,16 @@ def build_roads(rng: np.random.Generator) -> tuple[RoadBuilder, list[tuple[float
     return roads, homesteads
 
 
-def _grid(roads: RoadBuilder, s: Settlement, *, half_km: float, spacing_km: float,
-          arterial_every: int, skip: tuple[float, float] | None = None,
-          oneway: dict[int, str] | None = None) -> None:
+def _grid(
+    roads: RoadBuilder,
+    s: Settlement,
+    *,
+    half_km: float,
+    spacing_km: float,
+    arterial_every: int,
+    skip: tuple[float, float] | None = None,
+    oneway: dict[int, str] | None = None,
+) -> None:
     """A street grid centred on the settlement (its centre is always a grid node).
 
     ``oneway`` maps a horizontal street's row (0 = through the centre) to its ``oneway`` tag.
@@ -156,8 +167,10 @@ def _grid(roads: RoadBuilder, s: Settlement, *, half_km: float, spacing_km: floa
             tags = dict(base)
             if horizontal and oneway and (i - n) in oneway:
                 tags["oneway"] = oneway[i - n]
-            pts = [(s.x_km + o, s.y_km + off) if horizontal else (s.x_km + off, s.y_km + o)
-                   for o in offs]
+            pts = [
+                (s.x_km + o, s.y_km + off) if horizontal else (s.x_km + off, s.y_km + o)
+                for o in offs
+            ]
             for part in _split_at(pts, skip):
                 roads.way(part, tags)
 
@@ -165,10 +178,10 @@ def _grid(roads: RoadBuilder, s: Settlement, *, half_km: float, spacing_km: floa
 def _split_at(pts, skip):
     """Split a street where it passes through ``skip`` (a roundabout replaces that node)."""
     if skip is None or (round(skip[0], 4), round(skip[1], 4)) not in {
-            (round(x, 4), round(y, 4)) for x, y in pts}:
+        (round(x, 4), round(y, 4)) for x, y in pts
+    }:
         return [pts]
-    i = [(round(x, 4), round(y, 4)) for x, y in pts].index((round(skip[0], 4),
-                                                            round(skip[1], 4)))
+    i = [(round(x, 4), round(y, 4)) for x, y in pts].index((round(skip[0], 4), round(skip[1], 4)))
     ring = 0.04
 
     def toward(p):
@@ -176,8 +189,8 @@ def _split_at(pts, skip):
         d = float(np.hypot(dx, dy))
         return (skip[0] + dx / d * ring, skip[1] + dy / d * ring)
 
-    before = pts[:i] + [toward(pts[i - 1])] if i > 0 else []
-    after = [toward(pts[i + 1])] + pts[i + 1:] if i + 1 < len(pts) else []
+    before = [*pts[:i], toward(pts[i - 1])] if i > 0 else []
+    after = [toward(pts[i + 1]), *pts[i + 1 :]] if i + 1 < len(pts) else []
     return [p for p in (before, after) if len(p) >= 2]
 
 
@@ -185,14 +198,31 @@ def _city_streets(roads: RoadBuilder) -> None:
     city = place("Marrang")
     centre = (city.x_km, city.y_km)
     # Rows just north and south of the centre are a one-way pair.
-    _grid(roads, city, half_km=CITY_HALF_KM, spacing_km=CITY_SPACING_KM, arterial_every=5,
-          skip=centre,
-          oneway={1: "yes", -1: "-1"})
+    _grid(
+        roads,
+        city,
+        half_km=CITY_HALF_KM,
+        spacing_km=CITY_SPACING_KM,
+        arterial_every=5,
+        skip=centre,
+        oneway={1: "yes", -1: "-1"},
+    )
     # The roundabout at the central crossroads (clockwise: Australia drives on the left).
-    ring = [(centre[0], centre[1] + 0.04), (centre[0] + 0.04, centre[1]),
-            (centre[0], centre[1] - 0.04), (centre[0] - 0.04, centre[1])]
-    roads.way([*ring, ring[0]], {"highway": "tertiary", "junction": "roundabout",
-                                 "maxspeed": "AU:urban", "name": "Federation Circus"})
+    ring = [
+        (centre[0], centre[1] + 0.04),
+        (centre[0] + 0.04, centre[1]),
+        (centre[0], centre[1] - 0.04),
+        (centre[0] - 0.04, centre[1]),
+    ]
+    roads.way(
+        [*ring, ring[0]],
+        {
+            "highway": "tertiary",
+            "junction": "roundabout",
+            "maxspeed": "AU:urban",
+            "name": "Federation Circus",
+        },
+    )
 
 
 HIGHWAYS = (
@@ -234,8 +264,13 @@ def _anchor(s: Settlement, toward: Settlement) -> tuple[float, float]:
 def _highways(roads: RoadBuilder, rng: np.random.Generator) -> None:
     for a, b, highway, maxspeed, name in HIGHWAYS:
         pa, pb = place(a), place(b)
-        pts = polyline(_anchor(pa, pb), _anchor(pb, pa), rng, spacing_km=0.6,
-                       wiggle_km=2.0 if highway in {"primary", "secondary"} else 3.0)
+        pts = polyline(
+            _anchor(pa, pb),
+            _anchor(pb, pa),
+            rng,
+            spacing_km=0.6,
+            wiggle_km=2.0 if highway in {"primary", "secondary"} else 3.0,
+        )
         tags = {"highway": highway, "name": name}
         if maxspeed:
             tags["maxspeed"] = maxspeed
@@ -252,27 +287,39 @@ def _river_and_ferry(roads: RoadBuilder, rng: np.random.Generator) -> None:
     west_bank = (RIVER_X_KM + 1.5 * float(np.sin(30 / 9.0)) - 0.15, 30.0)
     east_bank = (west_bank[0] + 0.3, 30.0)
     koor, cool = place("Kooringal"), place("Coolabah Springs")
-    roads.way(polyline((koor.x_km, koor.y_km), west_bank, rng, spacing_km=0.6, wiggle_km=1.0),
-              {"highway": "tertiary", "name": "Punt Road", "surface": "asphalt"})
-    roads.way([west_bank, east_bank], {"route": "ferry", "duration": "00:15",
-                                      "motor_vehicle": "yes", "name": "Kooringal Punt"})
-    roads.way(polyline(east_bank, (cool.x_km, cool.y_km), rng, spacing_km=0.6, wiggle_km=2.0),
-              {"highway": "tertiary", "name": "Punt Road", "maxspeed": "100"})
+    roads.way(
+        polyline((koor.x_km, koor.y_km), west_bank, rng, spacing_km=0.6, wiggle_km=1.0),
+        {"highway": "tertiary", "name": "Punt Road", "surface": "asphalt"},
+    )
+    roads.way(
+        [west_bank, east_bank],
+        {"route": "ferry", "duration": "00:15", "motor_vehicle": "yes", "name": "Kooringal Punt"},
+    )
+    roads.way(
+        polyline(east_bank, (cool.x_km, cool.y_km), rng, spacing_km=0.6, wiggle_km=2.0),
+        {"highway": "tertiary", "name": "Punt Road", "maxspeed": "100"},
+    )
     roads.river = river  # drawn as waterway=river in the OSM file (not drivable)
 
 
 def _outback_tracks(roads: RoadBuilder, rng: np.random.Generator) -> list[tuple[float, float]]:
     """Unsealed tracks west of Tindarra to Ngurrara and homesteads (a few beyond any track)."""
     tind, ngur, lig = place("Tindarra"), place("Ngurrara"), place("Lignum")
-    main = polyline((tind.x_km, tind.y_km), (ngur.x_km, ngur.y_km), rng, spacing_km=0.8,
-                    wiggle_km=4.0)
+    main = polyline(
+        (tind.x_km, tind.y_km), (ngur.x_km, ngur.y_km), rng, spacing_km=0.8, wiggle_km=4.0
+    )
     half = len(main) // 2
-    roads.way(main[: half + 1], {"highway": "unclassified", "surface": "gravel",
-                                  "name": "Ngurrara Road"})
-    roads.way(main[half:], {"highway": "track", "surface": "unpaved", "tracktype": "grade3",
-                            "name": "Ngurrara Road"})
-    roads.way(polyline((tind.x_km, tind.y_km), (lig.x_km, lig.y_km), rng, spacing_km=0.8,
-                       wiggle_km=3.0), {"highway": "track", "surface": "dirt"})
+    roads.way(
+        main[: half + 1], {"highway": "unclassified", "surface": "gravel", "name": "Ngurrara Road"}
+    )
+    roads.way(
+        main[half:],
+        {"highway": "track", "surface": "unpaved", "tracktype": "grade3", "name": "Ngurrara Road"},
+    )
+    roads.way(
+        polyline((tind.x_km, tind.y_km), (lig.x_km, lig.y_km), rng, spacing_km=0.8, wiggle_km=3.0),
+        {"highway": "track", "surface": "dirt"},
+    )
     track_nodes = [roads.node(x, y) for x, y in main[half:]]
     homesteads = []
     for i in range(34):
@@ -292,10 +339,14 @@ def _outback_tracks(roads: RoadBuilder, rng: np.random.Generator) -> list[tuple[
 def _service_roads(roads: RoadBuilder) -> None:
     city = place("Marrang")
     hx, hy = city.x_km + 0.8, city.y_km + 0.8
-    roads.way([(hx, hy), (hx + 0.15, hy + 0.1), (hx + 0.3, hy + 0.1)],
-              {"highway": "service", "name": "Hospital Drive"})
-    roads.way([(hx - 0.6, hy), (hx - 0.6, hy + 0.1), (hx - 0.45, hy + 0.15)],
-              {"highway": "service", "access": "private", "name": "Depot Access"})
+    roads.way(
+        [(hx, hy), (hx + 0.15, hy + 0.1), (hx + 0.3, hy + 0.1)],
+        {"highway": "service", "name": "Hospital Drive"},
+    )
+    roads.way(
+        [(hx - 0.6, hy), (hx - 0.6, hy + 0.1), (hx - 0.45, hy + 0.15)],
+        {"highway": "service", "access": "private", "name": "Depot Access"},
+    )
 
 
 def osm_xml(roads: RoadBuilder) -> str:
@@ -305,18 +356,25 @@ def osm_xml(roads: RoadBuilder) -> str:
     river = roads.river
     rlon, rlat = to_lonlat(np.array([p[0] for p in river]), np.array([p[1] for p in river]))
     all_lon, all_lat = np.concatenate([lon, rlon]), np.concatenate([lat, rlat])
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-             '<osm version="0.6" generator="gapmap-demo">',
-             f'  <bounds minlat="{all_lat.min():.7f}" minlon="{all_lon.min():.7f}" '
-             f'maxlat="{all_lat.max():.7f}" maxlon="{all_lon.max():.7f}"/>']
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<osm version="0.6" generator="gapmap-demo">',
+        f'  <bounds minlat="{all_lat.min():.7f}" minlon="{all_lon.min():.7f}" '
+        f'maxlat="{all_lat.max():.7f}" maxlon="{all_lon.max():.7f}"/>',
+    ]
     for i, (x, y) in enumerate(zip(all_lon, all_lat, strict=True), start=1):
-        lines.append(f'  <node id="{i}" version="1" timestamp="{TIMESTAMP}" '
-                     f'lat="{y:.7f}" lon="{x:.7f}"/>')
+        lines.append(
+            f'  <node id="{i}" version="1" timestamp="{TIMESTAMP}" lat="{y:.7f}" lon="{x:.7f}"/>'
+        )
     ways = [([n + 1 for n in nodes], tags) for nodes, tags in roads.ways]
     first_river = len(lon) + 1
     if river:
-        ways.append((list(range(first_river, first_river + len(river))),
-                     {"waterway": "river", "name": "Lachlan River"}))
+        ways.append(
+            (
+                list(range(first_river, first_river + len(river))),
+                {"waterway": "river", "name": "Lachlan River"},
+            )
+        )
     for w, (nodes, tags) in enumerate(ways, start=1_000_001):
         lines.append(f'  <way id="{w}" version="1" timestamp="{TIMESTAMP}">')
         lines += [f'    <nd ref="{n}"/>' for n in nodes]

@@ -104,8 +104,9 @@ def load_facilities(
         frame, kind, columns, service_types or {}, default_service_type, path, row_offset
     )
     out["capacity"] = _capacity(frame, columns.get("capacity"), default_capacity, path, row_offset)
-    out["accepts_non_cancer"] = _accepts(frame, kind, columns.get("accepts_non_cancer"), path,
-                                         row_offset)
+    out["accepts_non_cancer"] = _accepts(
+        frame, kind, columns.get("accepts_non_cancer"), path, row_offset
+    )
     out = out.to_crs(CRS.from_user_input(crs))
     log.info("read %d %s facilities from %s", len(out), kind, path.name)
     return out
@@ -126,8 +127,9 @@ def _read_table(
     require_columns(frame, [c for k, c in columns.items() if c and k not in {"x", "y"}], path)
     if frame.crs is None:
         if input_crs is None:
-            raise MissingCRSError("the file declares no CRS; set 'crs:' for it in the config",
-                                  path=path)
+            raise MissingCRSError(
+                "the file declares no CRS; set 'crs:' for it in the config", path=path
+            )
         frame = frame.set_crs(input_crs)
     bad = frame.geometry.isna() | frame.geometry.is_empty
     if bad.any():
@@ -146,8 +148,9 @@ def _read_csv_points(path: Path, columns: Mapping[str, str | None], input_crs: A
             "a CSV carries no CRS; set 'crs:' (e.g. EPSG:4326 for longitude/latitude)", path=path
         )
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
-                            encoding="utf-8-sig")
+        frame = pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig"
+        )
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read as CSV ({exc})", path=path) from None
     require_columns(frame, [c for c in columns.values() if c], path)
@@ -158,7 +161,9 @@ def _read_csv_points(path: Path, columns: Mapping[str, str | None], input_crs: A
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise InputError(
-                f"coordinate {frame[col].iloc[row]!r} is not a number", path=path, row=row + 2,
+                f"coordinate {frame[col].iloc[row]!r} is not a number",
+                path=path,
+                row=row + 2,
                 column=col,
             )
         xy[col] = values.to_numpy(float)
@@ -176,7 +181,10 @@ def _check_lonlat(lon: np.ndarray, lat: np.ndarray, path: Path, x_col: str, y_co
             row = int(np.flatnonzero(bad)[0])
             raise InputError(
                 f"{values[row]} is outside ±{limit:g}°: are x/y swapped, or is the CRS not "
-                "longitude/latitude?", path=path, row=row + 2, column=col,
+                "longitude/latitude?",
+                path=path,
+                row=row + 2,
+                column=col,
             )
 
 
@@ -197,8 +205,9 @@ def _apply_filter(frame: gpd.GeoDataFrame, where: Mapping[str, Iterable[Any]], p
         allowed_text = {str(v) for v in allowed}
         keep &= frame[col].astype(str).isin(allowed_text).to_numpy()
     if len(where):
-        log.info("kept %d of %d rows of %s matching %s", keep.sum(), len(frame), path.name,
-                 dict(where))
+        log.info(
+            "kept %d of %d rows of %s matching %s", keep.sum(), len(frame), path.name, dict(where)
+        )
     return frame.loc[keep]
 
 
@@ -207,14 +216,18 @@ def _ids(frame: pd.DataFrame, col: str, path: Path, offset: int) -> np.ndarray:
     rows = np.arange(len(frame)) + offset
     if ids.isna().any() or (ids == "").any():
         bad = int(np.flatnonzero(ids.isna() | (ids == ""))[0])
-        raise InputError("facility id is empty; every row needs an id", path=path,
-                         row=int(rows[bad]), column=col)
+        raise InputError(
+            "facility id is empty; every row needs an id", path=path, row=int(rows[bad]), column=col
+        )
     dup = ids.duplicated(keep=False).to_numpy()
     if dup.any():
         first = ids[dup].iloc[0]
         where = ", ".join(str(r) for r in rows[(ids == first).to_numpy()])
-        raise InputError(f"facility id {first!r} is not unique (rows {where}); ids must be unique",
-                         path=path, column=col)
+        raise InputError(
+            f"facility id {first!r} is not unique (rows {where}); ids must be unique",
+            path=path,
+            column=col,
+        )
     return ids.astype(str).to_numpy()
 
 
@@ -234,7 +247,8 @@ def _service_types(
         if default is None:
             raise InputError(
                 "SPC services need a service type: map columns.service_type or set "
-                f"default_service_type (one of {', '.join(SPC_SERVICE_TYPES)})", path=path,
+                f"default_service_type (one of {', '.join(SPC_SERVICE_TYPES)})",
+                path=path,
             )
         return np.full(len(frame), default, dtype=object)
     raw = frame[col].fillna("").astype(str).str.strip()
@@ -246,7 +260,10 @@ def _service_types(
         row = int(np.flatnonzero(bad)[0])
         raise InputError(
             f"service type {raw.iloc[row]!r} is not one of {', '.join(SPC_SERVICE_TYPES)}; "
-            "map it with 'service_types:' in the config", path=path, row=row + offset, column=col,
+            "map it with 'service_types:' in the config",
+            path=path,
+            row=row + offset,
+            column=col,
         )
     return mapped.to_numpy(dtype=object)
 
@@ -262,8 +279,12 @@ def _capacity(
     bad = (values.isna() & raw.notna()) | (values < 0)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(f"capacity {raw.iloc[row]!r} is not a non-negative number", path=path,
-                         row=row + offset, column=col)
+        raise InputError(
+            f"capacity {raw.iloc[row]!r} is not a non-negative number",
+            path=path,
+            row=row + offset,
+            column=col,
+        )
     return values.fillna(fill).to_numpy(float)
 
 
@@ -276,6 +297,10 @@ def _accepts(
     ok = raw.isin(_TRUE | _FALSE)
     if not ok.all():
         row = int(np.flatnonzero(~ok.to_numpy())[0])
-        raise InputError(f"{frame[col].iloc[row]!r} is not yes/no (or true/false, 1/0)",
-                         path=path, row=row + offset, column=col)
+        raise InputError(
+            f"{frame[col].iloc[row]!r} is not yes/no (or true/false, 1/0)",
+            path=path,
+            row=row + offset,
+            column=col,
+        )
     return raw.isin(_TRUE).to_numpy(bool)

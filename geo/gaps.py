@@ -52,8 +52,9 @@ def coverage_table(
     non_cancer_class = origins.get("coverage_class_non_cancer", origins["coverage_class"])
     parts = [
         _sum_by(origins, [origins[by], origins["coverage_class"]], ["pop_count", "need_cancer"]),
-        _sum_by(origins, [origins[by], non_cancer_class.rename("coverage_class")],
-                ["need_non_cancer"]),
+        _sum_by(
+            origins, [origins[by], non_cancer_class.rename("coverage_class")], ["need_non_cancer"]
+        ),
     ]
     table = pd.concat(parts, axis=1).reindex(index, fill_value=0.0).fillna(0.0)
     totals = table.groupby(level="coverage_class", sort=False).sum()
@@ -100,8 +101,11 @@ def coverage_by_subarea(
     ids = list(subareas["area_id"]) if subareas is not None else []
     extra = sorted(set(frame["area_id"]) - set(ids))
     table = coverage_table(frame, by="area_id", categories=ids + extra)
-    names = {} if subareas is None else dict(zip(subareas["area_id"], subareas["area_name"],
-                                                 strict=True))
+    names = (
+        {}
+        if subareas is None
+        else dict(zip(subareas["area_id"], subareas["area_name"], strict=True))
+    )
     names.update({ALL: "All sub-areas", OUTSIDE_SUBAREAS: OUTSIDE_SUBAREAS})
     table.insert(1, "area_name", table["area_id"].map(names).fillna(table["area_id"]))
     need = table.groupby("area_id", sort=False)["need_total"].transform("sum")
@@ -150,14 +154,17 @@ def travel_time_bands(
         idx[~np.isfinite(minutes)] = len(labels) - 1
         sums = (
             origins[["pop_count", "need_cancer", "need_non_cancer"]]
-            .groupby(idx).sum().reindex(range(len(labels)), fill_value=0.0)
+            .groupby(idx)
+            .sum()
+            .reindex(range(len(labels)), fill_value=0.0)
         )
         sums.insert(0, "band", labels)
         sums.insert(0, "service_kind", kind)
         frames.append(sums.rename_axis("band_order").reset_index())
     table = pd.concat(frames, ignore_index=True)
-    table = table[["service_kind", "band", "band_order", "pop_count", "need_cancer",
-                   "need_non_cancer"]]
+    table = table[
+        ["service_kind", "band", "band_order", "pop_count", "need_cancer", "need_non_cancer"]
+    ]
     table["need_total"] = table["need_cancer"] + table["need_non_cancer"]
     return _add_shares(table, "service_kind")
 
@@ -178,8 +185,9 @@ def gp_specialist_links(gp_practices: pd.DataFrame, services: pd.DataFrame) -> p
         }
     )
     table.insert(3, "nearest_spc_name", table["nearest_spc_id"].map(names))
-    return table.sort_values("spc_travel_time_min", ascending=False, na_position="first",
-                             ignore_index=True)
+    return table.sort_values(
+        "spc_travel_time_min", ascending=False, na_position="first", ignore_index=True
+    )
 
 
 def hotspots(
@@ -218,35 +226,42 @@ def hotspots(
     """
     from sklearn.cluster import DBSCAN
 
-    columns = ["hotspot_id", "pop_count", "need_cancer", "need_non_cancer", "need_total",
-               "origins"]
+    columns = ["hotspot_id", "pop_count", "need_cancer", "need_non_cancer", "need_total", "origins"]
     frame = origins.loc[np.asarray(uncovered, bool)]
     need = frame["need_cancer"].to_numpy(float) + frame["need_non_cancer"].to_numpy(float)
     weights = need if weight_column == "need_total" else frame[weight_column].to_numpy(float)
     keep = weights > 0
     frame, weights = frame.loc[keep], weights[keep]
     if frame.empty:
-        return gpd.GeoDataFrame(columns=[*columns, "geometry"], geometry="geometry",
-                                crs=origins.crs)
+        return gpd.GeoDataFrame(
+            columns=[*columns, "geometry"], geometry="geometry", crs=origins.crs
+        )
     xy = np.column_stack([frame.geometry.x, frame.geometry.y])
     # Need is the sample weight: a core point has at least ``min_need`` need within eps_m
     # (weights are scaled so that DBSCAN's integer min_samples of 1 means min_need).
     scaled = weights / max(min_need, 1e-12)
     labels = DBSCAN(eps=eps_m, min_samples=1).fit(xy, sample_weight=scaled).labels_
-    frame = frame.assign(_label=labels, need_total=weights if weight_column == "need_total"
-                         else frame["need_cancer"] + frame["need_non_cancer"])
+    frame = frame.assign(
+        _label=labels,
+        need_total=weights
+        if weight_column == "need_total"
+        else frame["need_cancer"] + frame["need_non_cancer"],
+    )
     frame = frame[frame["_label"] >= 0]
     if frame.empty:
-        return gpd.GeoDataFrame(columns=[*columns, "geometry"], geometry="geometry",
-                                crs=origins.crs)
-    sums = frame.groupby("_label")[["pop_count", "need_cancer", "need_non_cancer",
-                                    "need_total"]].sum()
+        return gpd.GeoDataFrame(
+            columns=[*columns, "geometry"], geometry="geometry", crs=origins.crs
+        )
+    sums = frame.groupby("_label")[
+        ["pop_count", "need_cancer", "need_non_cancer", "need_total"]
+    ].sum()
     sums["origins"] = frame.groupby("_label").size()
-    shapes = frame.geometry.buffer(eps_m / 2.0, quad_segs=8).groupby(frame["_label"]).agg(
-        lambda s: s.union_all().simplify(eps_m / 20.0))
-    out = gpd.GeoDataFrame(sums, geometry=shapes.reindex(sums.index).to_numpy(),
-                           crs=origins.crs)
+    shapes = (
+        frame.geometry.buffer(eps_m / 2.0, quad_segs=8)
+        .groupby(frame["_label"])
+        .agg(lambda s: s.union_all().simplify(eps_m / 20.0))
+    )
+    out = gpd.GeoDataFrame(sums, geometry=shapes.reindex(sums.index).to_numpy(), crs=origins.crs)
     out = out.sort_values("need_total", ascending=False, ignore_index=True)
     out.insert(0, "hotspot_id", np.arange(1, len(out) + 1))
     return out
-

@@ -38,8 +38,9 @@ def read_vector(path: Path, *, layer: str | None, crs: CRS) -> gpd.GeoDataFrame:
     except Exception as exc:  # pyogrio raises several error types for unreadable files
         raise InputError(f"cannot read as a vector file ({exc})", path=path) from None
     if frame.crs is None:
-        raise MissingCRSError("the layer declares no CRS; add one (e.g. with QGIS or ogr2ogr)",
-                              path=path)
+        raise MissingCRSError(
+            "the layer declares no CRS; add one (e.g. with QGIS or ogr2ogr)", path=path
+        )
     return frame.to_crs(crs)
 
 
@@ -52,25 +53,42 @@ def load_population(
         region = read_vector(boundary, layer=None, crs=crs).geometry.union_all()
     if cfg.kind == "raster":
         if not isinstance(cfg.count, int):
-            raise InputError("population.count must be a band number for a raster",
-                             path=cfg.path)
+            raise InputError("population.count must be a band number for a raster", path=cfg.path)
         bands = {k: int(v) for k, v in cfg.age_bands.items()}
         return population_mod.origins_from_raster(
-            cfg.path, crs=crs, region=region, count_band=cfg.count, age_bands=bands or None,
+            cfg.path,
+            crs=crs,
+            region=region,
+            count_band=cfg.count,
+            age_bands=bands or None,
             aggregate_factor=cfg.aggregate_factor,
         )
     columns = {k: str(v) for k, v in cfg.age_bands.items()} or None
     if cfg.kind == "points":
         return population_mod.origins_from_points(
-            cfg.path, crs=crs, count_column=str(cfg.count), id_column=cfg.id_column,
-            age_columns=columns, layer=cfg.layer, x_column=cfg.x, y_column=cfg.y,
-            input_crs=cfg.crs, region=region,
+            cfg.path,
+            crs=crs,
+            count_column=str(cfg.count),
+            id_column=cfg.id_column,
+            age_columns=columns,
+            layer=cfg.layer,
+            x_column=cfg.x,
+            y_column=cfg.y,
+            input_crs=cfg.crs,
+            region=region,
         )
     road_xy = None if network is None else np.column_stack([network.node_x, network.node_y])
     return population_mod.origins_from_polygons(
-        cfg.path, crs=crs, count_column=str(cfg.count), id_column=cfg.id_column,
-        age_columns=columns, layer=cfg.layer, density_raster=cfg.density_raster,
-        road_nodes_xy=road_xy, cell_size_m=cfg.cell_size_m, region=region,
+        cfg.path,
+        crs=crs,
+        count_column=str(cfg.count),
+        id_column=cfg.id_column,
+        age_columns=columns,
+        layer=cfg.layer,
+        density_raster=cfg.density_raster,
+        road_nodes_xy=road_xy,
+        cell_size_m=cfg.cell_size_m,
+        region=region,
     )
 
 
@@ -83,11 +101,15 @@ def load_subareas(cfg: SubareasConfig | None, *, crs: CRS) -> gpd.GeoDataFrame |
     ids = frame[cfg.id_column].astype(str)
     dup = ids[ids.duplicated()]
     if not dup.empty:
-        raise InputError(f"sub-area id {dup.iloc[0]!r} is not unique", path=cfg.path,
-                         column=cfg.id_column)
+        raise InputError(
+            f"sub-area id {dup.iloc[0]!r} is not unique", path=cfg.path, column=cfg.id_column
+        )
     names = frame[cfg.name_column].astype(str) if cfg.name_column else ids
-    return gpd.GeoDataFrame({"area_id": ids.to_numpy(), "area_name": names.to_numpy()},
-                            geometry=frame.geometry.to_numpy(), crs=crs)
+    return gpd.GeoDataFrame(
+        {"area_id": ids.to_numpy(), "area_name": names.to_numpy()},
+        geometry=frame.geometry.to_numpy(),
+        crs=crs,
+    )
 
 
 def assign_subareas(
@@ -99,15 +121,20 @@ def assign_subareas(
         origins["area_id"] = None
         return origins
     joined = gpd.sjoin_nearest(
-        origins[["geometry"]], subareas[["area_id", "geometry"]], how="left",
+        origins[["geometry"]],
+        subareas[["area_id", "geometry"]],
+        how="left",
         max_distance=SUBAREA_TOLERANCE_M,
     )
     joined = joined[~joined.index.duplicated(keep="first")]
     origins["area_id"] = joined["area_id"].reindex(origins.index).astype(object).to_numpy()
     outside = origins["area_id"].isna()
     if outside.any():
-        log.warning("%d origins (%.0f people) lie outside every sub-area", int(outside.sum()),
-                    origins.loc[outside, "pop_count"].sum())
+        log.warning(
+            "%d origins (%.0f people) lie outside every sub-area",
+            int(outside.sum()),
+            origins.loc[outside, "pop_count"].sum(),
+        )
     return origins
 
 
@@ -124,12 +151,21 @@ def load_remoteness(
     if cfg.scheme in {"mmm2019", "ruc2011", "ruc2021"}:
         codes = _origin_area_codes(origins, cfg)
         return remoteness_mod.classify_by_lookup(
-            origins, area_codes=codes, path=cfg.path, code_column=cfg.code_column,
-            class_column=cfg.class_column, scheme=cfg.scheme,
+            origins,
+            area_codes=codes,
+            path=cfg.path,
+            code_column=cfg.code_column,
+            class_column=cfg.class_column,
+            scheme=cfg.scheme,
         )
     return remoteness_mod.classify_by_polygons(
-        origins, cfg.path, class_column=cfg.class_column, scheme=cfg.scheme, layer=cfg.layer,
-        order=cfg.order, crs=crs,
+        origins,
+        cfg.path,
+        class_column=cfg.class_column,
+        scheme=cfg.scheme,
+        layer=cfg.layer,
+        order=cfg.order,
+        crs=crs,
     )
 
 
@@ -148,9 +184,13 @@ def load_need(cfg: NeedConfig, origins: gpd.GeoDataFrame, *, country: str):
     if cfg.source == "deaths":
         deaths = cfg.deaths
         return need_mod.need_from_deaths(
-            origins, deaths.path, area_column=deaths.area_column,
-            cause_column=deaths.cause_column, count_column=deaths.count_column,
-            model=cfg.model, origin_area_column="area_id",
+            origins,
+            deaths.path,
+            area_column=deaths.area_column,
+            cause_column=deaths.cause_column,
+            count_column=deaths.count_column,
+            model=cfg.model,
+            origin_area_column="area_id",
             suppress_below=cfg.suppress_below,
         )
     need_country = cfg.country or {"au": "au", "gb": "england"}.get(country)

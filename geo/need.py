@@ -38,30 +38,49 @@ ETKIND_RANGES = (
     ("cancer", "C00", "C97"),
     ("renal", "I12", "I13"),  # hypertensive renal disease: renal, not heart (Etkind 2017)
     ("heart_disease", "I00", "I52"),
-    ("respiratory", "J40", "J47"), ("respiratory", "J96", "J96"),
+    ("respiratory", "J40", "J47"),
+    ("respiratory", "J96", "J96"),
     ("stroke", "I60", "I69"),
-    ("renal", "N17", "N18"), ("renal", "N28", "N28"),
+    ("renal", "N17", "N18"),
+    ("renal", "N28", "N28"),
     ("liver", "K70", "K77"),
-    ("dementia", "F01", "F01"), ("dementia", "F03", "F03"), ("dementia", "G30", "G30"),
+    ("dementia", "F01", "F01"),
+    ("dementia", "F03", "F03"),
+    ("dementia", "G30", "G30"),
     ("dementia", "R54", "R54"),
-    ("neurodegenerative", "G10", "G10"), ("neurodegenerative", "G12.2", "G12.2"),
-    ("neurodegenerative", "G20", "G20"), ("neurodegenerative", "G23.1", "G23.1"),
-    ("neurodegenerative", "G35", "G35"), ("neurodegenerative", "G90.3", "G90.3"),
+    ("neurodegenerative", "G10", "G10"),
+    ("neurodegenerative", "G12.2", "G12.2"),
+    ("neurodegenerative", "G20", "G20"),
+    ("neurodegenerative", "G23.1", "G23.1"),
+    ("neurodegenerative", "G35", "G35"),
+    ("neurodegenerative", "G90.3", "G90.3"),
     ("hiv", "B20", "B24"),
 )
 ROSENWAX_RANGES = (
     ("cancer", "C00", "D48"),
-    ("heart_disease", "I50", "I50"), ("heart_disease", "I11.0", "I11.0"),
-    ("renal", "N17", "N19"), ("renal", "I12", "I12"),
+    ("heart_disease", "I50", "I50"),
+    ("heart_disease", "I11.0", "I11.0"),
+    ("renal", "N17", "N19"),
+    ("renal", "I12", "I12"),
     ("respiratory", "J40", "J44"),
     ("dementia", "G30", "G30"),
     ("liver", "K70", "K77"),
-    ("neurodegenerative", "G20", "G20"), ("neurodegenerative", "G12.2", "G12.2"),
+    ("neurodegenerative", "G20", "G20"),
+    ("neurodegenerative", "G12.2", "G12.2"),
     ("neurodegenerative", "G10", "G10"),
     ("hiv", "B20", "B24"),
 )
-GROUPS = ("cancer", "heart_disease", "respiratory", "stroke", "renal", "liver", "dementia",
-          "neurodegenerative", "hiv")
+GROUPS = (
+    "cancer",
+    "heart_disease",
+    "respiratory",
+    "stroke",
+    "renal",
+    "liver",
+    "dementia",
+    "neurodegenerative",
+    "hiv",
+)
 _CODE = re.compile(r"^([A-Z])(\d{2})(?:\.?(\d))?")
 
 
@@ -146,8 +165,9 @@ def classify_icd10(codes: pd.Series, model: str = "etkind") -> pd.DataFrame:
                     group = g
                     break
         out.append((group, group == "cancer", group is not None, key is not None))
-    frame = pd.DataFrame(out, columns=["group", "is_cancer", "indicates_need", "valid"],
-                         index=codes.index)
+    frame = pd.DataFrame(
+        out, columns=["group", "is_cancer", "indicates_need", "valid"], index=codes.index
+    )
     return frame
 
 
@@ -160,17 +180,28 @@ def _read_deaths(deaths, area_column, cause_column, count_column) -> pd.DataFram
         deaths = pd.read_csv(path, dtype={area_column: str, cause_column: str})
     for col in (area_column, cause_column, count_column):
         if col not in deaths.columns:
-            raise InputError(f"column not found (columns present: {', '.join(deaths.columns)})",
-                             path=path, column=col)
+            raise InputError(
+                f"column not found (columns present: {', '.join(deaths.columns)})",
+                path=path,
+                column=col,
+            )
     counts = pd.to_numeric(deaths[count_column], errors="coerce")
     bad = counts.isna() | (counts < 0)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(f"death count {deaths[count_column].iloc[i]!r} is not a non-negative "
-                         "number", path=path, row=i + 2, column=count_column)
-    return pd.DataFrame({"area_id": deaths[area_column].astype(str).to_numpy(),
-                         "cause": deaths[cause_column].astype(str).to_numpy(),
-                         "deaths": counts.to_numpy(float)}), path
+        raise InputError(
+            f"death count {deaths[count_column].iloc[i]!r} is not a non-negative number",
+            path=path,
+            row=i + 2,
+            column=count_column,
+        )
+    return pd.DataFrame(
+        {
+            "area_id": deaths[area_column].astype(str).to_numpy(),
+            "cause": deaths[cause_column].astype(str).to_numpy(),
+            "deaths": counts.to_numpy(float),
+        }
+    ), path
 
 
 def need_from_deaths(
@@ -213,18 +244,28 @@ def need_from_deaths(
     groups = classify_icd10(table["cause"], "etkind" if model == "flat75" else model)
     invalid = table.loc[~groups["valid"], "cause"].unique()
     if len(invalid):
-        log.warning("%d causes are neither ICD-10 codes nor group names and count as other "
-                    "causes: %s", len(invalid), ", ".join(map(str, invalid[:5])))
-    table = table.assign(is_cancer=groups["is_cancer"].to_numpy(),
-                         need=groups["indicates_need"].to_numpy())
+        log.warning(
+            "%d causes are neither ICD-10 codes nor group names and count as other causes: %s",
+            len(invalid),
+            ", ".join(map(str, invalid[:5])),
+        )
+    table = table.assign(
+        is_cancer=groups["is_cancer"].to_numpy(), need=groups["indicates_need"].to_numpy()
+    )
     by_area = _area_need(table, model)
-    by_area["suppress"] = (by_area[["deaths", "need_cancer", "need_non_cancer"]]
-                           .lt(suppress_below).any(axis=1))
+    by_area["suppress"] = (
+        by_area[["deaths", "need_cancer", "need_non_cancer"]].lt(suppress_below).any(axis=1)
+    )
     need, stats = _share_to_origins(origins, by_area, origin_area_column, weight_column)
-    stats.update({"model": model, "source": str(path) if path else "table",
-                  "deaths_total": float(table["deaths"].sum()),
-                  "areas_suppressed": int(by_area["suppress"].sum()),
-                  "invalid_causes": [str(c) for c in invalid[:20]]})
+    stats.update(
+        {
+            "model": model,
+            "source": str(path) if path else "table",
+            "deaths_total": float(table["deaths"].sum()),
+            "areas_suppressed": int(by_area["suppress"].sum()),
+            "invalid_causes": [str(c) for c in invalid[:20]],
+        }
+    )
     return NeedResult(origins=need, by_area=by_area, model=model, stats=stats)
 
 
@@ -232,45 +273,66 @@ def _area_need(table: pd.DataFrame, model: str) -> pd.DataFrame:
     grouped = table.groupby("area_id")
     deaths = grouped["deaths"].sum()
     if model == "flat75":
-        cancer_share = (table[table["is_cancer"]].groupby("area_id")["deaths"].sum()
-                        .reindex(deaths.index, fill_value=0.0) / deaths.replace(0, np.nan))
+        cancer_share = table[table["is_cancer"]].groupby("area_id")["deaths"].sum().reindex(
+            deaths.index, fill_value=0.0
+        ) / deaths.replace(0, np.nan)
         need_total = FLAT_SHARE * deaths
         need_cancer = need_total * cancer_share.fillna(0.0)
     else:
         in_need = table[table["need"]]
-        need_total = in_need.groupby("area_id")["deaths"].sum().reindex(deaths.index,
-                                                                         fill_value=0.0)
-        need_cancer = in_need[in_need["is_cancer"]].groupby("area_id")["deaths"].sum() \
+        need_total = (
+            in_need.groupby("area_id")["deaths"].sum().reindex(deaths.index, fill_value=0.0)
+        )
+        need_cancer = (
+            in_need[in_need["is_cancer"]]
+            .groupby("area_id")["deaths"]
+            .sum()
             .reindex(deaths.index, fill_value=0.0)
-    return pd.DataFrame({"deaths": deaths, "need_cancer": need_cancer,
-                         "need_non_cancer": need_total - need_cancer})
+        )
+    return pd.DataFrame(
+        {"deaths": deaths, "need_cancer": need_cancer, "need_non_cancer": need_total - need_cancer}
+    )
 
 
 def _share_to_origins(origins, by_area, area_column, weight_column):
     if area_column not in origins.columns:
-        raise InputError(f"origins carry no '{area_column}': configure subareas so deaths "
-                         "can be matched to places")
+        raise InputError(
+            f"origins carry no '{area_column}': configure subareas so deaths "
+            "can be matched to places"
+        )
     areas = origins[area_column].astype(object)
     weight = _weights(origins, areas, weight_column)
     area_weight = weight.groupby(areas).transform("sum")
     share = (weight / area_weight.replace(0, np.nan)).fillna(0.0)
     per = by_area.reindex(areas.to_numpy())
-    need = pd.DataFrame({
-        "need_cancer": np.nan_to_num(per["need_cancer"].to_numpy() * share.to_numpy()),
-        "need_non_cancer": np.nan_to_num(per["need_non_cancer"].to_numpy() * share.to_numpy()),
-    }, index=origins.index)
+    need = pd.DataFrame(
+        {
+            "need_cancer": np.nan_to_num(per["need_cancer"].to_numpy() * share.to_numpy()),
+            "need_non_cancer": np.nan_to_num(per["need_non_cancer"].to_numpy() * share.to_numpy()),
+        },
+        index=origins.index,
+    )
     present = set(areas.dropna().astype(str))
     no_origins = sorted(set(by_area.index) - present)
     no_deaths = sorted(present - set(by_area.index))
     if no_origins:
-        log.warning("%d areas in the deaths table hold no origins (their need is left out): "
-                    "%s", len(no_origins), ", ".join(no_origins[:5]))
+        log.warning(
+            "%d areas in the deaths table hold no origins (their need is left out): %s",
+            len(no_origins),
+            ", ".join(no_origins[:5]),
+        )
     if no_deaths:
-        log.warning("%d sub-areas have no rows in the deaths table (need 0 there): %s",
-                    len(no_deaths), ", ".join(no_deaths[:5]))
-    stats = {"areas_without_origins": no_origins, "areas_without_deaths": no_deaths,
-             "need_cancer": float(need["need_cancer"].sum()),
-             "need_non_cancer": float(need["need_non_cancer"].sum())}
+        log.warning(
+            "%d sub-areas have no rows in the deaths table (need 0 there): %s",
+            len(no_deaths),
+            ", ".join(no_deaths[:5]),
+        )
+    stats = {
+        "areas_without_origins": no_origins,
+        "areas_without_deaths": no_deaths,
+        "need_cancer": float(need["need_cancer"].sum()),
+        "need_non_cancer": float(need["need_non_cancer"].sum()),
+    }
     return need, stats
 
 
@@ -289,8 +351,9 @@ def load_rates(country: str, model: str) -> pd.DataFrame:
     """The cited national rate table for a country and model (index ``age_band``)."""
     path = REFERENCE_DIR / f"need_rates_{country}.csv"
     if not path.is_file():
-        raise InputError(f"no national need rates for country {country!r} "
-                         "(available: au, england)", path=path)
+        raise InputError(
+            f"no national need rates for country {country!r} (available: au, england)", path=path
+        )
     table = pd.read_csv(path)
     table = table[table["model"] == model]
     if table.empty:
@@ -299,7 +362,10 @@ def load_rates(country: str, model: str) -> pd.DataFrame:
 
 
 def need_from_rates(
-    origins: gpd.GeoDataFrame, *, country: str, model: str = "etkind",
+    origins: gpd.GeoDataFrame,
+    *,
+    country: str,
+    model: str = "etkind",
     older_column: str = "pop_65plus",
 ) -> NeedResult:
     """Need from national age-specific rates applied to each origin's population.
@@ -336,9 +402,14 @@ def need_from_rates(
         cancer, non_cancer = need("all", pop)
         method = "crude all-age rates (no age bands in the population)"
         log.info("need from %s rates: %s", country, method)
-    frame = pd.DataFrame({"need_cancer": cancer, "need_non_cancer": non_cancer},
-                         index=origins.index)
-    stats = {"model": model, "source": f"data/reference/need_rates_{country}.csv",
-             "method": method, "need_cancer": float(cancer.sum()),
-             "need_non_cancer": float(non_cancer.sum())}
+    frame = pd.DataFrame(
+        {"need_cancer": cancer, "need_non_cancer": non_cancer}, index=origins.index
+    )
+    stats = {
+        "model": model,
+        "source": f"data/reference/need_rates_{country}.csv",
+        "method": method,
+        "need_cancer": float(cancer.sum()),
+        "need_non_cancer": float(non_cancer.sum()),
+    }
     return NeedResult(origins=frame, by_area=None, model=model, stats=stats)

@@ -152,8 +152,11 @@ class RoadNetwork:
         src, dst, t, x, y = _validated(source, target, travel_time_s, node_x, node_y, crs)
         if length_m is None:
             length_m = np.hypot(x[dst] - x[src], y[dst] - y[src])
-        attrs = pd.DataFrame(index=np.arange(len(src))) if edge_attributes is None else \
-            edge_attributes.reset_index(drop=True)
+        attrs = (
+            pd.DataFrame(index=np.arange(len(src)))
+            if edge_attributes is None
+            else edge_attributes.reset_index(drop=True)
+        )
         attrs = attrs.assign(length_m=np.asarray(length_m, float))
         order, n_duplicates = _fastest_unique(src, dst, t)
         src, dst, t, attrs = src[order], dst[order], t[order], attrs.iloc[order]
@@ -173,12 +176,22 @@ class RoadNetwork:
         ids = np.arange(len(x)) if node_ids is None else np.asarray(node_ids)
         stats.update({"nodes": n, "edges": len(src)})
         if stats.get("nodes_dropped_outside_largest_component"):
-            log.info("kept the largest strongly connected component: dropped %d nodes and %d "
-                     "edges (islands, one-way dead ends, clipped fragments)",
-                     stats["nodes_dropped_outside_largest_component"],
-                     stats["edges_dropped_outside_largest_component"])
-        return cls(graph, x[keep_nodes], y[keep_nodes], crs, graph_length_m=length,
-                   node_ids=ids[keep_nodes], edge_attributes=attrs, stats=stats)
+            log.info(
+                "kept the largest strongly connected component: dropped %d nodes and %d "
+                "edges (islands, one-way dead ends, clipped fragments)",
+                stats["nodes_dropped_outside_largest_component"],
+                stats["edges_dropped_outside_largest_component"],
+            )
+        return cls(
+            graph,
+            x[keep_nodes],
+            y[keep_nodes],
+            crs,
+            graph_length_m=length,
+            node_ids=ids[keep_nodes],
+            edge_attributes=attrs,
+            stats=stats,
+        )
 
     @classmethod
     def from_roads(cls, roads: Any, crs: CRS | str) -> RoadNetwork:
@@ -188,12 +201,26 @@ class RoadNetwork:
         transformer = Transformer.from_crs("EPSG:4326", CRS.from_user_input(crs), always_xy=True)
         x, y = transformer.transform(nodes["lon"].to_numpy(), nodes["lat"].to_numpy())
         edges = roads.edges
-        attrs = edges[["highway", "speed_kph", "unsealed", "is_ferry", "urban",
-                       "maxspeed_source", "osm_way_id"]]
+        attrs = edges[
+            [
+                "highway",
+                "speed_kph",
+                "unsealed",
+                "is_ferry",
+                "urban",
+                "maxspeed_source",
+                "osm_way_id",
+            ]
+        ]
         network = cls.from_arrays(
-            position.loc[edges["u"]].to_numpy(), position.loc[edges["v"]].to_numpy(),
-            edges["travel_time_s"].to_numpy(), np.asarray(x), np.asarray(y), crs,
-            length_m=edges["length_m"].to_numpy(), node_ids=nodes.index.to_numpy(),
+            position.loc[edges["u"]].to_numpy(),
+            position.loc[edges["v"]].to_numpy(),
+            edges["travel_time_s"].to_numpy(),
+            np.asarray(x),
+            np.asarray(y),
+            crs,
+            length_m=edges["length_m"].to_numpy(),
+            node_ids=nodes.index.to_numpy(),
             edge_attributes=attrs,
         )
         return network
@@ -267,9 +294,12 @@ class RoadNetwork:
         distance, node = self._tree.query(points, k=1)
         reachable = np.isfinite(distance) & (distance <= max_snap_distance_m)
         node = np.where(reachable, node, -1).astype(np.int64)
-        return SnapResult(node=node, snap_distance_m=np.asarray(distance, float),
-                          connector_time_s=distance / (offroad_speed_kph / 3.6),
-                          reachable=reachable)
+        return SnapResult(
+            node=node,
+            snap_distance_m=np.asarray(distance, float),
+            connector_time_s=distance / (offroad_speed_kph / 3.6),
+            reachable=reachable,
+        )
 
     # -- export ----------------------------------------------------------------------------
     def edges_frame(self) -> pd.DataFrame:
@@ -284,15 +314,18 @@ class RoadNetwork:
         """Write the network to an ``.npz`` file (atomically)."""
         attrs = self.edge_attributes if self.edge_attributes is not None else pd.DataFrame()
         arrays = {
-            "indptr": self.graph.indptr, "indices": self.graph.indices, "time": self.graph.data,
-            "length": self._length().data, "node_x": self.node_x, "node_y": self.node_y,
+            "indptr": self.graph.indptr,
+            "indices": self.graph.indices,
+            "time": self.graph.data,
+            "length": self._length().data,
+            "node_x": self.node_x,
+            "node_y": self.node_y,
             "node_ids": self.node_ids,
         }
         for col in attrs.columns:
             values = attrs[col].to_numpy()
             arrays[f"attr_{col}"] = values.astype(str) if values.dtype == object else values
-        meta = json.dumps({"crs": self.crs.to_wkt(), "stats": self.stats,
-                           "format": CACHE_FORMAT})
+        meta = json.dumps({"crs": self.crs.to_wkt(), "stats": self.stats, "format": CACHE_FORMAT})
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
         os.close(fd)
@@ -314,9 +347,16 @@ class RoadNetwork:
             graph = sparse.csr_matrix((data["time"], data["indices"], data["indptr"]), shape)
             length = sparse.csr_matrix((data["length"], data["indices"], data["indptr"]), shape)
             attrs = pd.DataFrame({k[5:]: data[k] for k in data.files if k.startswith("attr_")})
-            return cls(graph, data["node_x"], data["node_y"], CRS.from_wkt(meta["crs"]),
-                       graph_length_m=length, node_ids=data["node_ids"],
-                       edge_attributes=attrs, stats=meta["stats"])
+            return cls(
+                graph,
+                data["node_x"],
+                data["node_y"],
+                CRS.from_wkt(meta["crs"]),
+                graph_length_m=length,
+                node_ids=data["node_ids"],
+                edge_attributes=attrs,
+                stats=meta["stats"],
+            )
 
 
 @dataclass
@@ -370,8 +410,14 @@ def build_network(
                 log.warning("ignoring unreadable network cache %s (%s)", cached, exc)
     roads = load_roads(path, settings=settings)
     network = RoadNetwork.from_roads(roads, crs)
-    info = {"source": str(path), "data_date": roads.data_date, "roads": roads.stats,
-            "network": network.stats, "cache_key": key, "from_cache": False}
+    info = {
+        "source": str(path),
+        "data_date": roads.data_date,
+        "roads": roads.stats,
+        "network": network.stats,
+        "cache_key": key,
+        "from_cache": False,
+    }
     if key is not None:
         cached = Path(cache_dir) / f"network-{key[:24]}.npz"
         network.save(cached)

@@ -50,6 +50,7 @@ def atomic_directory(final: Path) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; outputs are meant to be shared
     try:
         yield tmp
     except BaseException:
@@ -74,8 +75,11 @@ def write_atomic_text(path: Path, text: str) -> Path:
     """Write a text file via a temporary file and :func:`os.replace`."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -116,8 +120,9 @@ def write_outputs(
         (tmp / "tables").mkdir()
         write_layers(results, tmp / "layers.gpkg")
         for name in TABLE_NAMES:
-            results.tables[name].to_csv(tmp / "tables" / f"{name}.csv", index=False,
-                                        float_format="%.6g")
+            results.tables[name].to_csv(
+                tmp / "tables" / f"{name}.csv", index=False, float_format="%.10g"
+            )
         if write_map is not None:
             write_map(results, tmp / "map.html")
         if write_report is not None:

@@ -120,8 +120,9 @@ def run(
     with timer.stage("facilities", "reading GP practices and specialist services"):
         gps, spcs = _load_facilities(config, crs)
     with timer.stage("population", "placing the population"):
-        origins = load_population(config.population, crs=crs, boundary=config.region.boundary,
-                                  network=network)
+        origins = load_population(
+            config.population, crs=crs, boundary=config.region.boundary, network=network
+        )
         subareas = load_subareas(config.subareas, crs=crs)
         origins = assign_subareas(origins, subareas)
     with timer.stage("remoteness", "classifying remoteness"):
@@ -133,7 +134,10 @@ def run(
         origins["need_non_cancer"] = need.origins["need_non_cancer"].to_numpy()
     with timer.stage("travel", "computing road travel times"):
         times = compute_service_times(
-            network, origins, gps, spcs,
+            network,
+            origins,
+            gps,
+            spcs,
             max_snap_distance_m=config.roads.max_snap_distance_m,
             offroad_speed_kph=config.roads.offroad_speed_kph,
         )
@@ -153,8 +157,9 @@ def run(
         subareas=subareas,
         remoteness_areas=remoteness.areas,
     )
-    results.provenance = _provenance(config, results, road_info, remoteness, need, timer,
-                                     started, crs)
+    results.provenance = _provenance(
+        config, results, road_info, remoteness, need, timer, started, crs
+    )
     target = _out_dir(config, out_dir)
     files: list[Path] = []
     if write:
@@ -211,8 +216,9 @@ def _build_network(
                 path=config.source_path,
             )
         path = roads_mod.download_roads(roads_cfg.place, roads_cfg.polygon, cache_dir=cache)
-    built = network_mod.build_network(path, settings, crs,
-                                      cache_dir=cache if roads_cfg.cache else None)
+    built = network_mod.build_network(
+        path, settings, crs, cache_dir=cache if roads_cfg.cache else None
+    )
     return built.network, built.info
 
 
@@ -223,9 +229,15 @@ def _load_facilities(config: RegionConfig, crs: CRS) -> tuple[gpd.GeoDataFrame, 
     for kind, cfg in (("gp", config.gp_practices), ("spc", config.specialist_services)):
         out.append(
             load_facilities(
-                cfg.path, kind=kind, columns=cfg.columns.model_dump(), crs=crs,
-                input_crs=cfg.crs, layer=cfg.layer, where=cfg.where,
-                service_types=cfg.service_types, default_service_type=cfg.default_service_type,
+                cfg.path,
+                kind=kind,
+                columns=cfg.columns.model_dump(),
+                crs=crs,
+                input_crs=cfg.crs,
+                layer=cfg.layer,
+                where=cfg.where,
+                service_types=cfg.service_types,
+                default_service_type=cfg.default_service_type,
                 default_capacity=cfg.default_capacity,
             )
         )
@@ -238,26 +250,33 @@ def _classify(
     """Attach travel times and coverage classes to origins, and link figures to GP practices."""
     th = config.thresholds
     by_class = th.by_remoteness
-    gp_th = thresholds_per_origin(origins["remoteness_class"], default_min=th.gp_min,
-                                  by_remoteness={k: v["gp_min"] for k, v in by_class.items()
-                                                 if "gp_min" in v})
-    spc_th = thresholds_per_origin(origins["remoteness_class"], default_min=th.spc_min,
-                                   by_remoteness={k: v["spc_min"] for k, v in by_class.items()
-                                                  if "spc_min" in v})
+    gp_th = thresholds_per_origin(
+        origins["remoteness_class"],
+        default_min=th.gp_min,
+        by_remoteness={k: v["gp_min"] for k, v in by_class.items() if "gp_min" in v},
+    )
+    spc_th = thresholds_per_origin(
+        origins["remoteness_class"],
+        default_min=th.spc_min,
+        by_remoteness={k: v["spc_min"] for k, v in by_class.items() if "spc_min" in v},
+    )
     origins = origins.copy()
     for col, values in times.origin_columns.items():
         origins[col] = values
     origins["coverage_class"] = coverage_class(
-        origins["gp_travel_time_min"], origins["spc_travel_time_min"],
-        gp_threshold_min=gp_th, spc_threshold_min=spc_th,
+        origins["gp_travel_time_min"],
+        origins["spc_travel_time_min"],
+        gp_threshold_min=gp_th,
+        spc_threshold_min=spc_th,
     )
     origins["coverage_class_non_cancer"] = coverage_class(
-        origins["gp_travel_time_min"], origins["spc_non_cancer_travel_time_min"],
-        gp_threshold_min=gp_th, spc_threshold_min=spc_th,
+        origins["gp_travel_time_min"],
+        origins["spc_non_cancer_travel_time_min"],
+        gp_threshold_min=gp_th,
+        spc_threshold_min=spc_th,
     )
     gps = times.gp_practices.copy()
-    served = origins.groupby("nearest_gp_id")[["pop_count", "need_cancer",
-                                               "need_non_cancer"]].sum()
+    served = origins.groupby("nearest_gp_id")[["pop_count", "need_cancer", "need_non_cancer"]].sum()
     gps["pop_served"] = gps["facility_id"].map(served["pop_count"]).fillna(0.0)
     gps["need_cancer_served"] = gps["facility_id"].map(served["need_cancer"]).fillna(0.0)
     gps["need_non_cancer_served"] = gps["facility_id"].map(served["need_non_cancer"]).fillna(0.0)
@@ -328,10 +347,17 @@ def _provenance(config, results, road_info, remoteness, need, timer, started, cr
         "osm_data_date": road_info.get("data_date"),
         "road_network": road_info,
         "speed_settings": config.roads.model_dump(mode="json"),
-        "remoteness": {"scheme": remoteness.scheme, "version": remoteness.version,
-                       "classes": list(remoteness.class_order), "stats": remoteness.stats},
-        "need": {"model": config.need.model, "source": config.need.source,
-                 "stats": getattr(need, "stats", {})},
+        "remoteness": {
+            "scheme": remoteness.scheme,
+            "version": remoteness.version,
+            "classes": list(remoteness.class_order),
+            "stats": remoteness.stats,
+        },
+        "need": {
+            "model": config.need.model,
+            "source": config.need.source,
+            "stats": getattr(need, "stats", {}),
+        },
         "thresholds": config.thresholds.model_dump(mode="json"),
         "suppress_below": config.need.suppress_below,
         "totals": {
@@ -363,7 +389,8 @@ def _write(results: Results, target: Path, config: RegionConfig) -> list[Path]:
     return write_outputs(
         results,
         target,
-        write_map=lambda r, p: write_map(r, p, offline=config.output.offline_map,
-                                         tiles=config.output.tiles),
+        write_map=lambda r, p: write_map(
+            r, p, offline=config.output.offline_map, tiles=config.output.tiles
+        ),
         write_report=write_report,
     )

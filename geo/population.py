@@ -34,7 +34,11 @@ Geometry = shapely.Geometry
 
 
 def _finish(
-    xy: np.ndarray, counts: np.ndarray, crs: CRS, *, extra: Mapping[str, np.ndarray] | None = None,
+    xy: np.ndarray,
+    counts: np.ndarray,
+    crs: CRS,
+    *,
+    extra: Mapping[str, np.ndarray] | None = None,
 ) -> gpd.GeoDataFrame:
     """Origins frame: drop empty places, number them 0..n-1."""
     data = {"pop_count": np.asarray(counts, float)}
@@ -101,12 +105,14 @@ def origins_from_raster(
         raise InputError(f"cannot read as a raster ({exc})", path=path) from None
     with src:
         if src.crs is None:
-            raise MissingCRSError("the raster declares no CRS; assign one (gdal_edit.py -a_srs)",
-                                  path=path)
+            raise MissingCRSError(
+                "the raster declares no CRS; assign one (gdal_edit.py -a_srs)", path=path
+            )
         for band in [count_band, *age_bands.values()]:
             if not 1 <= band <= src.count:
-                raise InputError(f"band {band} does not exist (the raster has {src.count})",
-                                 path=path)
+                raise InputError(
+                    f"band {band} does not exist (the raster has {src.count})", path=path
+                )
         window = _window(src, region, crs)
         arrays = [_read_band(src, b, window) for b in [count_band, *age_bands.values()]]
         transform = src.window_transform(window)
@@ -125,13 +131,18 @@ def origins_from_raster(
     extra = {name: a.ravel() for name, a in zip(age_bands, ages, strict=True)}
     inside = np.ones(len(values), bool) if region is None else shapely.contains_xy(region, x, y)
     values = np.where(inside, values, 0.0)
-    origins = _finish(xy, values, crs, extra={k: np.where(inside, v, 0.0)
-                                              for k, v in extra.items()})
+    origins = _finish(
+        xy, values, crs, extra={k: np.where(inside, v, 0.0) for k, v in extra.items()}
+    )
     if origins.empty:
-        raise InputError("no population inside the region: check the raster covers the region "
-                         "and the region/raster CRSs", path=path)
-    log.info("%s: %d populated cells, %.0f people", path.name, len(origins),
-             origins["pop_count"].sum())
+        raise InputError(
+            "no population inside the region: check the raster covers the region "
+            "and the region/raster CRSs",
+            path=path,
+        )
+    log.info(
+        "%s: %d populated cells, %.0f people", path.name, len(origins), origins["pop_count"].sum()
+    )
     return origins
 
 
@@ -148,8 +159,12 @@ def _window(src, region: Geometry | None, crs: CRS) -> Window:
     except rasterio.errors.WindowError:
         raise InputError("the raster does not overlap the region", path=Path(src.name)) from None
     # One cell of margin so cells straddling the boundary are tested by their centre.
-    return Window(max(win.col_off - 1, 0), max(win.row_off - 1, 0),
-                  min(win.width + 2, src.width), min(win.height + 2, src.height)).intersection(full)
+    return Window(
+        max(win.col_off - 1, 0),
+        max(win.row_off - 1, 0),
+        min(win.width + 2, src.width),
+        min(win.height + 2, src.height),
+    ).intersection(full)
 
 
 def _read_band(src, band: int, window: Window) -> np.ndarray:
@@ -159,11 +174,17 @@ def _read_band(src, band: int, window: Window) -> np.ndarray:
 
 def _check_values(counts: np.ndarray, path: Path) -> None:
     if not np.all(np.isfinite(counts)):
-        raise InputError("the population raster holds NaN or infinite values outside its "
-                         "nodata; set the nodata value", path=path)
+        raise InputError(
+            "the population raster holds NaN or infinite values outside its "
+            "nodata; set the nodata value",
+            path=path,
+        )
     if (counts < 0).any():
-        raise InputError(f"the population raster holds negative counts (min {counts.min()}); "
-                         "set the nodata value if these mark missing data", path=path)
+        raise InputError(
+            f"the population raster holds negative counts (min {counts.min()}); "
+            "set the nodata value if these mark missing data",
+            path=path,
+        )
 
 
 def _aggregate(counts, ages, transform, f: int):
@@ -189,46 +210,64 @@ def _aggregate(counts, ages, transform, f: int):
 
 
 # -- points ----------------------------------------------------------------------------------
-def _read_table(path: Path, *, layer: str | None, x_column: str | None, y_column: str | None,
-                input_crs: str | None) -> gpd.GeoDataFrame:
+def _read_table(
+    path: Path,
+    *,
+    layer: str | None,
+    x_column: str | None,
+    y_column: str | None,
+    input_crs: str | None,
+) -> gpd.GeoDataFrame:
     if not path.is_file():
         raise InputError("file not found; check the path in the config", path=path)
     if path.suffix.lower() in {".csv", ".txt"}:
         table = pd.read_csv(path)
         missing = [c for c in (x_column, y_column) if c is None or c not in table.columns]
         if missing:
-            raise InputError("a CSV of points needs coordinate columns: set population.x and "
-                             f"population.y (columns present: {', '.join(table.columns)})",
-                             path=path, column=", ".join(str(m) for m in missing))
+            raise InputError(
+                "a CSV of points needs coordinate columns: set population.x and "
+                f"population.y (columns present: {', '.join(table.columns)})",
+                path=path,
+                column=", ".join(str(m) for m in missing),
+            )
         xy = {}
         for c in (x_column, y_column):
             xy[c] = pd.to_numeric(table[c], errors="coerce")
             bad = xy[c].isna()
             if bad.any():
                 row = int(np.flatnonzero(bad)[0]) + 2
-                raise InputError("coordinate is missing or not a number", path=path, row=row,
-                                 column=c)
-        return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(xy[x_column], xy[y_column]),
-                                crs=input_crs or "EPSG:4326")
+                raise InputError(
+                    "coordinate is missing or not a number", path=path, row=row, column=c
+                )
+        return gpd.GeoDataFrame(
+            table,
+            geometry=gpd.points_from_xy(xy[x_column], xy[y_column]),
+            crs=input_crs or "EPSG:4326",
+        )
     frame = gpd.read_file(path, layer=layer)
     if frame.crs is None:
         if input_crs is None:
-            raise MissingCRSError("the layer declares no CRS; add one or set population.crs",
-                                  path=path)
+            raise MissingCRSError(
+                "the layer declares no CRS; add one or set population.crs", path=path
+            )
         frame = frame.set_crs(input_crs)
     return frame
 
 
 def _counts(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
     if column not in frame.columns:
-        raise InputError(f"column not found (columns present: {', '.join(map(str, frame.columns))})",
-                         path=path, column=column)
+        present = ", ".join(map(str, frame.columns))
+        raise InputError(f"column not found (columns present: {present})", path=path, column=column)
     values = pd.to_numeric(frame[column], errors="coerce")
     bad = values.isna() | (values < 0)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(f"count {frame[column].iloc[i]!r} is not a non-negative number",
-                         path=path, row=i + 2, column=column)
+        raise InputError(
+            f"count {frame[column].iloc[i]!r} is not a non-negative number",
+            path=path,
+            row=i + 2,
+            column=column,
+        )
     return values.to_numpy(float)
 
 
@@ -271,8 +310,9 @@ def origins_from_points(
     """
     path = Path(path)
     crs = CRS.from_user_input(crs)
-    frame = _read_table(path, layer=layer, x_column=x_column, y_column=y_column,
-                        input_crs=input_crs).to_crs(crs)
+    frame = _read_table(
+        path, layer=layer, x_column=x_column, y_column=y_column, input_crs=input_crs
+    ).to_crs(crs)
     counts = _counts(frame, count_column, path)
     extra = {name: _counts(frame, col, path) for name, col in (age_columns or {}).items()}
     if id_column is not None:
@@ -285,8 +325,7 @@ def origins_from_points(
         inside = shapely.contains_xy(region, xy[:, 0], xy[:, 1])
         counts = np.where(inside, counts, 0.0)
         if not inside.all():
-            log.info("%s: %d points outside the region left out", path.name,
-                     int((~inside).sum()))
+            log.info("%s: %d points outside the region left out", path.name, int((~inside).sum()))
     origins = _finish(xy, counts, crs, extra=extra)
     if origins.empty:
         raise InputError("no population inside the region", path=path)
@@ -344,8 +383,9 @@ def origins_from_polygons(
     if region is not None:
         frame = frame[frame.intersects(region)]
         if frame.empty:
-            raise InputError("no polygon overlaps the region; check the CRS and the region",
-                             path=path)
+            raise InputError(
+                "no polygon overlaps the region; check the CRS and the region", path=path
+            )
     counts = _counts(frame, count_column, path)
     ages = {name: _counts(frame, col, path) for name, col in (age_columns or {}).items()}
     ids = frame[id_column].astype(str).to_numpy() if id_column else None
@@ -400,7 +440,8 @@ def _sample_density(path, x, y, crs) -> np.ndarray:
         if src.crs is None:
             raise MissingCRSError("the density raster declares no CRS", path=Path(path))
         sx, sy = Transformer.from_crs(crs, src.crs, always_xy=True).transform(x, y)
-        values = np.array([v[0] for v in src.sample(zip(sx, sy, strict=True), masked=True)],
-                          dtype=object)
+        values = np.array(
+            [v[0] for v in src.sample(zip(sx, sy, strict=True), masked=True)], dtype=object
+        )
     out = np.array([0.0 if np.ma.is_masked(v) else float(v) for v in values])
     return np.clip(np.nan_to_num(out), 0, None)

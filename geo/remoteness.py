@@ -30,18 +30,27 @@ log = logging.getLogger(__name__)
 ABS_CLASSES = ("Major Cities", "Inner Regional", "Outer Regional", "Remote", "Very Remote")
 MMM_CLASSES = ("MM1", "MM2", "MM3", "MM4", "MM5", "MM6", "MM7")
 MMM_NAMES = {
-    "MM1": "MM1 Metropolitan", "MM2": "MM2 Regional centres", "MM3": "MM3 Large rural towns",
-    "MM4": "MM4 Medium rural towns", "MM5": "MM5 Small rural towns",
-    "MM6": "MM6 Remote communities", "MM7": "MM7 Very remote communities",
+    "MM1": "MM1 Metropolitan",
+    "MM2": "MM2 Regional centres",
+    "MM3": "MM3 Large rural towns",
+    "MM4": "MM4 Medium rural towns",
+    "MM5": "MM5 Small rural towns",
+    "MM6": "MM6 Remote communities",
+    "MM7": "MM7 Very remote communities",
 }
 RUC2011_CLASSES = {
-    "A1": "Urban major conurbation", "B1": "Urban minor conurbation",
-    "C1": "Urban city and town", "C2": "Urban city and town in a sparse setting",
-    "D1": "Rural town and fringe", "D2": "Rural town and fringe in a sparse setting",
-    "E1": "Rural village and dispersed", "E2": "Rural village and dispersed in a sparse setting",
+    "A1": "Urban major conurbation",
+    "B1": "Urban minor conurbation",
+    "C1": "Urban city and town",
+    "C2": "Urban city and town in a sparse setting",
+    "D1": "Rural town and fringe",
+    "D2": "Rural town and fringe in a sparse setting",
+    "E1": "Rural village and dispersed",
+    "E2": "Rural village and dispersed in a sparse setting",
 }
 RUC2021_CLASSES = {
-    "UN1": "Urban: Nearer to a major town or city", "UF1": "Urban: Further from a major town or city",
+    "UN1": "Urban: Nearer to a major town or city",
+    "UF1": "Urban: Further from a major town or city",
     "RSN1": "Smaller rural: Nearer to a major town or city",
     "RSF1": "Smaller rural: Further from a major town or city",
     "RLN1": "Larger rural: Nearer to a major town or city",
@@ -85,8 +94,12 @@ def normalise_abs_class(value: Any) -> str | None:
     if re.fullmatch(r"\d+(\.0)?", text):  # RA codes 0-4 (or 10-14 with a state prefix)
         code = int(float(text)) % 10
         return ABS_CLASSES[code] if code < 5 else None
-    lower = re.sub(r"\s+", " ", text.lower()).replace(" of australia", "").replace(
-        " australia", "").strip()
+    lower = (
+        re.sub(r"\s+", " ", text.lower())
+        .replace(" of australia", "")
+        .replace(" australia", "")
+        .strip()
+    )
     for name in ABS_CLASSES:
         if lower == name.lower():
             return name
@@ -137,36 +150,54 @@ def classify_by_polygons(
     crs = CRS.from_user_input(crs or origins.crs)
     frame = _read_polygons(path, layer, crs)
     if class_column not in frame.columns:
-        raise InputError(f"column not found (columns present: {', '.join(frame.columns)})",
-                         path=path, column=class_column)
+        raise InputError(
+            f"column not found (columns present: {', '.join(frame.columns)})",
+            path=path,
+            column=class_column,
+        )
     if scheme.startswith("abs_ra"):
         names = frame[class_column].map(normalise_abs_class)
         bad = names.isna()
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(f"{frame[class_column].iloc[i]!r} is not an ABS Remoteness Area "
-                             f"(expected one of {', '.join(ABS_CLASSES)})", path=path,
-                             row=i + 1, column=class_column)
+            raise InputError(
+                f"{frame[class_column].iloc[i]!r} is not an ABS Remoteness Area "
+                f"(expected one of {', '.join(ABS_CLASSES)})",
+                path=path,
+                row=i + 1,
+                column=class_column,
+            )
         class_order = ABS_CLASSES
         version = scheme.split("_")[-1] if scheme != "abs_ra" else "unspecified"
     else:
         if not order:
-            raise InputError("a categorical remoteness layer needs remoteness.order (classes "
-                             "from least to most remote)", path=path)
+            raise InputError(
+                "a categorical remoteness layer needs remoteness.order (classes "
+                "from least to most remote)",
+                path=path,
+            )
         names = frame[class_column].astype(str)
         unknown = sorted(set(names) - set(order))
         if unknown:
-            raise InputError(f"classes {unknown} are not in remoteness.order", path=path,
-                             column=class_column)
+            raise InputError(
+                f"classes {unknown} are not in remoteness.order", path=path, column=class_column
+            )
         class_order, version = tuple(order), "user"
-    areas = gpd.GeoDataFrame({"remoteness_class": names.to_numpy()},
-                             geometry=frame.geometry.to_numpy(), crs=crs)
+    areas = gpd.GeoDataFrame(
+        {"remoteness_class": names.to_numpy()}, geometry=frame.geometry.to_numpy(), crs=crs
+    )
     classes, stats = _points_in_polygons(origins, areas, path)
     present = [c for c in class_order if (areas["remoteness_class"] == c).any()]
     log.info("remoteness (%s): %s", scheme, ", ".join(present))
     dissolved = areas.dissolve("remoteness_class", as_index=False)
-    return RemotenessResult(classes=classes, scheme=scheme, version=version,
-                            class_order=tuple(class_order), areas=dissolved, stats=stats)
+    return RemotenessResult(
+        classes=classes,
+        scheme=scheme,
+        version=version,
+        class_order=tuple(class_order),
+        areas=dissolved,
+        stats=stats,
+    )
 
 
 def _points_in_polygons(origins, areas, path) -> tuple[pd.Series, dict]:
@@ -176,8 +207,9 @@ def _points_in_polygons(origins, areas, path) -> tuple[pd.Series, dict]:
     missing = classes.isna()
     stats = {"origins_nearest_polygon": 0}
     if missing.any():
-        near = gpd.sjoin_nearest(origins.loc[missing, ["geometry"]], areas, how="left",
-                                 max_distance=NEAREST_TOLERANCE_M)
+        near = gpd.sjoin_nearest(
+            origins.loc[missing, ["geometry"]], areas, how="left", max_distance=NEAREST_TOLERANCE_M
+        )
         near = near[~near.index.duplicated(keep="first")]
         classes.loc[missing] = near["remoteness_class"].reindex(classes.index[missing])
         stats["origins_nearest_polygon"] = int(near["remoteness_class"].notna().sum())
@@ -188,7 +220,9 @@ def _points_in_polygons(origins, areas, path) -> tuple[pd.Series, dict]:
             raise InputError(
                 f"{int(still.sum())} origins ({pop:.0f} people) lie outside every remoteness "
                 f"polygon (e.g. at x={where.x:.0f}, y={where.y:.0f} in the analysis CRS); does "
-                "the layer cover the whole region?", path=path)
+                "the layer cover the whole region?",
+                path=path,
+            )
     return classes.astype(str), stats
 
 
@@ -228,27 +262,43 @@ def classify_by_lookup(
     table = pd.read_csv(path, dtype=str)
     for col in (code_column, class_column):
         if col not in table.columns:
-            raise InputError(f"column not found (columns present: {', '.join(table.columns)})",
-                             path=path, column=col)
+            raise InputError(
+                f"column not found (columns present: {', '.join(table.columns)})",
+                path=path,
+                column=col,
+            )
     names, order = _lookup_names(table[class_column], scheme, path, class_column)
     lookup = pd.Series(names.to_numpy(), index=table[code_column].str.strip())
     lookup = lookup[~lookup.index.duplicated(keep="first")]
     classes = area_codes.astype(str).str.strip().map(lookup)
     unmatched = classes.isna()
-    stats = {"origins_unmatched": int(unmatched.sum()),
-             "codes_unmatched": sorted(area_codes[unmatched].astype(str).unique().tolist())[:50]}
+    stats = {
+        "origins_unmatched": int(unmatched.sum()),
+        "codes_unmatched": sorted(area_codes[unmatched].astype(str).unique().tolist())[:50],
+    }
     if unmatched.all():
-        raise InputError(f"no area code matched the lookup's '{code_column}' (e.g. "
-                         f"{area_codes.iloc[0]!r}); are the codes of the same edition?",
-                         path=path, column=code_column)
+        raise InputError(
+            f"no area code matched the lookup's '{code_column}' (e.g. "
+            f"{area_codes.iloc[0]!r}); are the codes of the same edition?",
+            path=path,
+            column=code_column,
+        )
     if unmatched.any():
-        log.warning("%d origins have area codes missing from the lookup (class Unknown): %s",
-                    int(unmatched.sum()), ", ".join(stats["codes_unmatched"][:5]))
+        log.warning(
+            "%d origins have area codes missing from the lookup (class Unknown): %s",
+            int(unmatched.sum()),
+            ", ".join(stats["codes_unmatched"][:5]),
+        )
         order = (*order, "Unknown")
     version = {"ruc2011": "2011", "ruc2021": "2021", "mmm2019": "2019"}[scheme]
-    return RemotenessResult(classes=classes.fillna("Unknown").set_axis(origins.index),
-                            scheme=scheme, version=version, class_order=order, areas=None,
-                            stats=stats)
+    return RemotenessResult(
+        classes=classes.fillna("Unknown").set_axis(origins.index),
+        scheme=scheme,
+        version=version,
+        class_order=order,
+        areas=None,
+        stats=stats,
+    )
 
 
 def _lookup_names(values: pd.Series, scheme: str, path: Path, column: str):
@@ -264,8 +314,12 @@ def _lookup_names(values: pd.Series, scheme: str, path: Path, column: str):
     names = codes.map(mapping)
     if names.isna().any():
         i = int(np.flatnonzero(names.isna().to_numpy())[0])
-        raise InputError(f"{values.iloc[i]!r} is not a {scheme} class (expected one of "
-                         f"{', '.join(mapping)})", path=path, row=i + 2, column=column)
+        raise InputError(
+            f"{values.iloc[i]!r} is not a {scheme} class (expected one of {', '.join(mapping)})",
+            path=path,
+            row=i + 2,
+            column=column,
+        )
     return names, tuple(mapping.values())
 
 
@@ -300,17 +354,22 @@ def computed_aria(
     dense = pop >= np.quantile(pop, 0.5) if len(pop) > 10 else pop > 0
     labels = np.full(len(pop), -1)
     labels[dense] = DBSCAN(eps=centre_eps_m, min_samples=1).fit(xy[dense]).labels_
-    centres = pd.DataFrame({"label": labels, "pop": pop, "x": xy[:, 0] * pop,
-                            "y": xy[:, 1] * pop})[labels >= 0].groupby("label").sum()
+    centres = (
+        pd.DataFrame({"label": labels, "pop": pop, "x": xy[:, 0] * pop, "y": xy[:, 1] * pop})[
+            labels >= 0
+        ]
+        .groupby("label")
+        .sum()
+    )
     centres = centres[centres["pop"] >= min_centre_pop]
     centres["x"] /= centres["pop"]
     centres["y"] /= centres["pop"]
     snap_o = network.snap(xy[:, 0], xy[:, 1], max_snap_distance_m=1e9)
-    snap_c = network.snap(centres["x"].to_numpy(), centres["y"].to_numpy(),
-                          max_snap_distance_m=1e9)
+    snap_c = network.snap(centres["x"].to_numpy(), centres["y"].to_numpy(), max_snap_distance_m=1e9)
     index = np.zeros(len(pop))
-    size_class = np.searchsorted(-np.asarray(ARIA_CENTRE_CLASSES), -centres["pop"].to_numpy(),
-                                 side="right")
+    size_class = np.searchsorted(
+        -np.asarray(ARIA_CENTRE_CLASSES), -centres["pop"].to_numpy(), side="right"
+    )
     means = {}
     for k in range(len(ARIA_CENTRE_CLASSES)):
         # A centre of a larger class also serves the smaller classes (as in ARIA+).
@@ -318,8 +377,12 @@ def computed_aria(
         if members.size == 0:
             index += 3.0
             continue
-        res = nearest_facility(network, snap_c.node[members], weight="length",
-                               facility_offset_s=snap_c.snap_distance_m[members])
+        res = nearest_facility(
+            network,
+            snap_c.node[members],
+            weight="length",
+            facility_offset_s=snap_c.snap_distance_m[members],
+        )
         dist = res.time_s[snap_o.node] + snap_o.snap_distance_m
         dist = np.where(np.isfinite(dist), dist, np.nanmax(dist[np.isfinite(dist)]) * 2)
         mean = (national_means_m or {}).get(k) or float(np.average(dist, weights=pop))
@@ -327,11 +390,26 @@ def computed_aria(
         index += np.minimum(3.0, dist / max(mean, 1.0))
     codes = np.searchsorted(np.asarray(ARIA_CUTS), index, side="left")
     classes = pd.Series(np.asarray(ABS_CLASSES)[codes], index=origins.index)
-    stats = {"centres": len(centres), "centre_pops": sorted(centres["pop"].round().tolist())[::-1][:20],
-             "mean_distance_m": means, "index_min": float(index.min()),
-             "index_max": float(index.max()),
-             "means_source": "national" if national_means_m else "regional (approximation)"}
-    log.info("computed ARIA-style remoteness: %d centres; index %.2f–%.2f", len(centres),
-             index.min(), index.max())
-    return RemotenessResult(classes=classes, scheme="aria_computed", version="gapmap",
-                            class_order=ABS_CLASSES, areas=None, stats=stats)
+    centre_pops = sorted(centres["pop"].round().tolist(), reverse=True)[:20]
+    stats = {
+        "centres": len(centres),
+        "centre_pops": centre_pops,
+        "mean_distance_m": means,
+        "index_min": float(index.min()),
+        "index_max": float(index.max()),
+        "means_source": "national" if national_means_m else "regional (approximation)",
+    }
+    log.info(
+        "computed ARIA-style remoteness: %d centres; index %.2f–%.2f",
+        len(centres),
+        index.min(),
+        index.max(),
+    )
+    return RemotenessResult(
+        classes=classes,
+        scheme="aria_computed",
+        version="gapmap",
+        class_order=ABS_CLASSES,
+        areas=None,
+        stats=stats,
+    )

@@ -25,17 +25,46 @@ log = logging.getLogger(__name__)
 
 __all__ = ["RoadData", "SpeedSettings", "download_roads", "load_roads"]
 
-DRIVABLE_HIGHWAYS = frozenset({
-    "motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link",
-    "secondary", "secondary_link", "tertiary", "tertiary_link", "unclassified", "residential",
-    "living_street", "service", "track", "road",
-})
+DRIVABLE_HIGHWAYS = frozenset(
+    {
+        "motorway",
+        "motorway_link",
+        "trunk",
+        "trunk_link",
+        "primary",
+        "primary_link",
+        "secondary",
+        "secondary_link",
+        "tertiary",
+        "tertiary_link",
+        "unclassified",
+        "residential",
+        "living_street",
+        "service",
+        "track",
+        "road",
+    }
+)
 # Service roads that are not part of the public network a patient or a team would drive.
 EXCLUDED_SERVICE = frozenset({"parking_aisle", "drive-through", "emergency_access"})
 NO_ACCESS = frozenset({"no", "private", "agricultural", "forestry", "delivery", "emergency"})
 ACCESS_KEYS = ("motorcar", "motor_vehicle", "vehicle", "access")  # most specific first
-TAG_KEYS = ("highway", "route", "maxspeed", "oneway", "junction", "surface", "tracktype",
-            "duration", "area", "service", "access", "vehicle", "motor_vehicle", "motorcar")
+TAG_KEYS = (
+    "highway",
+    "route",
+    "maxspeed",
+    "oneway",
+    "junction",
+    "surface",
+    "tracktype",
+    "duration",
+    "area",
+    "service",
+    "access",
+    "vehicle",
+    "motor_vehicle",
+    "motorcar",
+)
 ONEWAY_TRUE = frozenset({"yes", "true", "1"})
 ONEWAY_REVERSE = frozenset({"-1", "reverse"})
 ONEWAY_FALSE = frozenset({"no", "false", "0", "alternating", "reversible"})
@@ -113,29 +142,50 @@ def load_roads(path: str | Path, *, settings: SpeedSettings | None = None) -> Ro
     _check_file(path)
     collected = _Collected()
     try:
-        processor = osmium.FileProcessor(str(path)).with_locations().with_filter(
-            osmium.filter.KeyFilter("highway", "route"))
+        processor = (
+            osmium.FileProcessor(str(path))
+            .with_locations()
+            .with_filter(osmium.filter.KeyFilter("highway", "route"))
+        )
         for obj in processor:
             if obj.is_way():
                 _collect_way(obj, collected, settings)
         header_date = _header_date(path)
     except (RuntimeError, osmium.InvalidLocationError) as exc:
-        raise InputError(f"cannot read as OpenStreetMap data ({exc}); is the file complete?",
-                         path=path) from None
+        raise InputError(
+            f"cannot read as OpenStreetMap data ({exc}); is the file complete?", path=path
+        ) from None
     if not collected.way_ids:
-        raise NetworkError(f"{path}: no drivable roads found (highway=* ways of the drivable "
-                           "classes, or car ferries); is this the right extract?")
+        raise NetworkError(
+            f"{path}: no drivable roads found (highway=* ways of the drivable "
+            "classes, or car ferries); is this the right extract?"
+        )
     edges, nodes = _edges_from_ways(collected)
     mid_x, mid_y = _local_metres(edges["mid_lon"].to_numpy(), edges["mid_lat"].to_numpy())
-    edges = assign_speeds(edges.drop(columns=["mid_lon", "mid_lat"]), collected.way_tags,
-                          settings, mid_x_m=mid_x, mid_y_m=mid_y)
+    edges = assign_speeds(
+        edges.drop(columns=["mid_lon", "mid_lat"]),
+        collected.way_tags,
+        settings,
+        mid_x_m=mid_x,
+        mid_y_m=mid_y,
+    )
     data_date = header_date or (collected.newest.isoformat() if collected.newest else None)
     stats = dict(collected.counts)
     stats.update(edges.attrs.pop("speed_stats", {}))
-    stats.update({"edges": len(edges), "nodes": len(nodes),
-                  "drivable_km": float(edges.loc[~edges["is_ferry"], "length_m"].sum() / 2e3)})
-    log.info("%s: %d drivable ways, %d directed edges, data date %s", path.name,
-             stats.get("ways_kept", 0), len(edges), data_date)
+    stats.update(
+        {
+            "edges": len(edges),
+            "nodes": len(nodes),
+            "drivable_km": float(edges.loc[~edges["is_ferry"], "length_m"].sum() / 2e3),
+        }
+    )
+    log.info(
+        "%s: %d drivable ways, %d directed edges, data date %s",
+        path.name,
+        stats.get("ways_kept", 0),
+        len(edges),
+        data_date,
+    )
     return RoadData(edges=edges, nodes=nodes, data_date=data_date, stats=stats, source_path=path)
 
 
@@ -233,12 +283,17 @@ def _edges_from_ways(c: _Collected) -> tuple[pd.DataFrame, pd.DataFrame]:
     way = np.concatenate([way_index[fwd], way_index[back]])
     mid_lon = (lon[a] + lon[a + 1]) / 2.0
     mid_lat = (lat[a] + lat[a + 1]) / 2.0
-    edges = pd.DataFrame({
-        "u": u, "v": v, "length_m": np.concatenate([length[fwd], length[back]]),
-        "way_index": way, "osm_way_id": np.asarray(c.way_ids, np.int64)[way],
-        "mid_lon": np.concatenate([mid_lon[fwd], mid_lon[back]]),
-        "mid_lat": np.concatenate([mid_lat[fwd], mid_lat[back]]),
-    })
+    edges = pd.DataFrame(
+        {
+            "u": u,
+            "v": v,
+            "length_m": np.concatenate([length[fwd], length[back]]),
+            "way_index": way,
+            "osm_way_id": np.asarray(c.way_ids, np.int64)[way],
+            "mid_lon": np.concatenate([mid_lon[fwd], mid_lon[back]]),
+            "mid_lat": np.concatenate([mid_lat[fwd], mid_lat[back]]),
+        }
+    )
     edges = edges[edges["u"] != edges["v"]].reset_index(drop=True)
     nodes = pd.DataFrame({"lon": lon, "lat": lat}, index=pd.Index(node_ids, name="osm_node_id"))
     nodes = nodes[~nodes.index.duplicated()]
@@ -281,9 +336,7 @@ def _geodesic_m(lon1, lat1, lon2, lat2) -> np.ndarray:
     return np.asarray(dist, float)
 
 
-def download_roads(
-    place: str | None, polygon: Path | None = None, *, cache_dir: Path
-) -> Path:
+def download_roads(place: str | None, polygon: Path | None = None, *, cache_dir: Path) -> Path:
     """Download the drivable network of a place or polygon with osmnx (opt-in, ``--online``).
 
     The graph is saved as OSM XML in ``cache_dir`` so the rest of the pipeline reads it like

@@ -18,8 +18,11 @@ from geo.travel import nearest_facility
 
 log = logging.getLogger(__name__)
 
-SPC_DIRECTIONS = {"inpatient": "to_facility", "hospital": "to_facility",
-                  "community": "from_facility"}
+SPC_DIRECTIONS = {
+    "inpatient": "to_facility",
+    "hospital": "to_facility",
+    "community": "from_facility",
+}
 
 
 @dataclass(frozen=True)
@@ -97,13 +100,14 @@ def compute_service_times(
     for stype, node_times in per_type.items():
         columns[f"spc_{stype}_travel_time_min"], _ = _at_points(node_times, o_snap, spc_ids)
     overall = _combine(list(per_type.values()))
-    columns["spc_travel_time_min"], columns["nearest_spc_id"] = _at_points(overall, o_snap,
-                                                                            spc_ids)
+    columns["spc_travel_time_min"], columns["nearest_spc_id"] = _at_points(overall, o_snap, spc_ids)
     non_cancer = spcs["accepts_non_cancer"].to_numpy(bool)
-    non_cancer_times = _combine([
-        _nearest(network, spc_snap, (spcs["service_type"] == stype).to_numpy() & non_cancer, d)
-        for stype, d in SPC_DIRECTIONS.items()
-    ])
+    non_cancer_times = _combine(
+        [
+            _nearest(network, spc_snap, (spcs["service_type"] == stype).to_numpy() & non_cancer, d)
+            for stype, d in SPC_DIRECTIONS.items()
+        ]
+    )
     columns["spc_non_cancer_travel_time_min"], _ = _at_points(non_cancer_times, o_snap, spc_ids)
     gps["spc_travel_time_min"], gps["nearest_spc_id"] = _at_points(overall, gp_snap, spc_ids)
     return ServiceTimes(origin_columns=columns, gp_practices=gps, specialist_services=spcs)
@@ -112,9 +116,12 @@ def compute_service_times(
 def _snapper(network: RoadNetwork, max_snap_distance_m: float, offroad_speed_kph: float):
     def snap(points: gpd.GeoDataFrame) -> SnapResult:
         return network.snap(
-            points.geometry.x.to_numpy(), points.geometry.y.to_numpy(),
-            max_snap_distance_m=max_snap_distance_m, offroad_speed_kph=offroad_speed_kph,
+            points.geometry.x.to_numpy(),
+            points.geometry.y.to_numpy(),
+            max_snap_distance_m=max_snap_distance_m,
+            offroad_speed_kph=offroad_speed_kph,
         )
+
     return snap
 
 
@@ -126,7 +133,10 @@ def _with_snap(facilities: gpd.GeoDataFrame, snap: SnapResult, label: str) -> gp
         names = ", ".join(out.loc[~snap.reachable, "name"].astype(str).head(10))
         log.warning(
             "%d %s(s) lie farther from any road than the snapping limit and are left out of "
-            "travel times: %s", int((~snap.reachable).sum()), label, names,
+            "travel times: %s",
+            int((~snap.reachable).sum()),
+            label,
+            names,
         )
     return out
 
@@ -138,7 +148,9 @@ def _nearest(network: RoadNetwork, snap: SnapResult, mask: np.ndarray, direction
     if rows.size == 0:
         return _NodeTimes(np.full(n, np.inf), np.full(n, -1, dtype=np.int64))
     result = nearest_facility(
-        network, snap.node[rows], direction=direction,
+        network,
+        snap.node[rows],
+        direction=direction,
         facility_offset_s=snap.connector_time_s[rows],
     )
     fac = np.asarray(result.facility_index)

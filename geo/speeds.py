@@ -35,18 +35,48 @@ REFERENCE_DIR = Path(__file__).resolve().parent.parent / "data" / "reference"
 PROFILES = ("au", "gb", "generic")
 MPH_TO_KPH = 1.609344
 KNOT_TO_KPH = 1.852
-UNSEALED_SURFACES = frozenset({
-    "unpaved", "gravel", "fine_gravel", "dirt", "earth", "ground", "sand", "mud", "grass",
-    "compacted", "pebblestone", "rock", "dirt/sand", "clay", "salt", "unsealed", "woodchips",
-})
+UNSEALED_SURFACES = frozenset(
+    {
+        "unpaved",
+        "gravel",
+        "fine_gravel",
+        "dirt",
+        "earth",
+        "ground",
+        "sand",
+        "mud",
+        "grass",
+        "compacted",
+        "pebblestone",
+        "rock",
+        "dirt/sand",
+        "clay",
+        "salt",
+        "unsealed",
+        "woodchips",
+    }
+)
 UNSEALED_TRACKTYPES = frozenset({"grade2", "grade3", "grade4", "grade5"})
 URBAN_CELL_M = 1000.0
 _NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(km/h|kmh|kph|mph|knots)?\s*$", re.IGNORECASE)
 
 DEFAULT_DRIVABLE = (
-    "motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link",
-    "secondary", "secondary_link", "tertiary", "tertiary_link", "unclassified", "residential",
-    "living_street", "service", "track", "road",
+    "motorway",
+    "motorway_link",
+    "trunk",
+    "trunk_link",
+    "primary",
+    "primary_link",
+    "secondary",
+    "secondary_link",
+    "tertiary",
+    "tertiary_link",
+    "unclassified",
+    "residential",
+    "living_street",
+    "service",
+    "track",
+    "road",
 )
 
 
@@ -95,9 +125,12 @@ class SpeedSettings:
     def cache_key(self) -> dict:
         """A JSON-able description used to key the network cache."""
         return {
-            "profile": self.profile, "speeds_kph": dict(sorted(self.speeds_kph.items())),
-            "unsealed_factor": self.unsealed_factor, "freeflow_factor": self.freeflow_factor,
-            "ferry_speed_kph": self.ferry_speed_kph, "include_tracks": self.include_tracks,
+            "profile": self.profile,
+            "speeds_kph": dict(sorted(self.speeds_kph.items())),
+            "unsealed_factor": self.unsealed_factor,
+            "freeflow_factor": self.freeflow_factor,
+            "ferry_speed_kph": self.ferry_speed_kph,
+            "include_tracks": self.include_tracks,
             "urban_density_km_per_km2": self.urban_density_km_per_km2,
             "drivable_highways": sorted(self.drivable_highways),
             "profile_table": load_profile(self.profile).to_dict(orient="index"),
@@ -117,8 +150,10 @@ def load_maxspeed_codes() -> dict[str, tuple[float, bool]]:
     """Implicit ``maxspeed`` codes (``AU:rural``...) → (km/h, urban?)."""
     table = pd.read_csv(REFERENCE_DIR / "maxspeed_codes.csv")
     urban = table["urban"].astype(str).str.lower() == "true"
-    return {c.lower(): (float(k), bool(u)) for c, k, u in zip(table["code"], table["kph"], urban,
-                                                               strict=True)}
+    return {
+        c.lower(): (float(k), bool(u))
+        for c, k, u in zip(table["code"], table["kph"], urban, strict=True)
+    }
 
 
 def parse_maxspeed(value: str | None, *, motorway_kph: float = 110.0) -> float | None:
@@ -254,8 +289,12 @@ def assign_speeds(
     for col in ("highway", "unsealed", "is_ferry", "tag_kph", "override_kph", "ferry_s"):
         out[col] = per_way[col].to_numpy()[w]
     if mid_x_m is not None and mid_y_m is not None:
-        out["urban"] = urban_mask(mid_x_m, mid_y_m, out["length_m"].to_numpy(),
-                                  threshold_km_per_km2=settings.urban_density_km_per_km2)
+        out["urban"] = urban_mask(
+            mid_x_m,
+            mid_y_m,
+            out["length_m"].to_numpy(),
+            threshold_km_per_km2=settings.urban_density_km_per_km2,
+        )
     else:
         out["urban"] = False
     return _finish_speeds(out, per_way, profile, settings)
@@ -269,17 +308,29 @@ def _per_way_attributes(
         ferry = tags.get("route") == "ferry" and "highway" not in tags
         highway = "ferry" if ferry else tags.get("highway", "road")
         raw = tags.get("maxspeed")
-        rows.append({
-            "highway": highway,
-            "unsealed": (not ferry) and is_unsealed(tags),
-            "is_ferry": ferry,
-            "tag_kph": parse_maxspeed(raw, motorway_kph=motorway_kph) if raw else None,
-            "maxspeed_raw": raw,
-            "override_kph": settings.speeds_kph.get(highway),
-            "ferry_s": parse_duration_s(tags.get("duration")) if ferry else None,
-        })
-    frame = pd.DataFrame(rows, columns=["highway", "unsealed", "is_ferry", "tag_kph",
-                                        "maxspeed_raw", "override_kph", "ferry_s"])
+        rows.append(
+            {
+                "highway": highway,
+                "unsealed": (not ferry) and is_unsealed(tags),
+                "is_ferry": ferry,
+                "tag_kph": parse_maxspeed(raw, motorway_kph=motorway_kph) if raw else None,
+                "maxspeed_raw": raw,
+                "override_kph": settings.speeds_kph.get(highway),
+                "ferry_s": parse_duration_s(tags.get("duration")) if ferry else None,
+            }
+        )
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "highway",
+            "unsealed",
+            "is_ferry",
+            "tag_kph",
+            "maxspeed_raw",
+            "override_kph",
+            "ferry_s",
+        ],
+    )
     for col in ("tag_kph", "override_kph", "ferry_s"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     return frame
@@ -294,13 +345,16 @@ def _finish_speeds(
     urban_kph = out["highway"].map(table["urban_kph"]).fillna(table.loc["road", "urban_kph"])
     rural_kph = out["highway"].map(table["rural_kph"]).fillna(table.loc["road", "rural_kph"])
     default_kph = np.where(out["urban"], urban_kph, rural_kph)
-    source = np.where(out["override_kph"].notna(), "override",
-                      np.where(out["tag_kph"].notna(), "tag", "profile"))
-    speed = out["override_kph"].fillna(out["tag_kph"]).fillna(pd.Series(default_kph,
-                                                                        index=out.index))
+    source = np.where(
+        out["override_kph"].notna(), "override", np.where(out["tag_kph"].notna(), "tag", "profile")
+    )
+    speed = (
+        out["override_kph"].fillna(out["tag_kph"]).fillna(pd.Series(default_kph, index=out.index))
+    )
     speed = speed.to_numpy(float)
-    speed = np.where(out["unsealed"] & (source != "override"), speed * settings.unsealed_factor,
-                     speed)
+    speed = np.where(
+        out["unsealed"] & (source != "override"), speed * settings.unsealed_factor, speed
+    )
     speed = speed * settings.freeflow_factor
     ferry = out["is_ferry"].to_numpy(bool)
     speed = np.where(ferry, settings.ferry_speed_kph, speed)
@@ -311,7 +365,8 @@ def _finish_speeds(
         dur = out.loc[ferry, "ferry_s"]
         tagged = dur.notna().to_numpy()
         idx = np.flatnonzero(ferry)[tagged]
-        time_s[idx] = (dur[tagged] * out.loc[ferry, "length_m"][tagged] / way_len[tagged]).to_numpy()
+        share = out.loc[ferry, "length_m"][tagged] / way_len[tagged]
+        time_s[idx] = (dur[tagged] * share).to_numpy()
         speed[idx] = out["length_m"].to_numpy()[idx] / time_s[idx] * 3.6
         source = np.where(ferry, "ferry", source)
     out["speed_kph"] = speed
@@ -326,8 +381,11 @@ def _speed_stats(per_way: pd.DataFrame, edges: pd.DataFrame) -> dict[str, int]:
     unparsed = has_tag & per_way["tag_kph"].isna()
     examples = Counter(per_way.loc[unparsed, "maxspeed_raw"].astype(str)).most_common(5)
     if unparsed.any():
-        log.warning("%d ways have a maxspeed we could not read (profile speed used), e.g. %s",
-                    int(unparsed.sum()), ", ".join(f"{v!r}" for v, _ in examples))
+        log.warning(
+            "%d ways have a maxspeed we could not read (profile speed used), e.g. %s",
+            int(unparsed.sum()),
+            ", ".join(f"{v!r}" for v, _ in examples),
+        )
     counts = edges["maxspeed_source"].value_counts()
     return {
         "ways_maxspeed_tagged": int(has_tag.sum()),

@@ -59,8 +59,9 @@ def _graph(network: RoadNetwork, direction: Direction, weight: Weight) -> sparse
     if weight == "time":
         return network.graph_reversed if direction == "to_facility" else network.graph
     if weight == "length":
-        return network.graph_length_reversed if direction == "to_facility" else \
-            network.graph_length_m
+        return (
+            network.graph_length_reversed if direction == "to_facility" else network.graph_length_m
+        )
     raise NetworkError(f"weight must be 'time' or 'length', not {weight!r}")
 
 
@@ -79,8 +80,10 @@ def _with_virtual_sources(
 def _check_nodes(network: RoadNetwork, nodes: np.ndarray, label: str) -> np.ndarray:
     nodes = np.asarray(nodes, np.int64).ravel()
     if nodes.size and (nodes.min() < 0 or nodes.max() >= network.n_nodes):
-        raise NetworkError(f"{label} must be node indices 0..{network.n_nodes - 1} "
-                           "(snap points first and drop unreachable ones)")
+        raise NetworkError(
+            f"{label} must be node indices 0..{network.n_nodes - 1} "
+            "(snap points first and drop unreachable ones)"
+        )
     return nodes
 
 
@@ -118,12 +121,14 @@ def nearest_facility(
     n = network.n_nodes
     if nodes.size == 0:
         return NearestResult(np.full(n, np.inf), np.full(n, -1, np.int64))
-    offsets = np.zeros(len(nodes)) if facility_offset_s is None else \
-        np.asarray(facility_offset_s, float)
+    offsets = (
+        np.zeros(len(nodes)) if facility_offset_s is None else np.asarray(facility_offset_s, float)
+    )
     graph = _with_virtual_sources(_graph(network, direction, weight), nodes, offsets)
     virtual = np.arange(n, n + len(nodes))
-    dist, _, sources = csgraph.dijkstra(graph, directed=True, indices=virtual, min_only=True,
-                                        return_predecessors=True, limit=limit)
+    dist, _, sources = csgraph.dijkstra(
+        graph, directed=True, indices=virtual, min_only=True, return_predecessors=True, limit=limit
+    )
     dist = dist[:n]
     sources = sources[:n]
     index = np.where(sources >= 0, sources - n, -1).astype(np.int64)
@@ -185,8 +190,7 @@ def od_table(
     o_ids = np.arange(len(o_nodes)) if origin_ids is None else np.asarray(origin_ids)
     f_ids = np.arange(len(f_nodes)) if facility_ids is None else np.asarray(facility_ids)
     o_off = np.zeros(len(o_nodes)) if origin_offset_s is None else np.asarray(origin_offset_s)
-    f_off = np.zeros(len(f_nodes)) if facility_offset_s is None else \
-        np.asarray(facility_offset_s)
+    f_off = np.zeros(len(f_nodes)) if facility_offset_s is None else np.asarray(facility_offset_s)
     graph = _graph(network, direction, "time")
     chunk = chunk_size or _chunk_rows(network.n_nodes)
     parts = []
@@ -195,14 +199,21 @@ def od_table(
         dist = csgraph.dijkstra(graph, directed=True, indices=f_nodes[rows], limit=max_time_s)
         times = dist[:, o_nodes] + f_off[rows, None] + o_off[None, :]
         fac, org = np.nonzero(times <= max_time_s)
-        parts.append(pd.DataFrame({
-            "origin_id": o_ids[org], "facility_id": f_ids[start + fac],
-            "travel_time_min": times[fac, org] / 60.0,
-        }))
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        {"origin_id": [], "facility_id": [], "travel_time_min": []})
-    return table.sort_values(["origin_id", "travel_time_min"], kind="stable",
-                             ignore_index=True)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "origin_id": o_ids[org],
+                    "facility_id": f_ids[start + fac],
+                    "travel_time_min": times[fac, org] / 60.0,
+                }
+            )
+        )
+    table = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame({"origin_id": [], "facility_id": [], "travel_time_min": []})
+    )
+    return table.sort_values(["origin_id", "travel_time_min"], kind="stable", ignore_index=True)
 
 
 def k_nearest(

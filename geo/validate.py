@@ -66,8 +66,11 @@ def _check_roads(config: RegionConfig) -> list[InputError]:
     if not path.is_file():
         return [InputError("road network file not found; check roads.path", path=path)]
     if not str(path).lower().endswith(_OSM):
-        return [InputError("roads.path must be an OpenStreetMap file (.osm.pbf, .osm or "
-                           ".osm.bz2)", path=path)]
+        return [
+            InputError(
+                "roads.path must be an OpenStreetMap file (.osm.pbf, .osm or .osm.bz2)", path=path
+            )
+        ]
     if path.stat().st_size == 0:
         return [InputError("road network file is empty", path=path)]
     return []
@@ -78,12 +81,16 @@ def _check_facilities(cfg: FacilitiesConfig) -> list[InputError]:
     if cfg.path.suffix.lower() in _CSV:
         problems = _check_table(cfg.path, columns)
         if cfg.crs is None:
-            problems.append(MissingCRSError(
-                "a CSV carries no CRS; set 'crs:' for it (e.g. EPSG:4326)", path=cfg.path))
+            problems.append(
+                MissingCRSError(
+                    "a CSV carries no CRS; set 'crs:' for it (e.g. EPSG:4326)", path=cfg.path
+                )
+            )
         return problems
     geo_columns = [c for k, c in cfg.columns.model_dump().items() if c and k not in {"x", "y"}]
-    return _check_vector(cfg.path, cfg.layer, geo_columns + list(cfg.where),
-                         crs_given=cfg.crs is not None)
+    return _check_vector(
+        cfg.path, cfg.layer, geo_columns + list(cfg.where), crs_given=cfg.crs is not None
+    )
 
 
 def _check_population(config: RegionConfig) -> list[InputError]:
@@ -92,16 +99,19 @@ def _check_population(config: RegionConfig) -> list[InputError]:
         bands = [cfg.count, *cfg.age_bands.values()]
         problems = _check_raster(cfg.path, [b for b in bands if isinstance(b, int)])
     else:
-        columns = [str(cfg.count), *map(str, cfg.age_bands.values()), cfg.id_column, cfg.x,
-                   cfg.y]
+        columns = [str(cfg.count), *map(str, cfg.age_bands.values()), cfg.id_column, cfg.x, cfg.y]
         if cfg.path.suffix.lower() in _CSV:
             problems = _check_table(cfg.path, columns)
             if cfg.crs is None:
-                problems.append(MissingCRSError(
-                    "a CSV carries no CRS; set population.crs (e.g. EPSG:4326)", path=cfg.path))
+                problems.append(
+                    MissingCRSError(
+                        "a CSV carries no CRS; set population.crs (e.g. EPSG:4326)", path=cfg.path
+                    )
+                )
         else:
-            problems = _check_vector(cfg.path, cfg.layer, columns[:-2],
-                                     crs_given=cfg.crs is not None)
+            problems = _check_vector(
+                cfg.path, cfg.layer, columns[:-2], crs_given=cfg.crs is not None
+            )
     if cfg.density_raster is not None:
         problems += _check_raster(cfg.density_raster, [1])
     return problems
@@ -139,8 +149,11 @@ def _check_vector(
         return [InputError(f"cannot read as a vector file ({exc})", path=path)]
     problems = _missing(path, info["fields"], columns)
     if info.get("crs") is None and not crs_given:
-        problems.append(MissingCRSError("the layer declares no CRS; add one (e.g. with QGIS or "
-                                        "ogr2ogr -a_srs)", path=path))
+        problems.append(
+            MissingCRSError(
+                "the layer declares no CRS; add one (e.g. with QGIS or ogr2ogr -a_srs)", path=path
+            )
+        )
     return problems
 
 
@@ -153,12 +166,16 @@ def _check_raster(path: Path, bands: Iterable[int]) -> list[InputError]:
     except RasterioIOError as exc:
         return [InputError(f"cannot read as a raster ({exc})", path=path)]
     problems: list[InputError] = [
-        InputError(f"band {band} does not exist (the raster has {count} band(s))", path=path,
-                   column=f"band {band}")
+        InputError(
+            f"band {band} does not exist (the raster has {count} band(s))",
+            path=path,
+            column=f"band {band}",
+        )
         for band in bands
         if not 1 <= band <= count
     ]
     if crs is None:
-        problems.append(MissingCRSError("the raster declares no CRS; add one (gdal_edit.py "
-                                        "-a_srs)", path=path))
+        problems.append(
+            MissingCRSError("the raster declares no CRS; add one (gdal_edit.py -a_srs)", path=path)
+        )
     return problems

@@ -17,11 +17,13 @@ from geo.access import (
     two_step_fca,
 )
 
-OD = pd.DataFrame({
-    "origin_id": [1, 1, 2, 2],
-    "facility_id": ["A", "B", "B", "A"],
-    "travel_time_min": [10.0, 40.0, 20.0, 50.0],
-})
+OD = pd.DataFrame(
+    {
+        "origin_id": [1, 1, 2, 2],
+        "facility_id": ["A", "B", "B", "A"],
+        "travel_time_min": [10.0, 40.0, 20.0, 50.0],
+    }
+)
 DEMAND = pd.Series([100.0, 50.0], index=pd.Index([1, 2], name="origin_id"))
 SUPPLY = pd.Series([2.0, 1.0], index=pd.Index(["A", "B"], name="facility_id"))
 
@@ -39,8 +41,9 @@ def test_two_step_fca_by_hand():
 
 def test_e2sfca_step_weights_by_hand():
     w = step_weights({15: 1.0, 30: 0.5, 60: 0.1})
-    np.testing.assert_allclose(w(np.array([0, 15, 15.1, 30, 59, 60, 61])),
-                               [1, 1, 0.5, 0.5, 0.1, 0.1, 0])
+    np.testing.assert_allclose(
+        w(np.array([0, 15, 15.1, 30, 59, 60, 61])), [1, 1, 0.5, 0.5, 0.1, 0.1, 0]
+    )
     a = two_step_fca(OD, DEMAND, SUPPLY, threshold_min=60, weight=w)
     # Facility A: demand 100*1 + 50*0.1 = 105; B: 100*0.1 + 50*0.5 = 35.
     r_a, r_b = 2 / 105, 1 / 35
@@ -53,8 +56,9 @@ def test_cumulative_opportunities():
 
 
 def test_origin_without_facilities_gets_zero_and_unknown_ids_are_ignored():
-    od = pd.concat([OD, pd.DataFrame({"origin_id": [9], "facility_id": ["Z"],
-                                      "travel_time_min": [1.0]})])
+    od = pd.concat(
+        [OD, pd.DataFrame({"origin_id": [9], "facility_id": ["Z"], "travel_time_min": [1.0]})]
+    )
     demand = pd.concat([DEMAND, pd.Series([10.0], index=[3])])
     a = two_step_fca(od, demand, SUPPLY, threshold_min=30)
     assert a.loc[3] == 0.0 and len(a) == 3
@@ -79,25 +83,46 @@ def test_matches_pysal_access(seed):
     demand_df = demand.rename("demand").rename_axis("geoid").to_frame()
     supply_df = supply.rename("supply").rename_axis("geoid").to_frame()
     model = access.Access(
-        demand_df=demand_df, demand_value="demand", supply_df=supply_df, supply_value="supply",
-        cost_df=od.rename(columns={"origin_id": "origin", "facility_id": "dest",
-                                   "travel_time_min": "cost"}),
-        cost_origin="origin", cost_dest="dest", cost_name="cost",
+        demand_df=demand_df,
+        demand_value="demand",
+        supply_df=supply_df,
+        supply_value="supply",
+        cost_df=od.rename(
+            columns={"origin_id": "origin", "facility_id": "dest", "travel_time_min": "cost"}
+        ),
+        cost_origin="origin",
+        cost_dest="dest",
+        cost_name="cost",
     )
     cases = [
-        (two_step_fca(od, demand, supply, threshold_min=45),
-         model.two_stage_fca(name="a", max_cost=45)),
-        (two_step_fca(od, demand, supply, threshold_min=60,
-                      weight=step_weights({20: 1, 40: 0.68, 60: 0.22})),
-         model.enhanced_two_stage_fca(name="b", max_cost=60,
-                                      weight_fn=access.weights.step_fn(
-                                          {20: 1, 40: 0.68, 60: 0.22}))),
-        (two_step_fca(od, demand, supply, threshold_min=60, weight=gaussian_weights(25)),
-         model.enhanced_two_stage_fca(name="c", max_cost=60,
-                                      weight_fn=access.weights.gaussian(25))),
-        (gravity_access(od, demand, supply, weight=power_weights(1.5, min_time_min=1.0)),
-         model.two_stage_fca(name="d", weight_fn=access.weights.gravity(
-             scale=1, alpha=-1.5, min_dist=1.0))),
+        (
+            two_step_fca(od, demand, supply, threshold_min=45),
+            model.two_stage_fca(name="a", max_cost=45),
+        ),
+        (
+            two_step_fca(
+                od,
+                demand,
+                supply,
+                threshold_min=60,
+                weight=step_weights({20: 1, 40: 0.68, 60: 0.22}),
+            ),
+            model.enhanced_two_stage_fca(
+                name="b", max_cost=60, weight_fn=access.weights.step_fn({20: 1, 40: 0.68, 60: 0.22})
+            ),
+        ),
+        (
+            two_step_fca(od, demand, supply, threshold_min=60, weight=gaussian_weights(25)),
+            model.enhanced_two_stage_fca(
+                name="c", max_cost=60, weight_fn=access.weights.gaussian(25)
+            ),
+        ),
+        (
+            gravity_access(od, demand, supply, weight=power_weights(1.5, min_time_min=1.0)),
+            model.two_stage_fca(
+                name="d", weight_fn=access.weights.gravity(scale=1, alpha=-1.5, min_dist=1.0)
+            ),
+        ),
     ]
     for (ours, theirs), name in zip(cases, "abcd", strict=True):
         theirs = theirs[f"{name}_supply"].reindex(demand.index).fillna(0.0)
@@ -111,7 +136,8 @@ def test_gini_known_values():
     assert gini(np.array([0.0, 0.0, 0.0, 4.0])) == pytest.approx(0.75)
     # Weights act like repeated observations.
     assert gini(np.array([1.0, 3.0]), np.array([2.0, 1.0])) == pytest.approx(
-        gini(np.array([1.0, 1.0, 3.0])))
+        gini(np.array([1.0, 1.0, 3.0]))
+    )
     assert gini(np.array([1.0, 2.0, 3.0, 4.0])) == pytest.approx(0.25)
 
 

@@ -27,13 +27,15 @@ def _demo_config_copy(tmp_path: Path, edit) -> Path:
 
 
 def test_help_and_version():
-    result = subprocess.run([sys.executable, "-m", "geo", "--help"], capture_output=True,
-                            text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "geo", "--help"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0
     for command in ("demo", "run", "validate"):
         assert command in result.stdout
-    result = subprocess.run([sys.executable, "-m", "geo", "--version"], capture_output=True,
-                            text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "geo", "--version"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0 and "gapmap" in result.stdout
 
 
@@ -47,8 +49,9 @@ def test_unknown_key_exits_2_with_suggestion(tmp_path, capsys):
 
 
 def _break_inputs(data: dict) -> None:
-    data["gp_practices"]["path"] = data["gp_practices"]["path"].replace("gp_practices",
-                                                                        "gp_missing")
+    data["gp_practices"]["path"] = data["gp_practices"]["path"].replace(
+        "gp_practices", "gp_missing"
+    )
     data["specialist_services"]["columns"]["capacity"] = "capacty"
     del data["specialist_services"]["crs"]
     data["subareas"]["id_column"] = "area_code"
@@ -87,8 +90,16 @@ def test_run_demo_config_writes_the_contract(tmp_path, capsys):
     out = tmp_path / "out"
     summary = capsys.readouterr().out
     assert "wrote" in summary and str(out) in summary and "people" in summary
-    for name in ("map.html", "report.html", "layers.gpkg", "run.json",
-                 "tables/coverage_by_remoteness.csv", "tables/coverage_by_subarea.csv",
-                 "tables/gp_specialist_links.csv", "tables/travel_time_bands.csv"):
+    for name in (
+        "map.html",
+        "report.html",
+        "layers.gpkg",
+        "run.json",
+        "tables/coverage_by_remoteness.csv",
+        "tables/coverage_by_subarea.csv",
+        "tables/gp_specialist_links.csv",
+        "tables/travel_time_bands.csv",
+    ):
         assert (out / name).is_file(), name
-    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+    # No temporary folder is left behind (the network cache, .cache/, is meant to stay).
+    assert not any(".tmp" in p.name or ".old" in p.name for p in tmp_path.iterdir())

@@ -17,10 +17,16 @@ def _minimal() -> dict:
     return {
         "region": {"name": "Test", "crs": "EPSG:7855"},
         "roads": {"path": "roads.osm"},
-        "gp_practices": {"path": "gp.csv", "crs": "EPSG:4326",
-                         "columns": {"id": "id", "name": "name", "x": "lon", "y": "lat"}},
-        "specialist_services": {"path": "spc.csv", "crs": "EPSG:4326",
-                                "columns": {"id": "id", "name": "name", "x": "lon", "y": "lat"}},
+        "gp_practices": {
+            "path": "gp.csv",
+            "crs": "EPSG:4326",
+            "columns": {"id": "id", "name": "name", "x": "lon", "y": "lat"},
+        },
+        "specialist_services": {
+            "path": "spc.csv",
+            "crs": "EPSG:4326",
+            "columns": {"id": "id", "name": "name", "x": "lon", "y": "lat"},
+        },
         "population": {"kind": "raster", "path": "pop.tif", "count": 1},
     }
 

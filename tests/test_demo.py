@@ -19,23 +19,27 @@ def regenerated(tmp_path_factory):
     return generate_demo(tmp_path_factory.mktemp("demo"))
 
 
-@pytest.mark.parametrize("name", ["roads.osm", "gp_practices.csv", "spc_services.csv",
-                                  "deaths.csv", "region.geojson"])
+@pytest.mark.parametrize(
+    "name", ["roads.osm", "gp_practices.csv", "spc_services.csv", "deaths.csv", "region.geojson"]
+)
 def test_text_files_are_byte_identical(regenerated, name):
     assert regenerated[name].read_bytes() == (DEMO_DIR / name).read_bytes()
 
 
 def test_population_raster_is_identical(regenerated):
-    with rasterio.open(regenerated["population.tif"]) as new, \
-            rasterio.open(DEMO_DIR / "population.tif") as old:
+    with (
+        rasterio.open(regenerated["population.tif"]) as new,
+        rasterio.open(DEMO_DIR / "population.tif") as old,
+    ):
         assert new.crs == old.crs
         assert new.transform == old.transform
         assert new.nodata == old.nodata
         np.testing.assert_array_equal(new.read(), old.read())
 
 
-@pytest.mark.parametrize(("name", "layer"), [("remoteness.gpkg", "remoteness"),
-                                             ("subareas.gpkg", "subareas")])
+@pytest.mark.parametrize(
+    ("name", "layer"), [("remoteness.gpkg", "remoteness"), ("subareas.gpkg", "subareas")]
+)
 def test_geopackages_have_identical_content(regenerated, name, layer):
     new = gpd.read_file(regenerated[name], layer=layer)
     old = gpd.read_file(DEMO_DIR / name, layer=layer)
@@ -69,8 +73,10 @@ def _region():
     return gpd.read_file(DEMO_DIR / "region.geojson").to_crs(7855).geometry.union_all()
 
 
-@pytest.mark.parametrize(("name", "layer", "column", "n_min"), [
-    ("remoteness.gpkg", "remoteness", "ra_name", 5), ("subareas.gpkg", "subareas", "area_id", 8)])
+@pytest.mark.parametrize(
+    ("name", "layer", "column", "n_min"),
+    [("remoteness.gpkg", "remoteness", "ra_name", 5), ("subareas.gpkg", "subareas", "area_id", 8)],
+)
 def test_polygons_tile_the_region(name, layer, column, n_min):
     frame = gpd.read_file(DEMO_DIR / name, layer=layer).to_crs(7855)
     region = _region()
@@ -87,8 +93,10 @@ def test_all_five_remoteness_classes_occur():
 
 def test_facilities_are_inside_and_one_service_is_cancer_only():
     region = _region()
-    for name, x, y in (("gp_practices.csv", "longitude", "latitude"),
-                       ("spc_services.csv", "longitude", "latitude")):
+    for name, x, y in (
+        ("gp_practices.csv", "longitude", "latitude"),
+        ("spc_services.csv", "longitude", "latitude"),
+    ):
         table = pd.read_csv(DEMO_DIR / name)
         pts = gpd.GeoSeries(gpd.points_from_xy(table[x], table[y]), crs=4326).to_crs(7855)
         assert pts.within(region).all(), name
@@ -101,8 +109,7 @@ def test_facilities_are_inside_and_one_service_is_cancer_only():
 
 
 def test_roads_file_exercises_the_ingest_rules():
-    ways = [dict(w.tags) for w in osmium.FileProcessor(str(DEMO_DIR / "roads.osm"))
-            if w.is_way()]
+    ways = [dict(w.tags) for w in osmium.FileProcessor(str(DEMO_DIR / "roads.osm")) if w.is_way()]
     maxspeeds = {w.get("maxspeed") for w in ways}
     assert {"60 mph", "AU:rural", "AU:urban", "50;80", "fast"} <= maxspeeds
     assert any(w.get("route") == "ferry" and w.get("duration") for w in ways)

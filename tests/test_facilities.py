@@ -10,8 +10,15 @@ from shapely.geometry import Point
 from geo.errors import InputError, MissingCRSError
 from geo.facilities import load_facilities
 
-SPC_COLUMNS = {"id": "sid", "name": "label", "x": "lon", "y": "lat", "capacity": "beds",
-               "service_type": "kind", "accepts_non_cancer": "non_cancer"}
+SPC_COLUMNS = {
+    "id": "sid",
+    "name": "label",
+    "x": "lon",
+    "y": "lat",
+    "capacity": "beds",
+    "service_type": "kind",
+    "accepts_non_cancer": "non_cancer",
+}
 CSV = (
     "sid,label,lon,lat,beds,kind,non_cancer\n"
     "S1,Hospice <b>&</b> Co,147.1,-32.1,12,Hospice,yes\n"
@@ -27,8 +34,13 @@ def _csv(tmp_path, text=CSV, name="spc.csv"):
 
 
 def _load(path, **kw):
-    args = {"kind": "spc", "columns": SPC_COLUMNS, "crs": "EPSG:7855", "input_crs": "EPSG:4326",
-            "service_types": {"hospice": "inpatient"}}
+    args = {
+        "kind": "spc",
+        "columns": SPC_COLUMNS,
+        "crs": "EPSG:7855",
+        "input_crs": "EPSG:4326",
+        "service_types": {"hospice": "inpatient"},
+    }
     args.update(kw)
     return load_facilities(path, **args)
 
@@ -86,19 +98,32 @@ def test_where_filter_and_empty_result(tmp_path):
     text = "id,name,lon,lat,status\nA,One,147,-32,A\nB,Two,147.1,-32,C\n"
     cols = {"id": "id", "name": "name", "x": "lon", "y": "lat"}
     path = _csv(tmp_path, text, "gp.csv")
-    out = load_facilities(path, kind="gp", columns=cols, crs="EPSG:7855", input_crs="EPSG:4326",
-                          where={"status": ["A"]})
+    out = load_facilities(
+        path,
+        kind="gp",
+        columns=cols,
+        crs="EPSG:7855",
+        input_crs="EPSG:4326",
+        where={"status": ["A"]},
+    )
     assert list(out["facility_id"]) == ["A"]
     assert out["service_type"].iloc[0] == "gp" and bool(out["accepts_non_cancer"].iloc[0])
     with pytest.raises(InputError, match="no facilities left"):
-        load_facilities(path, kind="gp", columns=cols, crs="EPSG:7855", input_crs="EPSG:4326",
-                        where={"status": ["X"]})
+        load_facilities(
+            path,
+            kind="gp",
+            columns=cols,
+            crs="EPSG:7855",
+            input_crs="EPSG:4326",
+            where={"status": ["X"]},
+        )
 
 
 def test_vector_file_uses_its_own_crs_and_refuses_none(tmp_path):
     frame = gpd.GeoDataFrame(
         {"sid": ["P1"], "label": ["Polygon hospice"], "kind": ["inpatient"]},
-        geometry=[Point(147.0, -32.0).buffer(0.001)], crs="EPSG:4326",
+        geometry=[Point(147.0, -32.0).buffer(0.001)],
+        crs="EPSG:4326",
     )
     path = tmp_path / "spc.gpkg"
     frame.to_file(path, driver="GPKG")

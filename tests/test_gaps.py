@@ -24,8 +24,13 @@ def _origins() -> pd.DataFrame:
             "pop_count": [100.0, 50.0, 20.0, 10.0, 5.0],
             "need_cancer": [1.0, 0.5, 0.2, 0.1, 0.05],
             "need_non_cancer": [2.0, 1.0, 0.4, 0.2, 0.1],
-            "remoteness_class": ["Major Cities", "Inner Regional", "Remote", "Remote",
-                                 "Very Remote"],
+            "remoteness_class": [
+                "Major Cities",
+                "Inner Regional",
+                "Remote",
+                "Remote",
+                "Very Remote",
+            ],
             "area_id": ["A", "A", "B", "B", None],
             "gp_travel_time_min": [5.0, 25.0, 50.0, 70.0, np.nan],
             "spc_travel_time_min": [10.0, 90.0, 60.0, 30.0, np.nan],
@@ -36,13 +41,21 @@ def _origins() -> pd.DataFrame:
 
 def _classified() -> pd.DataFrame:
     o = _origins()
-    gp_th = thresholds_per_origin(o["remoteness_class"], default_min=30,
-                                  by_remoteness={"Remote": 54})
-    o["coverage_class"] = coverage_class(o["gp_travel_time_min"], o["spc_travel_time_min"],
-                                         gp_threshold_min=gp_th, spc_threshold_min=60)
+    gp_th = thresholds_per_origin(
+        o["remoteness_class"], default_min=30, by_remoteness={"Remote": 54}
+    )
+    o["coverage_class"] = coverage_class(
+        o["gp_travel_time_min"],
+        o["spc_travel_time_min"],
+        gp_threshold_min=gp_th,
+        spc_threshold_min=60,
+    )
     o["coverage_class_non_cancer"] = coverage_class(
-        o["gp_travel_time_min"], o["spc_non_cancer_travel_time_min"], gp_threshold_min=gp_th,
-        spc_threshold_min=60)
+        o["gp_travel_time_min"],
+        o["spc_non_cancer_travel_time_min"],
+        gp_threshold_min=gp_th,
+        spc_threshold_min=60,
+    )
     return o
 
 
@@ -50,8 +63,13 @@ def test_coverage_classes_by_hand():
     o = _classified()
     # 50 min to a GP is covered in a Remote area (54) but 70 is not; exactly 60 to SPC counts.
     assert list(o["coverage_class"]) == ["both", "gp_only", "both", "spc_only", "neither"]
-    assert list(o["coverage_class_non_cancer"]) == ["both", "gp_only", "gp_only", "spc_only",
-                                                    "neither"]
+    assert list(o["coverage_class_non_cancer"]) == [
+        "both",
+        "gp_only",
+        "gp_only",
+        "spc_only",
+        "neither",
+    ]
 
 
 def test_thresholds_per_origin():
@@ -77,7 +95,8 @@ def test_coverage_by_remoteness_counts_and_totals():
     for col in ("pop_count", "need_cancer", "need_non_cancer"):
         assert everything[col].sum() == pytest.approx(o[col].sum())
         assert table.loc[table["remoteness_class"] != "All", col].sum() == pytest.approx(
-            o[col].sum())
+            o[col].sum()
+        )
     assert everything["pop_pct"].sum() == pytest.approx(100.0)
 
 
@@ -96,14 +115,16 @@ def test_coverage_by_subarea_outside_and_small_counts():
 
 def test_travel_time_bands_edges_and_unreachable():
     o = _classified()
-    table = travel_time_bands(o, service_columns={"gp": "gp_travel_time_min"},
-                              bands_min=[15, 30, 60])
+    table = travel_time_bands(
+        o, service_columns={"gp": "gp_travel_time_min"}, bands_min=[15, 30, 60]
+    )
     assert list(table["band"]) == ["0-15", "15-30", "30-60", "60+", "unreachable"]
     np.testing.assert_allclose(table["pop_count"], [100, 50, 20, 10, 5])
     assert table["pop_pct"].sum() == pytest.approx(100.0)
     exact = o.assign(gp_travel_time_min=[15.0, 15.0001, 0.0, 60.0, 61.0])
-    table = travel_time_bands(exact, service_columns={"gp": "gp_travel_time_min"},
-                              bands_min=[15, 30, 60])
+    table = travel_time_bands(
+        exact, service_columns={"gp": "gp_travel_time_min"}, bands_min=[15, 30, 60]
+    )
     np.testing.assert_allclose(table["pop_count"], [120, 50, 10, 5, 0])
 
 
@@ -113,12 +134,18 @@ def test_band_labels():
 
 
 def test_gp_specialist_links_sorted_worst_first():
-    gps = pd.DataFrame({
-        "facility_id": ["G1", "G2", "G3"], "name": ["One", "Two", "Three"],
-        "nearest_spc_id": ["S1", "S1", None], "spc_travel_time_min": [12.0, 95.0, np.nan],
-        "pop_served": [10.0, 5.0, 1.0], "need_cancer_served": [1.0, 0.5, 0.1],
-        "need_non_cancer_served": [2.0, 1.0, 0.2], "isolated": [False, True, True],
-    })
+    gps = pd.DataFrame(
+        {
+            "facility_id": ["G1", "G2", "G3"],
+            "name": ["One", "Two", "Three"],
+            "nearest_spc_id": ["S1", "S1", None],
+            "spc_travel_time_min": [12.0, 95.0, np.nan],
+            "pop_served": [10.0, 5.0, 1.0],
+            "need_cancer_served": [1.0, 0.5, 0.1],
+            "need_non_cancer_served": [2.0, 1.0, 0.2],
+            "isolated": [False, True, True],
+        }
+    )
     spcs = pd.DataFrame({"facility_id": ["S1"], "name": ["Hospice"]})
     table = gp_specialist_links(gps, spcs)
     assert list(table["facility_id"]) == ["G3", "G2", "G1"]
@@ -136,7 +163,9 @@ def test_hotspots_cluster_uncovered_need():
     need = [1.0, 1.0, 1.0, 0.5, 0.4, 0.05]
     origins = gpd.GeoDataFrame(
         {"pop_count": [100.0] * 6, "need_cancer": np.zeros(6), "need_non_cancer": need},
-        geometry=[Point(p) for p in pts], crs="EPSG:7855")
+        geometry=[Point(p) for p in pts],
+        crs="EPSG:7855",
+    )
     uncovered = np.array([True, True, True, True, True, True])
     spots = hotspots(origins, uncovered=uncovered, eps_m=5000, min_need=0.5)
     assert list(spots["hotspot_id"]) == [1, 2]

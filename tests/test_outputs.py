@@ -39,13 +39,13 @@ def test_failed_first_run_leaves_no_folder(tmp_path):
 
 
 def test_provenance_json_is_strict():
-    text = provenance_json({"a": np.float64("nan"), "b": [np.int64(3), float("inf")],
-                            "c": np.array([1.5, np.nan])})
+    text = provenance_json(
+        {"a": np.float64("nan"), "b": [np.int64(3), float("inf")], "c": np.array([1.5, np.nan])}
+    )
     assert json.loads(text) == {"a": None, "b": [3, None], "c": [1.5, None]}
 
 
 def test_sha256_file(tmp_path):
     path = tmp_path / "x.bin"
     path.write_bytes(b"abc")
-    assert sha256_file(path) == (
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    assert sha256_file(path) == ("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")

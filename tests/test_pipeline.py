@@ -17,18 +17,28 @@ from geo.pipeline import run
 from .conftest import DEMO_CONFIG, IOW_CONFIG
 
 ORIGIN_COLUMNS = {
-    "origin_id", "pop_count", "remoteness_class", "need_cancer", "need_non_cancer",
-    "gp_travel_time_min", "spc_travel_time_min", "coverage_class", "snap_distance_m",
+    "origin_id",
+    "pop_count",
+    "remoteness_class",
+    "need_cancer",
+    "need_non_cancer",
+    "gp_travel_time_min",
+    "spc_travel_time_min",
+    "coverage_class",
+    "snap_distance_m",
 }
-TABLES = ("coverage_by_remoteness", "coverage_by_subarea", "gp_specialist_links",
-          "travel_time_bands")
+TABLES = (
+    "coverage_by_remoteness",
+    "coverage_by_subarea",
+    "gp_specialist_links",
+    "travel_time_bands",
+)
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "out"
-    outcome = run(load_config(DEMO_CONFIG), out_dir=out,
-                  cache_dir=tmp_path_factory.mktemp("cache"))
+    outcome = run(load_config(DEMO_CONFIG), out_dir=out, cache_dir=tmp_path_factory.mktemp("cache"))
     return outcome, out
 
 
@@ -45,8 +55,16 @@ def _check_contract(outcome, out):
     assert origins["origin_id"].is_unique
     assert set(origins["coverage_class"]) <= {"both", "gp_only", "spc_only", "neither"}
     provenance = json.loads((out / "run.json").read_text(encoding="utf-8"))
-    for key in ("inputs", "osm_data_date", "speed_settings", "need", "thresholds", "version",
-                "timings_s", "remoteness"):
+    for key in (
+        "inputs",
+        "osm_data_date",
+        "speed_settings",
+        "need",
+        "thresholds",
+        "version",
+        "timings_s",
+        "remoteness",
+    ):
         assert key in provenance, key
     assert all(v["sha256"] for v in provenance["inputs"].values())
     return results
@@ -90,7 +108,7 @@ def test_demo_shows_real_gaps(demo_run):
     remote = origins["remoteness_class"].isin(["Remote", "Very Remote"])
     assert origins.loc[remote, "spc_travel_time_min"].median() > 60
     # The cancer-only service leaves non-cancer need worse off somewhere.
-    worse = (origins["spc_non_cancer_travel_time_min"] > origins["spc_travel_time_min"] + 1e-9)
+    worse = origins["spc_non_cancer_travel_time_min"] > origins["spc_travel_time_min"] + 1e-9
     assert worse.any()
 
 
@@ -98,9 +116,13 @@ def test_demo_times_are_consistent(demo_run):
     origins = demo_run[0].results.origins
     reachable = origins["reachable"].to_numpy(bool)
     spc = origins["spc_travel_time_min"].to_numpy()
-    per_type = [c for c in origins.columns if c.startswith("spc_") and c.endswith(
-        "_travel_time_min") and c not in {"spc_travel_time_min",
-                                         "spc_non_cancer_travel_time_min"}]
+    per_type = [
+        c
+        for c in origins.columns
+        if c.startswith("spc_")
+        and c.endswith("_travel_time_min")
+        and c not in {"spc_travel_time_min", "spc_non_cancer_travel_time_min"}
+    ]
     assert per_type
     fastest = np.nanmin(origins[per_type].to_numpy(), axis=1)
     np.testing.assert_allclose(spc[reachable], fastest[reachable])
