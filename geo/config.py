@@ -52,7 +52,12 @@ _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _resolve_path(value: Path, info: ValidationInfo) -> Path:
-    """Expand ``${VAR}`` and make the path absolute relative to the config file's folder."""
+    """Expand ``${VAR}`` and make the path absolute.
+
+    A relative path written in the config is relative to the config file's folder; a relative
+    folder given in an environment variable is relative to the current directory (where the
+    user typed it).
+    """
     text = str(value)
     missing = [name for name in _ENV_VAR.findall(text) if not os.environ.get(name)]
     if missing:
@@ -60,7 +65,7 @@ def _resolve_path(value: Path, info: ValidationInfo) -> Path:
             f"environment variable {missing[0]} is not set; set it to the folder that holds "
             f"the data (e.g. export {missing[0]}=../shared/data) or write the path out in full"
         )
-    text = _ENV_VAR.sub(lambda m: os.environ[m.group(1)], text)
+    text = _ENV_VAR.sub(lambda m: os.path.abspath(os.environ[m.group(1)]), text)
     path = Path(text).expanduser()
     base = (info.context or {}).get("base_dir")
     if not path.is_absolute() and base is not None:

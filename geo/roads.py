@@ -292,6 +292,7 @@ def _edges_from_ways(c: _Collected) -> tuple[pd.DataFrame, pd.DataFrame]:
             "osm_way_id": np.asarray(c.way_ids, np.int64)[way],
             "mid_lon": np.concatenate([mid_lon[fwd], mid_lon[back]]),
             "mid_lat": np.concatenate([mid_lat[fwd], mid_lat[back]]),
+            "forward": np.repeat([True, False], [int(fwd.sum()), int(back.sum())]),
         }
     )
     edges = edges[edges["u"] != edges["v"]].reset_index(drop=True)

@@ -361,7 +361,9 @@ def _finish_speeds(
     time_s = out["length_m"].to_numpy(float) / (speed / 3.6)
     # A ferry's duration tag is for the whole route: share it over its segments by length.
     if ferry.any():
-        way_len = out.loc[ferry].groupby("way_index")["length_m"].transform("sum")
+        # Per way and direction: a two-way ferry's duration applies to each crossing.
+        keys = [out["way_index"]] + ([out["forward"]] if "forward" in out else [])
+        way_len = out["length_m"].groupby(keys).transform("sum")[ferry]
         dur = out.loc[ferry, "ferry_s"]
         tagged = dur.notna().to_numpy()
         idx = np.flatnonzero(ferry)[tagged]
