@@ -47,6 +47,8 @@ RUC2011_CLASSES = {
     "D2": "Rural town and fringe in a sparse setting",
     "E1": "Rural village and dispersed",
     "E2": "Rural village and dispersed in a sparse setting",
+    "F1": "Rural hamlets and isolated dwellings",
+    "F2": "Rural hamlets and isolated dwellings in a sparse setting",
 }
 RUC2021_CLASSES = {
     "UN1": "Urban: Nearer to a major town or city",

@@ -1,0 +1,154 @@
+"""Population origins from rasters, points and polygons: totals preserved, bad input named."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from shapely.geometry import box
+
+from geo.errors import InputError, MissingCRSError
+from geo.population import origins_from_points, origins_from_polygons, origins_from_raster
+
+CRS = "EPSG:7855"
+
+
+def _raster(path, bands, *, crs="EPSG:7855", nodata=-1.0, origin=(500_000, 6_000_000), res=100):
+    bands = [np.asarray(b, "float32") for b in bands]
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=bands[0].shape[0],
+        width=bands[0].shape[1],
+        count=len(bands),
+        dtype="float32",
+        crs=crs,
+        transform=from_origin(*origin, res, res),
+        nodata=nodata,
+    ) as dst:
+        for i, b in enumerate(bands, start=1):
+            dst.write(b, i)
+    return path
+
+
+def test_raster_one_origin_per_populated_cell(tmp_path):
+    total = [[1, 0, 2], [-1, 4.5, 0]]
+    older = [[0, 0, 1], [-1, 2, 0]]
+    path = _raster(tmp_path / "p.tif", [total, older])
+    origins = origins_from_raster(path, crs=CRS, age_bands={"pop_65plus": 2})
+    assert origins["pop_count"].tolist() == [1.0, 2.0, 4.5]  # nodata and zero cells dropped
+    assert origins["pop_65plus"].tolist() == [0.0, 1.0, 2.0]
+    assert origins["origin_id"].tolist() == [0, 1, 2]
+    # Cell centres: row 0 col 0 at (500050, 5999950).
+    assert (origins.geometry.x.iloc[0], origins.geometry.y.iloc[0]) == (500_050, 5_999_950)
+
+
+def test_raster_region_clip_and_aggregation_preserve_totals(tmp_path):
+    rng = np.random.default_rng(0)
+    counts = rng.gamma(1.0, 3.0, (40, 50)) * (rng.random((40, 50)) > 0.3)
+    path = _raster(tmp_path / "p.tif", [counts])
+    region = box(501_000, 5_997_000, 503_000, 5_999_000)  # cells 10..29 x 10..29
+    clipped = origins_from_raster(path, crs=CRS, region=region)
+    assert clipped["pop_count"].sum() == pytest.approx(counts[10:30, 10:30].sum(), rel=1e-6)
+    aggregated = origins_from_raster(path, crs=CRS, aggregate_factor=4)
+    assert aggregated["pop_count"].sum() == pytest.approx(counts.sum(), rel=1e-6)
+    assert len(aggregated) <= 10 * 13  # ceil(40 / 4) x ceil(50 / 4) blocks
+
+
+def test_raster_is_reprojected(tmp_path):
+    path = _raster(tmp_path / "p.tif", [[[5.0]]], crs="EPSG:4326", origin=(147.0, -32.0), res=0.01)
+    with rasterio.open(path) as src:
+        assert src.crs.to_epsg() == 4326
+    origins = origins_from_raster(path, crs=CRS)
+    # 147.005°E is 0.005° east of the MGA 55 central meridian: about 500 470 m.
+    assert 500_400 < origins.geometry.x.iloc[0] < 500_550
+
+
+@pytest.mark.parametrize(
+    ("bands", "message"),
+    [([[[1.0, -3.0]]], "negative"), ([[[1.0, np.nan]]], "NaN")],
+)
+def test_raster_bad_values(tmp_path, bands, message):
+    path = _raster(tmp_path / "bad.tif", bands, nodata=-9999.0)
+    with pytest.raises(InputError, match=message):
+        origins_from_raster(path, crs=CRS)
+
+
+def test_raster_without_crs_or_outside_region(tmp_path):
+    path = _raster(tmp_path / "p.tif", [[[1.0]]], crs=None)
+    with pytest.raises(MissingCRSError, match="p.tif"):
+        origins_from_raster(path, crs=CRS)
+    path = _raster(tmp_path / "q.tif", [[[1.0]]])
+    with pytest.raises(InputError, match="overlap|no population"):
+        origins_from_raster(path, crs=CRS, region=box(0, 0, 10, 10))
+
+
+def test_points_csv_and_errors(tmp_path):
+    csv = tmp_path / "pts.csv"
+    pd.DataFrame(
+        {
+            "code": ["A", "B", "C"],
+            "lon": [147.0, 147.1, 147.2],
+            "lat": [-32.0, -32.0, -32.1],
+            "n": [10, 0, 5.5],
+            "old": [2, 0, 1],
+        }
+    ).to_csv(csv, index=False)
+    origins = origins_from_points(
+        csv,
+        crs=CRS,
+        count_column="n",
+        id_column="code",
+        age_columns={"pop_65plus": "old"},
+        x_column="lon",
+        y_column="lat",
+    )
+    assert origins["source_area_id"].tolist() == ["A", "C"]
+    assert origins["pop_count"].sum() == 15.5
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"lon": [147.0, 147.1], "lat": [-32.0, -32.0], "n": [3, "many"]}).to_csv(
+        bad, index=False
+    )
+    with pytest.raises(InputError) as err:
+        origins_from_points(bad, crs=CRS, count_column="n", x_column="lon", y_column="lat")
+    assert err.value.row == 3 and err.value.column == "n"
+    with pytest.raises(InputError, match="column not found"):
+        origins_from_points(csv, crs=CRS, count_column="people", x_column="lon", y_column="lat")
+
+
+def test_polygons_spread_by_roads_and_preserve_totals(tmp_path):
+    polys = gpd.GeoDataFrame(
+        {"code": ["big", "small"], "n": [1000.0, 7.0]},
+        geometry=[box(0, 0, 10_000, 10_000), box(20_000, 0, 20_500, 500)],
+        crs=CRS,
+    )
+    path = tmp_path / "areas.gpkg"
+    polys.to_file(path)
+    roads = np.array([[2_500, 2_500]] * 30 + [[7_500, 7_500]] * 10)
+    origins = origins_from_polygons(
+        path, crs=CRS, count_column="n", id_column="code", road_nodes_xy=roads, cell_size_m=1000
+    )
+    assert origins["pop_count"].sum() == pytest.approx(1007.0, rel=1e-12)
+    big = origins[origins["source_area_id"] == "big"]
+    assert len(big) == 100  # a grid of cells, never one point per big polygon
+    heaviest = big.loc[big["pop_count"].idxmax()].geometry
+    assert (heaviest.x, heaviest.y) == (2_500, 2_500)
+    assert (origins["source_area_id"] == "small").sum() == 1
+
+
+@pytest.mark.realdata
+def test_isle_of_wight_lsoa_centroids(iow_dir):
+    origins = origins_from_points(
+        iow_dir / "population" / "lsoa11_isle_of_wight_pwc_pop2017_ruc11.csv",
+        crs="EPSG:27700",
+        count_column="pop_mid2017_all_ages",
+        id_column="lsoa11cd",
+        x_column="pwc_longitude",
+        y_column="pwc_latitude",
+    )
+    assert origins["pop_count"].sum() == 140_984
+    assert len(origins) == 89
