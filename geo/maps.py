@@ -55,7 +55,8 @@ SIMPLIFY_M = 50.0
 
 
 def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    """HTML-escape input text; also ` and $ because folium embeds popup HTML in JS templates."""
+    return html.escape(str(value), quote=True).replace("`", "&#96;").replace("$", "&#36;")
 
 
 def _minutes(value: float) -> str:
@@ -263,20 +264,23 @@ def _facility_layers(fmap, results: Results) -> None:
             f"Capacity: {_esc(row.get('capacity', ''))}<br>Accepts non-cancer: "
             f"{'yes' if bool(row.get('accepts_non_cancer', True)) else 'no (cancer only)'}"
         )
-        folium.RegularPolygonMarker(
+        folium.Marker(
             [row.geometry.y, row.geometry.x],
-            number_of_sides=4,
-            radius=10,
-            rotation=45,
-            color="#222",
-            weight=1.5,
-            fill=True,
-            fill_opacity=1,
-            fill_color=SPC_COLOURS.get(row["service_type"], "#54278f"),
+            icon=_diamond(row["service_type"]),
             popup=folium.Popup(popup, max_width=320),
             tooltip=_esc(row["name"]),
         ).add_to(group)
     group.add_to(fmap)
+
+
+def _diamond(service_type: str) -> folium.DivIcon:
+    """An inline-SVG diamond (core Leaflet DivIcon: no icon fonts or plugins to fetch)."""
+    colour = SPC_COLOURS.get(service_type, "#54278f")
+    svg = (
+        f'<svg width="22" height="22" viewBox="0 0 22 22"><path d="M11 1 L21 11 L11 21 L1 11 Z"'
+        f' fill="{colour}" stroke="#fff" stroke-width="2"/></svg>'
+    )
+    return folium.DivIcon(html=svg, icon_size=(22, 22), icon_anchor=(11, 11), class_name="gm-spc")
 
 
 def _links_layer(fmap, results: Results, notes: list[str]) -> None:
@@ -379,6 +383,12 @@ GP practice isolated from SPC</div>
     fmap.get_root().html.add_child(Element(block))
 
 
+_JQUERY_SHIM = """window.$ = window.$ || function (markup) {
+  const t = document.createElement("template"); t.innerHTML = String(markup).trim();
+  return [t.content.firstChild];
+};"""
+
+
 def _offline_assets() -> tuple[str, str]:
     """Leaflet's JS and CSS from the installed ``django-js-lib-leaflet`` wheel."""
     try:
@@ -400,6 +410,8 @@ def render_html(fmap: folium.Map, *, offline: bool) -> str:
         root = fmap.get_root()
         root.header.add_child(Element(f"<style>{css}</style>"), name="leaflet_css", index=0)
         root.header.add_child(Element(f"<script>{js}</script>"), name="leaflet_js", index=0)
+        # folium builds popup content with jQuery's $(html)[0]; this is the whole of it.
+        root.header.add_child(Element(f"<script>{_JQUERY_SHIM}</script>"), name="jq_shim")
     page = fmap.get_root().render()
     if offline and ("https://" in page or "http://" in page):
         page = _strip_remote_references(page)

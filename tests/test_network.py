@@ -39,8 +39,9 @@ def test_everything_kept_when_asked():
 
 
 def test_parallel_edges_keep_the_fastest_and_zero_times_survive():
-    net = RoadNetwork.from_arrays([0, 0, 1, 0], [1, 1, 0, 1], [30.0, 12.0, 0.0, 50.0],
-                                  [0, 10], [0, 0], CRS)
+    net = RoadNetwork.from_arrays(
+        [0, 0, 1, 0], [1, 1, 0, 1], [30.0, 12.0, 0.0, 50.0], [0, 10], [0, 0], CRS
+    )
     assert net.graph[0, 1] == 12.0
     assert net.graph[1, 0] > 0  # zero time kept as a (tiny) edge, not dropped
     assert net.stats["duplicate_edges_merged"] == 2
@@ -65,8 +66,12 @@ def test_bad_arrays_raise_network_error(args, message):
 
 def test_snap_reports_distance_connector_time_and_unreachable():
     net = _line_network()
-    snap = net.snap(np.array([90.0, 200.0, 9000.0]), np.array([30.0, 0.0, 0.0]),
-                    max_snap_distance_m=1000, offroad_speed_kph=18)
+    snap = net.snap(
+        np.array([90.0, 200.0, 9000.0]),
+        np.array([30.0, 0.0, 0.0]),
+        max_snap_distance_m=1000,
+        offroad_speed_kph=18,
+    )
     assert snap.node.tolist() == [1, 2, -1]
     assert snap.snap_distance_m[0] == pytest.approx(np.hypot(10, 30))
     assert snap.connector_time_s[0] == pytest.approx(np.hypot(10, 30) / 5.0)
@@ -95,8 +100,11 @@ def test_demo_ingest_follows_osm_rules():
 def _ways_with_tag(key, value=None):
     import osmium
 
-    return {w.id for w in osmium.FileProcessor(str(DEMO_DIR / "roads.osm"))
-            if w.is_way() and key in w.tags and (value is None or w.tags[key] == value)}
+    return {
+        w.id
+        for w in osmium.FileProcessor(str(DEMO_DIR / "roads.osm"))
+        if w.is_way() and key in w.tags and (value is None or w.tags[key] == value)
+    }
 
 
 def test_missing_or_corrupt_road_files_are_input_errors(tmp_path):
@@ -104,7 +112,7 @@ def test_missing_or_corrupt_road_files_are_input_errors(tmp_path):
         load_roads(tmp_path / "absent.osm.pbf")
     bad = tmp_path / "bad.osm"
     bad.write_text("<osm><node id=")
-    with pytest.raises(InputError, match="bad.osm"):
+    with pytest.raises(InputError, match=r"bad\.osm"):
         load_roads(bad)
     wrong = tmp_path / "roads.shp"
     wrong.write_text("x")
@@ -116,8 +124,9 @@ def test_network_cache_is_reused_and_keyed_by_settings(tmp_path):
     path = DEMO_DIR / "roads.osm"
     first = build_network(path, SpeedSettings(profile="au"), CRS, cache_dir=tmp_path)
     again = build_network(path, SpeedSettings(profile="au"), CRS, cache_dir=tmp_path)
-    other = build_network(path, SpeedSettings(profile="au", unsealed_factor=0.3), CRS,
-                          cache_dir=tmp_path)
+    other = build_network(
+        path, SpeedSettings(profile="au", unsealed_factor=0.3), CRS, cache_dir=tmp_path
+    )
     assert not first.info["from_cache"] and again.info["from_cache"]
     assert not other.info["from_cache"]
     assert len(list(tmp_path.glob("network-*.npz"))) == 2
@@ -129,13 +138,16 @@ def test_network_cache_is_reused_and_keyed_by_settings(tmp_path):
 
 
 def test_real_isle_of_wight_network(iow_dir):
-    built = build_network(iow_dir / "osm" / "isle-of-wight-2015-01-01.osm.pbf",
-                          SpeedSettings(profile="gb"), "EPSG:27700")
+    built = build_network(
+        iow_dir / "osm" / "isle-of-wight-2015-01-01.osm.pbf",
+        SpeedSettings(profile="gb"),
+        "EPSG:27700",
+    )
     net = built.network
     assert built.info["data_date"] == "2015-01-01T21:22:01Z"
     assert 20_000 < net.n_nodes < 40_000
     # The island fits in a 40 km x 25 km box in British National Grid metres.
-    assert 430_000 < net.node_x.min() and net.node_x.max() < 470_000
+    assert net.node_x.min() > 430_000 and net.node_x.max() < 470_000
     # Car ferries reach the mainland around Southampton and Portsmouth (northing ~111 km).
-    assert 70_000 < net.node_y.min() and net.node_y.max() < 115_000
+    assert net.node_y.min() > 70_000 and net.node_y.max() < 115_000
     assert 900 < built.info["roads"]["drivable_km"] < 1500

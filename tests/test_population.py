@@ -80,10 +80,10 @@ def test_raster_bad_values(tmp_path, bands, message):
 
 def test_raster_without_crs_or_outside_region(tmp_path):
     path = _raster(tmp_path / "p.tif", [[[1.0]]], crs=None)
-    with pytest.raises(MissingCRSError, match="p.tif"):
+    with pytest.raises(MissingCRSError, match=r"p\.tif"):
         origins_from_raster(path, crs=CRS)
     path = _raster(tmp_path / "q.tif", [[[1.0]]])
-    with pytest.raises(InputError, match="overlap|no population"):
+    with pytest.raises(InputError, match=r"overlap|no population"):
         origins_from_raster(path, crs=CRS, region=box(0, 0, 10, 10))
 
 

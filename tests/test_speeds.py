@@ -47,8 +47,16 @@ def test_parse_maxspeed_rejects_junk(value):
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [("00:15", 900), ("1:30", 5400), ("01:00:30", 3630), ("45", 2700), ("PT1H30M", 5400),
-     ("junk", None), ("", None), ("0", None)],
+    [
+        ("00:15", 900),
+        ("1:30", 5400),
+        ("01:00:30", 3630),
+        ("45", 2700),
+        ("PT1H30M", 5400),
+        ("junk", None),
+        ("", None),
+        ("0", None),
+    ],
 )
 def test_parse_duration(value, seconds):
     assert parse_duration_s(value) == seconds
@@ -60,10 +68,12 @@ def _edges(tags_list, lengths=None):
 
 
 def test_tag_beats_profile_and_override_beats_tag():
-    tags = [{"highway": "primary", "maxspeed": "80"}, {"highway": "primary"},
-            {"highway": "track", "maxspeed": "60"}]
-    out = assign_speeds(_edges(tags), tags, SpeedSettings(profile="au",
-                                                          speeds_kph={"track": 30}))
+    tags = [
+        {"highway": "primary", "maxspeed": "80"},
+        {"highway": "primary"},
+        {"highway": "track", "maxspeed": "60"},
+    ]
+    out = assign_speeds(_edges(tags), tags, SpeedSettings(profile="au", speeds_kph={"track": 30}))
     rural_primary = load_profile("au").loc["primary", "rural_kph"]
     assert out["speed_kph"].tolist() == pytest.approx([80.0, rural_primary, 30.0])
     assert out["maxspeed_source"].tolist() == ["tag", "profile", "override"]
@@ -71,11 +81,12 @@ def test_tag_beats_profile_and_override_beats_tag():
 
 
 def test_unsealed_and_freeflow_factors_multiply():
-    tags = [{"highway": "unclassified", "maxspeed": "100", "surface": "gravel"},
-            {"highway": "unclassified", "maxspeed": "100", "surface": "asphalt"},
-            {"highway": "track", "maxspeed": "100", "tracktype": "grade3"}]
-    out = assign_speeds(_edges(tags), tags,
-                        SpeedSettings(unsealed_factor=0.5, freeflow_factor=0.9))
+    tags = [
+        {"highway": "unclassified", "maxspeed": "100", "surface": "gravel"},
+        {"highway": "unclassified", "maxspeed": "100", "surface": "asphalt"},
+        {"highway": "track", "maxspeed": "100", "tracktype": "grade3"},
+    ]
+    out = assign_speeds(_edges(tags), tags, SpeedSettings(unsealed_factor=0.5, freeflow_factor=0.9))
     assert out["unsealed"].tolist() == [True, False, True]
     assert out["speed_kph"].tolist() == pytest.approx([45.0, 90.0, 45.0])
 

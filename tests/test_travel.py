@@ -33,8 +33,9 @@ def test_directions_differ_on_one_way_streets(one_way_square):
 
 
 def test_offsets_and_facility_index(one_way_square):
-    res = nearest_facility(one_way_square, [0, 2], direction="from_facility",
-                           facility_offset_s=[0.0, 15.0])
+    res = nearest_facility(
+        one_way_square, [0, 2], direction="from_facility", facility_offset_s=[0.0, 15.0]
+    )
     # Node 3: from facility 1 (node 2) 15 + 10 = 25; from facility 0 (node 0) 30.
     assert res.time_s.tolist() == pytest.approx([0, 10, 15, 25])
     assert res.facility_index.tolist() == [0, 0, 1, 1]
@@ -53,9 +54,16 @@ def test_limit_and_no_facilities(one_way_square):
 
 
 def test_od_table_k_nearest_hand_worked(one_way_square):
-    table = od_table(one_way_square, [1, 3], [0, 2], direction="to_facility",
-                     origin_ids=np.array(["a", "b"]), facility_ids=np.array(["F0", "F2"]),
-                     max_time_s=1e9, chunk_size=1)
+    table = od_table(
+        one_way_square,
+        [1, 3],
+        [0, 2],
+        direction="to_facility",
+        origin_ids=np.array(["a", "b"]),
+        facility_ids=np.array(["F0", "F2"]),
+        max_time_s=1e9,
+        chunk_size=1,
+    )
     got = {(o, f): round(m * 60, 6) for o, f, m in table.itertuples(index=False)}
     # b -> F2: 3->0->1->2 = 30 beats 3->0 then the diagonal = 35.
     assert got == {("a", "F0"): 30, ("a", "F2"): 10, ("b", "F0"): 10, ("b", "F2"): 30}
@@ -69,8 +77,9 @@ def _nx_graph(net, reverse=False):
     src, dst = net.edge_endpoints()
     graph = nx.DiGraph()
     pairs = zip(dst, src, strict=True) if reverse else zip(src, dst, strict=True)
-    graph.add_weighted_edges_from((int(a), int(b), float(w))
-                                  for (a, b), w in zip(pairs, net.graph.data, strict=True))
+    graph.add_weighted_edges_from(
+        (int(a), int(b), float(w)) for (a, b), w in zip(pairs, net.graph.data, strict=True)
+    )
     return graph
 
 
@@ -84,7 +93,8 @@ def _compare_with_networkx(net, seed):
         for i, f in enumerate(facilities):
             graph.add_edge(("virtual", i), int(f), weight=float(offsets[i]))
         ref = nx.multi_source_dijkstra_path_length(
-            graph, [("virtual", i) for i in range(len(facilities))])
+            graph, [("virtual", i) for i in range(len(facilities))]
+        )
         expected = np.array([ref.get(n, np.inf) for n in range(net.n_nodes)])
         np.testing.assert_allclose(ours.time_s, expected, rtol=1e-9, atol=1e-6)
     origins = rng.choice(net.n_nodes, 40, replace=False)
@@ -102,6 +112,9 @@ def test_demo_network_matches_networkx():
 
 @pytest.mark.realdata
 def test_isle_of_wight_matches_networkx(iow_dir):
-    built = build_network(iow_dir / "osm" / "isle-of-wight-2015-01-01.osm.pbf",
-                          SpeedSettings(profile="gb"), "EPSG:27700")
+    built = build_network(
+        iow_dir / "osm" / "isle-of-wight-2015-01-01.osm.pbf",
+        SpeedSettings(profile="gb"),
+        "EPSG:27700",
+    )
     _compare_with_networkx(built.network, seed=2)

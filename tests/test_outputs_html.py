@@ -1,0 +1,110 @@
+"""Map and report HTML: layers present, text escaped, offline pages self-contained, numbers true."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+
+from geo.config import load_config
+from geo.maps import build_map, render_html, write_map
+from geo.pipeline import run
+from geo.report import key_findings, render_report, write_report
+from tests.conftest import DEMO_CONFIG
+
+HOSTILE = "<script>alert('x')</script> & \"Ngurra\" 北区 `${alert(3)}`"
+# Anything the browser would fetch: scripts, stylesheets, images, frames, CSS urls (plain
+# <a href> links such as Leaflet's attribution are not fetched).
+REMOTE_REF = re.compile(
+    r"""<(?:script|link|img|iframe)[^>]+(?:src|href)\s*=\s*["']https?://"""
+    r"""|url\(\s*["']?https?://""",
+    re.I,
+)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    outcome = run(load_config(DEMO_CONFIG), write=False, cache_dir=tmp_path_factory.mktemp("cache"))
+    return outcome.results
+
+
+@pytest.fixture(scope="module")
+def hostile(results):
+    bad = copy.deepcopy(results)
+    bad.region_name = HOSTILE
+    bad.gp_practices.loc[bad.gp_practices.index[0], "name"] = HOSTILE
+    bad.specialist_services.loc[bad.specialist_services.index[0], "name"] = HOSTILE
+    bad.subareas.loc[bad.subareas.index[0], "area_name"] = HOSTILE
+    bad.tables["coverage_by_subarea"]["area_name"] = HOSTILE
+    bad.tables["gp_specialist_links"]["name"] = HOSTILE
+    return bad
+
+
+def test_map_has_every_layer(results):
+    page = render_html(build_map(results), offline=False)
+    for name in (
+        "People by coverage class",
+        "GP practices",
+        "Specialist palliative care services",
+        "Sub-areas: need without SPC access",
+        "Remoteness",
+        "Isolated GP practices: link to nearest SPC",
+        "SPC catchments (travel-time bands)",
+        "Hotspots of uncovered need",
+    ):
+        assert name in page, name
+    assert "No catchments computed in this run." in page  # an empty layer says so
+    assert "Tindarra Bush Practice" in page
+
+
+@pytest.mark.parametrize("offline", [False, True])
+def test_map_escapes_input_text(hostile, offline):
+    page = render_html(build_map(hostile), offline=offline)
+    assert "<script>alert(" not in page
+    assert "&lt;script&gt;alert(" in page
+    assert "${alert(3)}" not in page  # no template-literal injection in folium's popup JS
+
+
+def test_offline_map_loads_nothing_remote(results, tmp_path):
+    path = write_map(results, tmp_path / "map.html", offline=True)
+    page = path.read_text(encoding="utf-8")
+    assert not REMOTE_REF.findall(page)
+    assert "L.map(" in page and "Leaflet" in page  # Leaflet itself is inline
+
+
+def test_online_map_uses_cdn_and_tiles(results):
+    page = render_html(build_map(results, tiles="OpenStreetMap"), offline=False)
+    assert "tile.openstreetmap.org" in page
+    assert REMOTE_REF.findall(page)  # the check used for offline pages does detect CDN links
+
+
+def test_report_numbers_come_from_the_tables(results):
+    page = render_report(results)
+    table = results.tables["coverage_by_remoteness"]
+    total = table[table["remoteness_class"] == "All"].set_index("coverage_class")
+    assert f"{total['pop_count'].sum():,.0f} people live in the region" in page
+    assert f"{total.loc['gp_only', 'pop_count']:,.0f} people" in page
+    isolated = results.tables["gp_specialist_links"]["isolated"].sum()
+    assert f"{isolated} of {len(results.gp_practices)} GP practices are isolated" in page
+    for finding in key_findings(results):
+        assert (
+            finding.replace("'", "&#39;").replace("&", "&amp;")[:60] in page or finding[:60] in page
+        )
+
+
+def test_report_is_self_contained_and_escaped(hostile, tmp_path):
+    page = write_report(hostile, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in page
+    assert "&lt;script&gt;" in page
+    assert not REMOTE_REF.findall(page)
+    assert page.count("data:image/png;base64,") == 3
+    assert "OpenStreetMap contributors" in page
+
+
+def test_report_suppresses_small_counts(results):
+    page = render_report(results)
+    sub = results.tables["coverage_by_subarea"]
+    small = ((sub["pop_count"] > 0) & (sub["pop_count"] < 5)).any()
+    assert small  # the demo has tiny sub-area cells
+    assert "&lt;5" in page
