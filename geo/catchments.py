@@ -52,6 +52,7 @@ class SurfaceGrid:
     crs: CRS
     neighbour_node: np.ndarray
     neighbour_offroad_s: np.ndarray
+    max_offroad_m: float = 5000.0
 
     @classmethod
     def build(
@@ -104,15 +105,41 @@ class SurfaceGrid:
         dist = dist.reshape(-1, k)
         idx = idx.reshape(-1, k)
         offroad_s = dist / (offroad_speed_kph / 3.6)
-        return cls(transform, (rows, cols), network.crs, idx.astype(np.int64), offroad_s)
+        return cls(
+            transform, (rows, cols), network.crs, idx.astype(np.int64), offroad_s, max_offroad_m
+        )
 
-    def surface_min(self, node_time_s: np.ndarray) -> np.ndarray:
-        """Minutes to reach each cell given seconds at every road node (NaN: unreachable)."""
+    def surface_min(
+        self, node_time_s: np.ndarray, window: tuple[slice, slice] | None = None
+    ) -> np.ndarray:
+        """Minutes to reach each cell given seconds at every road node (NaN: unreachable).
+
+        ``window`` (row and column slices) limits the work to part of the grid.
+        """
         padded = np.append(np.asarray(node_time_s, float), np.inf)
-        times = padded[self.neighbour_node] + self.neighbour_offroad_s
-        best = times.min(axis=1)
+        nodes = self.neighbour_node.reshape(*self.shape, -1)
+        offroad = self.neighbour_offroad_s.reshape(*self.shape, -1)
+        if window is not None:
+            nodes, offroad = nodes[window], offroad[window]
+        best = (padded[nodes] + offroad).min(axis=2)
         best[~np.isfinite(best)] = np.nan
-        return (best / 60.0).reshape(self.shape)
+        return best / 60.0
+
+    def window_around(
+        self, x: np.ndarray, y: np.ndarray, margin_m: float
+    ) -> tuple[tuple[slice, slice], Affine]:
+        """The grid window covering points (plus a margin) and its transform."""
+        t = self.transform  # north-up grid: t.a > 0 (cell width), t.e < 0
+        c0 = (x.min() - margin_m - t.c) / t.a
+        c1 = (x.max() + margin_m - t.c) / t.a
+        r0 = (y.max() + margin_m - t.f) / t.e
+        r1 = (y.min() - margin_m - t.f) / t.e
+        rows = slice(max(int(np.floor(r0)), 0), min(int(np.ceil(r1)), self.shape[0]))
+        cols = slice(max(int(np.floor(c0)), 0), min(int(np.ceil(c1)), self.shape[1]))
+        window_transform = Affine(
+            t.a, 0.0, t.c + cols.start * t.a, 0.0, t.e, t.f + rows.start * t.e
+        )
+        return (rows, cols), window_transform
 
 
 def isochrone_polygons(
@@ -234,8 +261,13 @@ def catchments_by_facility(
         times = dijkstra(graph, directed=True, indices=nodes[chunk], limit=limit_s)
         for i, node_time in enumerate(np.atleast_2d(times)):
             j = start + i
-            surface = grid.surface_min(node_time + offsets[j])
-            polygons = isochrone_polygons(surface, grid.transform, thresholds_min)
+            # Only the part of the grid around the reached nodes can be within a threshold.
+            reached = np.flatnonzero(np.isfinite(node_time))
+            window, transform = grid.window_around(
+                network.node_x[reached], network.node_y[reached], grid.max_offroad_m
+            )
+            surface = grid.surface_min(node_time + offsets[j], window)
+            polygons = isochrone_polygons(surface, transform, thresholds_min)
             rows += [
                 (kind, str(facility_ids[j]), float(t), p)
                 for t, p in zip(thresholds_min, polygons, strict=True)

@@ -250,6 +250,26 @@ class ThresholdsConfig(_Strict):
         return self
 
 
+class CatchmentsConfig(_Strict):
+    """Travel-time surface and isochrone polygons (the ``catchments`` layer)."""
+
+    enabled: bool = True
+    thresholds_min: list[float] = Field(default_factory=lambda: [15.0, 30.0, 60.0, 120.0])
+    cell_size_m: float = Field(default=250.0, gt=0)
+    max_offroad_m: float = Field(
+        default=5000.0, gt=0, description="Cells farther from every road are unreachable."
+    )
+    per_facility: bool = Field(
+        default=True, description="Also one set of isochrones per facility (not only per kind)."
+    )
+
+    @model_validator(mode="after")
+    def _positive_thresholds(self) -> CatchmentsConfig:
+        if not self.thresholds_min or min(self.thresholds_min) <= 0:
+            raise ValueError("catchments.thresholds_min must be positive minutes")
+        return self
+
+
 class OutputConfig(_Strict):
     """Where and how outputs are written."""
 
@@ -270,6 +290,7 @@ class RegionConfig(_Strict):
     need: NeedConfig = Field(default_factory=NeedConfig)
     subareas: SubareasConfig | None = None
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)
+    catchments: CatchmentsConfig = Field(default_factory=CatchmentsConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     source_path: Path | None = Field(default=None, exclude=True)
 

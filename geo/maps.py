@@ -310,6 +310,9 @@ def _links_layer(fmap, results: Results, notes: list[str]) -> None:
 def _catchment_layer(fmap, results: Results, notes: list[str]) -> None:
     group = folium.FeatureGroup(name="SPC catchments (travel-time bands)", show=False)
     catch = results.catchments
+    if catch is not None and "facility_id" in catch:
+        # Per-facility isochrones stay in layers.gpkg; the map shows nearest-SPC bands.
+        catch = catch[catch["facility_id"].isna() & (catch["kind"] == "spc")]
     if catch is None or catch.empty:
         notes.append("No catchments computed in this run.")
     else:

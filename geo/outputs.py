@@ -123,6 +123,8 @@ def write_outputs(
             results.tables[name].to_csv(
                 tmp / "tables" / f"{name}.csv", index=False, float_format="%.10g"
             )
+        if results.travel_time_surface is not None:
+            write_surface(results.travel_time_surface, tmp / "travel_time_spc.tif")
         if write_map is not None:
             write_map(results, tmp / "map.html")
         if write_report is not None:
@@ -131,6 +133,30 @@ def write_outputs(
         written = sorted(p.relative_to(tmp) for p in tmp.rglob("*") if p.is_file())
     log.info("wrote %d files to %s", len(written), out_dir)
     return [out_dir / p for p in written]
+
+
+def write_surface(surface: dict[str, Any], path: Path) -> None:
+    """Write a travel-time surface as a single-band float32 GeoTIFF (minutes, NaN nodata)."""
+    import rasterio
+
+    array = np.asarray(surface["array"], np.float32)
+    profile = {
+        "driver": "GTiff",
+        "height": array.shape[0],
+        "width": array.shape[1],
+        "count": 1,
+        "dtype": "float32",
+        "crs": surface["crs"],
+        "transform": surface["transform"],
+        "nodata": np.nan,
+        "compress": "deflate",
+        "predictor": 3,
+        "tiled": True,
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(array, 1)
+        dst.set_band_description(1, f"travel_time_min to nearest {surface.get('kind', '')}")
+        dst.update_tags(units="minutes")
 
 
 def write_layers(results: Results, path: Path) -> None:

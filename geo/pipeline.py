@@ -25,6 +25,7 @@ from pyproj import CRS
 
 from geo import __version__, gaps
 from geo.access import coverage_class, thresholds_per_origin
+from geo.catchments_run import build_catchments
 from geo.config import RegionConfig
 from geo.errors import InputError
 from geo.layers import (
@@ -141,6 +142,10 @@ def run(
             max_snap_distance_m=config.roads.max_snap_distance_m,
             offroad_speed_kph=config.roads.offroad_speed_kph,
         )
+    catchments, surface = None, None
+    if config.catchments.enabled:
+        with timer.stage("catchments", "drawing travel-time catchments"):
+            catchments, surface = build_catchments(config, network, times, crs)
     with timer.stage("coverage", "classifying coverage"):
         origins, gps = _classify(config, origins, gps, times)
     with timer.stage("tables", "building gap tables"):
@@ -156,6 +161,8 @@ def run(
         remoteness_classes=list(remoteness.class_order),
         subareas=subareas,
         remoteness_areas=remoteness.areas,
+        catchments=catchments,
+        travel_time_surface=surface,
     )
     results.provenance = _provenance(
         config, results, road_info, remoteness, need, timer, started, crs

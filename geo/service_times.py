@@ -48,11 +48,18 @@ class ServiceTimes:
         ``nearest_spc_id`` (the GP–specialist link).
     specialist_services
         SPC services with ``snap_distance_m`` and ``reachable``.
+    node_time_s
+        Seconds between every road node and the nearest facility of each kind (``gp``,
+        ``spc``, ``spc_<type>``), for catchments and surfaces.
+    facility_snaps
+        How GP practices (``gp``) and SPC services (``spc``) attach to the network.
     """
 
     origin_columns: dict[str, np.ndarray]
     gp_practices: gpd.GeoDataFrame
     specialist_services: gpd.GeoDataFrame
+    node_time_s: dict[str, np.ndarray] | None = None
+    facility_snaps: dict[str, SnapResult] | None = None
 
 
 def compute_service_times(
@@ -110,7 +117,15 @@ def compute_service_times(
     )
     columns["spc_non_cancer_travel_time_min"], _ = _at_points(non_cancer_times, o_snap, spc_ids)
     gps["spc_travel_time_min"], gps["nearest_spc_id"] = _at_points(overall, gp_snap, spc_ids)
-    return ServiceTimes(origin_columns=columns, gp_practices=gps, specialist_services=spcs)
+    node_time_s = {"gp": gp_times.time_s, "spc": overall.time_s}
+    node_time_s.update({f"spc_{stype}": t.time_s for stype, t in per_type.items()})
+    return ServiceTimes(
+        origin_columns=columns,
+        gp_practices=gps,
+        specialist_services=spcs,
+        node_time_s=node_time_s,
+        facility_snaps={"gp": gp_snap, "spc": spc_snap},
+    )
 
 
 def _snapper(network: RoadNetwork, max_snap_distance_m: float, offroad_speed_kph: float):

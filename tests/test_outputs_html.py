@@ -54,7 +54,8 @@ def test_map_has_every_layer(results):
         "Hotspots of uncovered need",
     ):
         assert name in page, name
-    assert "No catchments computed in this run." in page  # an empty layer says so
+    assert "No hotspots of uncovered need found." in page  # an empty layer says so
+    assert "spc within 60 min" in page  # nearest-SPC catchment bands
     assert "Tindarra Bush Practice" in page
 
 

@@ -1,0 +1,119 @@
+"""Catchments: travel-time surface and isochrones (nested, holes kept, no unreachable land)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.geometry import Point
+
+from geo.catchments import SurfaceGrid, catchments_by_facility, isochrone_polygons
+from geo.network import RoadNetwork
+from geo.travel import nearest_facility
+
+CRS = "EPSG:7855"
+
+
+def _straight_road(n=21, spacing=100.0, seconds=10.0):
+    """A two-way road along y=0: node i at x = i * spacing, 10 s per link (36 km/h)."""
+    src = np.concatenate([np.arange(n - 1), np.arange(1, n)])
+    dst = np.concatenate([np.arange(1, n), np.arange(n - 1)])
+    return RoadNetwork.from_arrays(
+        src, dst, np.full(len(src), seconds), np.arange(n) * spacing, np.zeros(n), CRS
+    )
+
+
+def test_surface_is_node_time_plus_offroad_time():
+    net = _straight_road()
+    grid = SurfaceGrid.build(
+        net,
+        cell_size_m=100,
+        offroad_speed_kph=3.6,
+        max_offroad_m=250,
+        bounds=(-50, -350, 2050, 350),
+    )
+    node_time = nearest_facility(net, [0], direction="from_facility").time_s
+    surface = grid.surface_min(node_time)
+    # Cell centre (0, 0) sits on node 0: 0 min; (1000, 200): node 10 (100 s) + 200 m at 1 m/s.
+    row_of = {300.0: 0, 200.0: 1, 100.0: 2, 0.0: 3}
+    assert surface[row_of[0.0], 0] == pytest.approx(0.0)
+    assert surface[row_of[200.0], 10] == pytest.approx((100 + 200) / 60)
+    assert np.isnan(surface[row_of[300.0], 10])  # 300 m from the road: beyond max_offroad_m
+
+
+def test_isochrones_nested_holes_kept_and_never_unreachable():
+    surface = np.full((7, 7), 5.0)
+    surface[3, 3] = np.nan  # an unreachable cell in the middle (a lake, a reserve)
+    surface[0, :] = 20.0
+    transform = SurfaceGrid.build(_straight_road(), cell_size_m=10).transform
+    small, large = isochrone_polygons(surface, transform, [10, 30])
+    assert small.is_valid and large.is_valid
+    assert large.contains(small) or large.equals(small)
+    assert small.area == pytest.approx((6 * 7 - 1) * 100)
+    assert len(small.geoms[0].interiors) == 1  # the hole is kept
+    hole = transform * (3.5, 3.5)
+    assert not small.contains(Point(hole))
+
+
+def test_per_facility_catchments_follow_direction():
+    # One-way road 0 -> 1 -> ... : a facility at node 5 reaches downstream only.
+    n = 11
+    net = RoadNetwork.from_arrays(
+        np.concatenate([np.arange(n - 1), [n - 1]]),
+        np.concatenate([np.arange(1, n), [0]]),
+        np.concatenate([np.full(n - 1, 30.0), [1e6]]),
+        np.arange(n) * 500.0,
+        np.zeros(n),
+        CRS,
+    )
+    grid = SurfaceGrid.build(net, cell_size_m=100, offroad_speed_kph=6, max_offroad_m=200)
+    out = catchments_by_facility(
+        net,
+        grid,
+        [5],
+        ["F"],
+        kind="spc_community",
+        thresholds_min=[1.5, 3.0],
+        direction="from_facility",
+    )
+    two_min = out[out["threshold_min"] == 1.5].geometry.iloc[0]
+    assert two_min.contains(Point(6 * 500, 0)) and not two_min.contains(Point(4 * 500, 0))
+    inbound = catchments_by_facility(
+        net, grid, [5], ["F"], kind="gp", thresholds_min=[1.5], direction="to_facility"
+    )
+    assert inbound.geometry.iloc[0].contains(Point(4 * 500, 0))
+    assert set(out["area_km2"].round(3)) and (out["area_km2"].diff().dropna() >= 0).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    thresholds=st.lists(st.floats(0.5, 30), min_size=2, max_size=4, unique=True),
+)
+def test_random_graphs_obey_invariants(seed, thresholds):
+    rng = np.random.default_rng(seed)
+    n = 60
+    x, y = rng.uniform(0, 5000, n), rng.uniform(0, 5000, n)
+    src = rng.integers(0, n, 200)
+    dst = rng.integers(0, n, 200)
+    keep = src != dst
+    src, dst = src[keep], dst[keep]
+    # Two-way graph so times are symmetric in direction.
+    s = np.concatenate([src, dst])
+    d = np.concatenate([dst, src])
+    t = np.concatenate([rng.uniform(5, 120, keep.sum())] * 2)
+    net = RoadNetwork.from_arrays(s, d, t, x, y, CRS)
+    facility = [0]
+    to_fac = nearest_facility(net, facility, direction="to_facility").time_s
+    from_fac = nearest_facility(net, facility, direction="from_facility").time_s
+    assert to_fac[0] == 0 and (to_fac >= 0).all()
+    np.testing.assert_allclose(to_fac, from_fac)
+    grid = SurfaceGrid.build(net, cell_size_m=250, max_offroad_m=500)
+    polys = isochrone_polygons(grid.surface_min(to_fac), grid.transform, sorted(thresholds))
+    areas = [p.area for p in polys]
+    assert areas == sorted(areas)
+    for inner, outer in itertools.pairwise(polys):
+        assert inner.is_empty or outer.buffer(1e-6).contains(inner)
