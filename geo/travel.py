@@ -156,6 +156,7 @@ def od_table(
     origin_offset_s: np.ndarray | None = None,
     facility_offset_s: np.ndarray | None = None,
     chunk_size: int | None = None,
+    sort: bool = False,
 ) -> pd.DataFrame:
     """Bounded one-to-many travel times as a sparse long table.
 
@@ -178,12 +179,15 @@ def od_table(
         Connector times added at each end.
     chunk_size
         Facilities per search batch (default from a 256 MB budget).
+    sort
+        Sort the table by origin, then travel time (costs about as much as the searches on
+        big tables; off by default).
 
     Returns
     -------
     pandas.DataFrame
         ``origin_id``, ``facility_id``, ``travel_time_min`` for every pair within
-        ``max_time_s``, sorted by origin then time.
+        ``max_time_s``, in facility order unless ``sort``.
     """
     o_nodes = _check_nodes(network, origin_nodes, "origin_nodes")
     f_nodes = _check_nodes(network, facility_nodes, "facility_nodes")
@@ -193,27 +197,26 @@ def od_table(
     f_off = np.zeros(len(f_nodes)) if facility_offset_s is None else np.asarray(facility_offset_s)
     graph = _graph(network, direction, "time")
     chunk = chunk_size or _chunk_rows(network.n_nodes)
-    parts = []
+    org_parts, fac_parts, time_parts = [], [], []
     for start in range(0, len(f_nodes), chunk):
         rows = slice(start, start + chunk)
         dist = csgraph.dijkstra(graph, directed=True, indices=f_nodes[rows], limit=max_time_s)
-        times = dist[:, o_nodes] + f_off[rows, None] + o_off[None, :]
+        times = dist[:, o_nodes]
+        if f_off.any() or o_off.any():
+            times += f_off[rows, None] + o_off[None, :]
         fac, org = np.nonzero(times <= max_time_s)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "origin_id": o_ids[org],
-                    "facility_id": f_ids[start + fac],
-                    "travel_time_min": times[fac, org] / 60.0,
-                }
-            )
-        )
-    table = (
-        pd.concat(parts, ignore_index=True)
-        if parts
-        else pd.DataFrame({"origin_id": [], "facility_id": [], "travel_time_min": []})
+        org_parts.append(org.astype(np.int64))
+        fac_parts.append(fac.astype(np.int64) + start)
+        time_parts.append(times[fac, org])
+    org = np.concatenate(org_parts) if org_parts else np.zeros(0, np.int64)
+    fac = np.concatenate(fac_parts) if fac_parts else np.zeros(0, np.int64)
+    minutes = (np.concatenate(time_parts) if time_parts else np.zeros(0)) / 60.0
+    if sort:
+        order = np.lexsort((minutes, org))
+        org, fac, minutes = org[order], fac[order], minutes[order]
+    return pd.DataFrame(
+        {"origin_id": o_ids[org], "facility_id": f_ids[fac], "travel_time_min": minutes}
     )
-    return table.sort_values(["origin_id", "travel_time_min"], kind="stable", ignore_index=True)
 
 
 def k_nearest(
@@ -241,6 +244,6 @@ def k_nearest(
     """
     if k < 1:
         raise NetworkError("k must be at least 1")
-    table = od_table(network, origin_nodes, facility_nodes, **kwargs)
+    table = od_table(network, origin_nodes, facility_nodes, sort=True, **kwargs)
     table["rank"] = table.groupby("origin_id").cumcount() + 1
     return table[table["rank"] <= k].reset_index(drop=True)
