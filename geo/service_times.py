@@ -42,7 +42,8 @@ class ServiceTimes:
     origin_columns
         Arrays aligned to origins: ``gp_travel_time_min``, ``nearest_gp_id``,
         ``spc_travel_time_min``, ``nearest_spc_id``, ``spc_<type>_travel_time_min`` per service
-        type present, ``spc_non_cancer_travel_time_min``, ``snap_distance_m``, ``reachable``.
+        type present, ``spc_non_cancer_travel_time_min``, ``snap_distance_m``, ``reachable``,
+        ``unreachable_reason``.
     gp_practices
         GP practices with ``snap_distance_m``, ``reachable``, ``spc_travel_time_min`` and
         ``nearest_spc_id`` (the GP–specialist link).
@@ -91,10 +92,14 @@ def compute_service_times(
     """
     snap = _snapper(network, max_snap_distance_m, offroad_speed_kph)
     o_snap, gp_snap, spc_snap = snap(origins), snap(gp_practices), snap(services)
-    gps = _with_snap(gp_practices, gp_snap, "GP practice")
-    spcs = _with_snap(services, spc_snap, "specialist service")
+    gps = _with_snap(gp_practices, gp_snap, "GP practice", max_snap_distance_m)
+    spcs = _with_snap(services, spc_snap, "specialist service", max_snap_distance_m)
     gp_times = _nearest(network, gp_snap, np.ones(len(gps), bool), "to_facility")
-    columns = {"snap_distance_m": o_snap.snap_distance_m, "reachable": o_snap.reachable}
+    columns = {
+        "snap_distance_m": o_snap.snap_distance_m,
+        "reachable": o_snap.reachable,
+        "unreachable_reason": unreachable_reasons(o_snap, max_snap_distance_m),
+    }
     columns["gp_travel_time_min"], columns["nearest_gp_id"] = _at_points(
         gp_times, o_snap, gps["facility_id"].to_numpy()
     )
@@ -140,10 +145,24 @@ def _snapper(network: RoadNetwork, max_snap_distance_m: float, offroad_speed_kph
     return snap
 
 
-def _with_snap(facilities: gpd.GeoDataFrame, snap: SnapResult, label: str) -> gpd.GeoDataFrame:
+def unreachable_reasons(snap: SnapResult, max_snap_distance_m: float) -> np.ndarray:
+    """Why each point has no travel time (None where it has one)."""
+    reasons = np.full(len(snap.node), None, dtype=object)
+    far = ~snap.reachable
+    reasons[far] = [
+        f"no road within {max_snap_distance_m:g} m (nearest {d:,.0f} m)"
+        for d in snap.snap_distance_m[far]
+    ]
+    return reasons
+
+
+def _with_snap(
+    facilities: gpd.GeoDataFrame, snap: SnapResult, label: str, max_snap_distance_m: float
+) -> gpd.GeoDataFrame:
     out = facilities.copy()
     out["snap_distance_m"] = snap.snap_distance_m
     out["reachable"] = snap.reachable
+    out["unreachable_reason"] = unreachable_reasons(snap, max_snap_distance_m)
     if not snap.reachable.all():
         names = ", ".join(out.loc[~snap.reachable, "name"].astype(str).head(10))
         log.warning(
