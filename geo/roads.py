@@ -25,26 +25,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["RoadData", "SpeedSettings", "download_roads", "load_roads"]
 
-DRIVABLE_HIGHWAYS = frozenset(
-    {
-        "motorway",
-        "motorway_link",
-        "trunk",
-        "trunk_link",
-        "primary",
-        "primary_link",
-        "secondary",
-        "secondary_link",
-        "tertiary",
-        "tertiary_link",
-        "unclassified",
-        "residential",
-        "living_street",
-        "service",
-        "track",
-        "road",
-    }
-)
 # Service roads that are not part of the public network a patient or a team would drive.
 EXCLUDED_SERVICE = frozenset({"parking_aisle", "drive-through", "emergency_access"})
 NO_ACCESS = frozenset({"no", "private", "agricultural", "forestry", "delivery", "emergency"})
