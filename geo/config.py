@@ -184,6 +184,12 @@ class RemotenessConfig(_Strict):
     class_column: str | None = None
     code_column: str | None = Field(default=None, description="Lookup: the area-code column.")
     order: list[str] | None = Field(default=None, description="Class order, least remote first.")
+    aggregate_code_length: int | None = Field(
+        default=None,
+        gt=0,
+        description="Lookup finer than the origins' areas: match on this many leading "
+        "characters and take the modal class (MMM by SA1 to SA2: 9).",
+    )
 
     @model_validator(mode="after")
     def _needs_path(self) -> RemotenessConfig:

@@ -157,6 +157,7 @@ def load_remoteness(
             code_column=cfg.code_column,
             class_column=cfg.class_column,
             scheme=cfg.scheme,
+            aggregate_code_length=cfg.aggregate_code_length,
         )
     return remoteness_mod.classify_by_polygons(
         origins,

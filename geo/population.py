@@ -254,11 +254,19 @@ def _read_table(
     return frame
 
 
-def _counts(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
+def _counts(
+    frame: pd.DataFrame, column: str, path: Path, *, allow_missing: bool = False
+) -> np.ndarray:
     if column not in frame.columns:
         present = ", ".join(map(str, frame.columns))
         raise InputError(f"column not found (columns present: {present})", path=path, column=column)
     values = pd.to_numeric(frame[column], errors="coerce")
+    missing = frame[column].isna()
+    if allow_missing and missing.any():
+        log.warning(
+            "%s: %d rows have no %s; counted as 0 people", path.name, int(missing.sum()), column
+        )
+        values = values.fillna(0.0)
     bad = values.isna() | (values < 0)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
@@ -283,6 +291,7 @@ def origins_from_points(
     y_column: str | None = None,
     input_crs: str | None = None,
     region: Geometry | gpd.GeoSeries | None = None,
+    allow_missing_counts: bool = False,
 ) -> gpd.GeoDataFrame:
     """Origins from points with counts (e.g. population-weighted centroids).
 
@@ -303,6 +312,9 @@ def origins_from_points(
         How to read the file.
     region
         Keep only points inside this polygon (in ``crs``).
+    allow_missing_counts
+        Count empty cells as 0 people (with a warning) instead of refusing the file; some
+        published tables leave small or non-residential areas blank.
 
     Returns
     -------
@@ -313,12 +325,16 @@ def origins_from_points(
     frame = _read_table(
         path, layer=layer, x_column=x_column, y_column=y_column, input_crs=input_crs
     ).to_crs(crs)
-    counts = _counts(frame, count_column, path)
+    counts = _counts(frame, count_column, path, allow_missing=allow_missing_counts)
     extra = {name: _counts(frame, col, path) for name, col in (age_columns or {}).items()}
     if id_column is not None:
         if id_column not in frame.columns:
             raise InputError("id column not found", path=path, column=id_column)
         extra["source_area_id"] = frame[id_column].astype(str).to_numpy()
+    if not (frame.geom_type == "Point").all():
+        # Areas given as polygons: one origin at a point inside each (not the centroid,
+        # which can fall outside a crescent-shaped area).
+        frame = frame.set_geometry(frame.geometry.representative_point())
     xy = np.column_stack([frame.geometry.x, frame.geometry.y])
     region = _region_geom(region)
     if region is not None:

@@ -236,6 +236,7 @@ def classify_by_lookup(
     code_column: str,
     class_column: str,
     scheme: str = "ruc2011",
+    aggregate_code_length: int | None = None,
 ) -> RemotenessResult:
     """Class of each origin's area through a code lookup table (CSV).
 
@@ -252,6 +253,9 @@ def classify_by_lookup(
         the full class name).
     scheme
         ``ruc2011``, ``ruc2021`` or ``mmm2019``.
+    aggregate_code_length
+        Lift a finer lookup to the origins' areas by the first characters of its codes and
+        the modal class (e.g. 9 for MMM by 11-digit SA1 code to 9-digit SA2 codes).
 
     Returns
     -------
@@ -270,8 +274,12 @@ def classify_by_lookup(
                 column=col,
             )
     names, order = _lookup_names(table[class_column], scheme, path, class_column)
-    lookup = pd.Series(names.to_numpy(), index=table[code_column].str.strip())
-    lookup = lookup[~lookup.index.duplicated(keep="first")]
+    codes = table[code_column].str.strip()
+    if aggregate_code_length:
+        lookup = _modal_class(codes.str[:aggregate_code_length], names, order)
+    else:
+        lookup = pd.Series(names.to_numpy(), index=codes)
+        lookup = lookup[~lookup.index.duplicated(keep="first")]
     classes = area_codes.astype(str).str.strip().map(lookup)
     unmatched = classes.isna()
     stats = {
@@ -301,6 +309,21 @@ def classify_by_lookup(
         areas=None,
         stats=stats,
     )
+
+
+def _modal_class(codes: pd.Series, names: pd.Series, order: tuple[str, ...]) -> pd.Series:
+    """The most common class among the small areas of each larger area (ties: more remote).
+
+    Used to lift a finer lookup to the origins' areas, e.g. MMM 2019 by SA1 to SA2 (the SA1
+    code starts with its SA2 code); without SA1 populations each SA1 counts once.
+    """
+    rank = {name: i for i, name in enumerate(order)}
+    frame = pd.DataFrame({"code": codes.to_numpy(), "name": names.to_numpy()})
+    counts = frame.groupby(["code", "name"]).size().rename("n").reset_index()
+    counts["rank"] = counts["name"].map(rank)
+    counts = counts.sort_values(["code", "n", "rank"], ascending=[True, False, False])
+    best = counts.drop_duplicates("code")
+    return pd.Series(best["name"].to_numpy(), index=best["code"].to_numpy())
 
 
 def _lookup_names(values: pd.Series, scheme: str, path: Path, column: str):
