@@ -396,11 +396,15 @@ def computed_aria(
         -np.asarray(ARIA_CENTRE_CLASSES), -centres["pop"].to_numpy(), side="right"
     )
     means = {}
+    missing_classes: list[int] = []
     for k in range(len(ARIA_CENTRE_CLASSES)):
         # A centre of a larger class also serves the smaller classes (as in ARIA+).
         members = np.flatnonzero(size_class <= k)
         if members.size == 0:
+            # No centre of this size in the region: its distance is unknown but beyond the
+            # region, so the ratio takes its cap (the most remote reading).
             index += 3.0
+            missing_classes.append(ARIA_CENTRE_CLASSES[k])
             continue
         res = nearest_facility(
             network,
@@ -423,6 +427,7 @@ def computed_aria(
         "index_min": float(index.min()),
         "index_max": float(index.max()),
         "means_source": "national" if national_means_m else "regional (approximation)",
+        "centre_classes_absent_min_pop": missing_classes,
     }
     log.info(
         "computed ARIA-style remoteness: %d centres; index %.2f–%.2f",
