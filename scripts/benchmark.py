@@ -377,7 +377,34 @@ def run_catchments(engine: str, _path: Path) -> dict:
     return {"seconds": time.perf_counter() - start, "peak_mb": _peak_mb(), "isochrones": count}
 
 
+def run_end_to_end(engine: str, path: Path) -> dict:
+    """gapmap from edge arrays to the 60-minute table in one process (peak memory target)."""
+    from geo.network import RoadNetwork
+    from geo.travel import nearest_facility, od_table
+
+    name = path.stem
+    start = time.perf_counter()
+    g = synthetic_graph(SIZES[name]) if name in SIZES else dict(np.load(path))
+    net = RoadNetwork.from_arrays(g["src"], g["dst"], g["t"], g["x"], g["y"], "EPSG:3857")
+    del g
+    built = time.perf_counter()
+    rng = np.random.default_rng(1)
+    origins = rng.choice(net.n_nodes, min(100_000, net.n_nodes), replace=False)
+    nearest_facility(net, rng.choice(net.n_nodes, 1000, replace=False))
+    table = od_table(
+        net, origins, rng.choice(net.n_nodes, 500, replace=False), max_time_s=HORIZON_S
+    )
+    return {
+        "seconds": time.perf_counter() - start,
+        "build_s": built - start,
+        "peak_mb": _peak_mb(),
+        "pairs": len(table),
+        "nodes": net.n_nodes,
+    }
+
+
 TASKS = {
+    "end_to_end": run_end_to_end,
     "nearest": run_nearest,
     "table": run_table,
     "ingest": run_ingest,
@@ -426,6 +453,15 @@ def _agreement(results: dict) -> None:
     results["scipy"].pop("times_file", None)
 
 
+def _table_agreement(results: dict) -> None:
+    """Full (unscaled) tables must hold the same pairs and the same total time as scipy's."""
+    ref = results.get("scipy", {})
+    for res in results.values():
+        if "pairs" in res and "pairs" in ref and not res.get("scaled"):
+            res["same_pairs_as_scipy"] = res["pairs"] == ref["pairs"]
+            res["sum_rel_diff"] = abs(res["sum_s"] - ref["sum_s"]) / max(ref["sum_s"], 1.0)
+
+
 def _ratios(results: dict, reference: str) -> None:
     base = results.get(reference, {}).get("seconds")
     for res in results.values():
@@ -467,8 +503,10 @@ def main(argv: list[str] | None = None) -> int:
                 results[engine] = measure(task, engine, path, args.timeout)
                 print(f"{name} {task} {engine}: {results[engine]}", file=sys.stderr)
             _agreement(results)
+            _table_agreement(results)
             _ratios(results, "scipy")
             entry[task] = results
+        entry["end_to_end"] = {"gapmap": measure("end_to_end", "gapmap", path, args.timeout)}
         if name == "iow":
             for task, peers in (
                 ("ingest", ["gapmap", "osmnx"]),
