@@ -152,3 +152,33 @@ def test_isle_of_wight_lsoa_centroids(iow_dir):
     )
     assert origins["pop_count"].sum() == 140_984
     assert len(origins) == 89
+
+
+def test_polygons_dasymetric_onto_a_density_raster(tmp_path):
+    polys = gpd.GeoDataFrame(
+        {"code": ["a"], "n": [600.0]},
+        geometry=[box(500_000, 5_996_000, 504_000, 6_000_000)],
+        crs=CRS,
+    )
+    path = tmp_path / "areas.gpkg"
+    polys.to_file(path)
+    density = np.zeros((40, 40))
+    density[:10, :10] = 1.0  # north-west kilometre square holds a third of the weight
+    density[30:, 30:] = 2.0  # south-east one two thirds
+    raster = _raster(tmp_path / "density.tif", [density])
+    origins = origins_from_polygons(
+        path, crs=CRS, count_column="n", id_column="code", density_raster=raster, cell_size_m=1000
+    )
+    assert origins["pop_count"].sum() == pytest.approx(600.0)
+    by_place = {(p.x, p.y): c for p, c in zip(origins.geometry, origins["pop_count"], strict=True)}
+    assert by_place == pytest.approx({(500_500, 5_999_500): 200.0, (503_500, 5_996_500): 400.0})
+
+
+def test_polygons_outside_the_region_are_an_error(tmp_path):
+    polys = gpd.GeoDataFrame({"n": [5.0]}, geometry=[box(0, 0, 10, 10)], crs=CRS)
+    path = tmp_path / "areas.gpkg"
+    polys.to_file(path)
+    with pytest.raises(InputError, match="no polygon overlaps the region"):
+        origins_from_polygons(
+            path, crs=CRS, count_column="n", region=box(500_000, 6_000_000, 501_000, 6_001_000)
+        )
