@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "data" / "reference"
 MODELS = ("etkind", "rosenwax", "flat75")
 FLAT_SHARE = 0.75
+# Cancer share of all deaths for the flat75 split when an area's causes are unknown: Etkind et
+# al. 2017, England and Wales 2014: need was 74.9% of deaths and cancer about 38% of need, so
+# cancer ~ 0.38 x 0.749 = 0.285 of all deaths.
+FLAT_CANCER_SHARE_OF_DEATHS = 0.285
 
 # (group, first code, last code): codes compared as letter + 3 digits ("C34" -> C340,
 # "G12.2" -> G122), so a 3-character range covers all its 4-character subcodes.
@@ -250,7 +254,9 @@ def need_from_deaths(
             ", ".join(map(str, invalid[:5])),
         )
     table = table.assign(
-        is_cancer=groups["is_cancer"].to_numpy(), need=groups["indicates_need"].to_numpy()
+        is_cancer=groups["is_cancer"].to_numpy(),
+        need=groups["indicates_need"].to_numpy(),
+        known=groups["valid"].to_numpy(),
     )
     by_area = _area_need(table, model)
     by_area["suppress"] = (
@@ -273,11 +279,17 @@ def _area_need(table: pd.DataFrame, model: str) -> pd.DataFrame:
     grouped = table.groupby("area_id")
     deaths = grouped["deaths"].sum()
     if model == "flat75":
-        cancer_share = table[table["is_cancer"]].groupby("area_id")["deaths"].sum().reindex(
-            deaths.index, fill_value=0.0
-        ) / deaths.replace(0, np.nan)
+        # Cancer share observed among deaths of known cause; the national share where an
+        # area's deaths carry no usable cause (e.g. a single "all causes" row).
+        def total(rows: pd.DataFrame) -> pd.Series:
+            return rows.groupby("area_id")["deaths"].sum().reindex(deaths.index, fill_value=0.0)
+
+        known = total(table[table["known"]])
+        cancer_share = (total(table[table["is_cancer"]]) / known.replace(0, np.nan)).fillna(
+            FLAT_CANCER_SHARE_OF_DEATHS
+        )
         need_total = FLAT_SHARE * deaths
-        need_cancer = need_total * cancer_share.fillna(0.0)
+        need_cancer = need_total * cancer_share
     else:
         in_need = table[table["need"]]
         need_total = (
@@ -300,7 +312,8 @@ def _share_to_origins(origins, by_area, area_column, weight_column):
             f"origins carry no '{area_column}': configure subareas so deaths "
             "can be matched to places"
         )
-    areas = origins[area_column].astype(object)
+    areas = origins[area_column]
+    areas = areas.where(areas.isna(), areas.astype(str)).astype(object)  # ids compare as text
     weight = _weights(origins, areas, weight_column)
     area_weight = weight.groupby(areas).transform("sum")
     share = (weight / area_weight.replace(0, np.nan)).fillna(0.0)
@@ -395,6 +408,15 @@ def need_from_rates(
 
     if older_column in origins.columns and origins[older_column].notna().all():
         older = origins[older_column].to_numpy(float)
+        over = older > pop * (1 + 1e-9)
+        if over.any():
+            i = int(np.flatnonzero(over)[0])
+            raise InputError(
+                f"origin {origins.index[i]!r} has more people aged 65+ ({older[i]:g}) than "
+                f"people ({pop[i]:g}); check the age columns of the population",
+                column=older_column,
+            )
+        older = np.minimum(older, pop)
         c1, n1 = need("under_65", pop - older)
         c2, n2 = need("65_plus", older)
         cancer, non_cancer, method = c1 + c2, n1 + n2, "age-specific (under 65, 65+)"

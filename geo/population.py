@@ -119,21 +119,23 @@ def origins_from_raster(
         src_crs = src.crs
     counts, ages = arrays[0], arrays[1:]
     _check_values(counts, path)
+    to_crs = Transformer.from_crs(src_crs, crs, always_xy=True)
+    if region is not None:
+        # Clip cell by cell (by cell centre) before any aggregation, so an aggregated run
+        # holds exactly the people of the clipped one.
+        cx, cy = _cell_centres(transform, counts.shape)
+        x, y = to_crs.transform(cx.ravel(), cy.ravel())
+        inside = shapely.contains_xy(region, x, y).reshape(counts.shape)
+        counts = np.where(inside, counts, 0.0)
+        ages = [np.where(inside, a, 0.0) for a in ages]
     if aggregate_factor > 1:
         counts, ages, transform, cx, cy = _aggregate(counts, ages, transform, aggregate_factor)
     else:
-        rows, cols = np.indices(counts.shape)
-        cx, cy = rasterio.transform.xy(transform, rows.ravel(), cols.ravel(), offset="center")
-        cx, cy = np.asarray(cx).reshape(counts.shape), np.asarray(cy).reshape(counts.shape)
-    x, y = Transformer.from_crs(src_crs, crs, always_xy=True).transform(cx.ravel(), cy.ravel())
+        cx, cy = _cell_centres(transform, counts.shape)
+    x, y = to_crs.transform(cx.ravel(), cy.ravel())
     xy = np.column_stack([x, y])
-    values = counts.ravel()
     extra = {name: a.ravel() for name, a in zip(age_bands, ages, strict=True)}
-    inside = np.ones(len(values), bool) if region is None else shapely.contains_xy(region, x, y)
-    values = np.where(inside, values, 0.0)
-    origins = _finish(
-        xy, values, crs, extra={k: np.where(inside, v, 0.0) for k, v in extra.items()}
-    )
+    origins = _finish(xy, counts.ravel(), crs, extra=extra)
     if origins.empty:
         raise InputError(
             "no population inside the region: check the raster covers the region "
@@ -167,6 +169,12 @@ def _window(src, region: Geometry | None, crs: CRS) -> Window:
     ).intersection(full)
 
 
+def _cell_centres(transform, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = np.indices(shape)
+    cx, cy = rasterio.transform.xy(transform, rows.ravel(), cols.ravel(), offset="center")
+    return np.asarray(cx, float).reshape(shape), np.asarray(cy, float).reshape(shape)
+
+
 def _read_band(src, band: int, window: Window) -> np.ndarray:
     data = src.read(band, window=window, masked=True).astype(float)
     return np.ma.filled(data, 0.0)
@@ -198,9 +206,7 @@ def _aggregate(counts, ages, transform, f: int):
     def block_sum(a):
         return pad(a).reshape(hp // f, f, wp // f, f).sum(axis=(1, 3))
 
-    rows, cols = np.indices((hp, wp))
-    cx, cy = rasterio.transform.xy(transform, rows.ravel(), cols.ravel(), offset="center")
-    cx, cy = np.asarray(cx).reshape(hp, wp), np.asarray(cy).reshape(hp, wp)
+    cx, cy = _cell_centres(transform, (hp, wp))
     padded = pad(counts)
     total = block_sum(counts)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -221,7 +227,10 @@ def _read_table(
     if not path.is_file():
         raise InputError("file not found; check the path in the config", path=path)
     if path.suffix.lower() in {".csv", ".txt"}:
-        table = pd.read_csv(path)
+        try:
+            table = pd.read_csv(path)
+        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+            raise InputError(f"cannot read as CSV ({exc})", path=path) from None
         missing = [c for c in (x_column, y_column) if c is None or c not in table.columns]
         if missing:
             raise InputError(
@@ -244,7 +253,10 @@ def _read_table(
             geometry=gpd.points_from_xy(xy[x_column], xy[y_column]),
             crs=input_crs or "EPSG:4326",
         )
-    frame = gpd.read_file(path, layer=layer)
+    try:
+        frame = gpd.read_file(path, layer=layer)
+    except Exception as exc:  # pyogrio raises several error types for unreadable files
+        raise InputError(f"cannot read as a vector file ({exc})", path=path) from None
     if frame.crs is None:
         if input_crs is None:
             raise MissingCRSError(
@@ -255,8 +267,14 @@ def _read_table(
 
 
 def _counts(
-    frame: pd.DataFrame, column: str, path: Path, *, allow_missing: bool = False
+    frame: pd.DataFrame,
+    column: str,
+    path: Path,
+    *,
+    allow_missing: bool = False,
+    row_base: int = 2,
 ) -> np.ndarray:
+    """Non-negative numeric counts; errors name the row (``row_base`` = number of row 0)."""
     if column not in frame.columns:
         present = ", ".join(map(str, frame.columns))
         raise InputError(f"column not found (columns present: {present})", path=path, column=column)
@@ -273,7 +291,7 @@ def _counts(
         raise InputError(
             f"count {frame[column].iloc[i]!r} is not a non-negative number",
             path=path,
-            row=i + 2,
+            row=i + row_base,
             column=column,
         )
     return values.to_numpy(float)
@@ -325,8 +343,9 @@ def origins_from_points(
     frame = _read_table(
         path, layer=layer, x_column=x_column, y_column=y_column, input_crs=input_crs
     ).to_crs(crs)
-    counts = _counts(frame, count_column, path, allow_missing=allow_missing_counts)
-    extra = {name: _counts(frame, col, path) for name, col in (age_columns or {}).items()}
+    base = 2 if path.suffix.lower() in {".csv", ".txt"} else 1  # CSV line vs feature number
+    counts = _counts(frame, count_column, path, allow_missing=allow_missing_counts, row_base=base)
+    extra = {n: _counts(frame, c, path, row_base=base) for n, c in (age_columns or {}).items()}
     if id_column is not None:
         if id_column not in frame.columns:
             raise InputError("id column not found", path=path, column=id_column)
@@ -349,6 +368,12 @@ def origins_from_points(
 
 
 # -- polygons --------------------------------------------------------------------------------
+# Weight of a grid cell without road nodes, relative to one road node: people in a polygon with
+# roads live mostly along them, but a few live away from any mapped road.
+ROADLESS_CELL_WEIGHT = 0.05
+MAX_GRID_CELLS = 20_000_000
+
+
 def origins_from_polygons(
     path: str | Path,
     *,
@@ -361,30 +386,38 @@ def origins_from_polygons(
     road_nodes_xy: np.ndarray | None = None,
     cell_size_m: float = 1000.0,
     region: Geometry | gpd.GeoSeries | None = None,
+    input_crs: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Origins from polygons with counts, redistributed within each polygon.
 
-    Each polygon's count is shared over grid cells (``cell_size_m``) inside it, weighted by a
-    density raster sampled at the cell centres when given (dasymetric), otherwise by the number
-    of road nodes in the cell plus a small floor (people live along roads). Small polygons (one
-    cell or less) keep a single point at their representative point.
+    Each polygon's count is shared over the cells of a grid (``cell_size_m``, one grid for
+    the whole layer) whose centres lie inside it. The weight of a cell is the population of a
+    density raster summed over the cell when one is given (dasymetric mapping; a raster
+    coarser than the grid is sampled at the cell centre instead), otherwise the number of road
+    nodes in the cell plus :data:`ROADLESS_CELL_WEIGHT` (people live along roads; polygons
+    without roads are spread evenly). A polygon holding no cell centre (smaller than a cell)
+    keeps one point at its representative point. Each polygon's shares sum to one, so totals
+    are preserved exactly.
 
     Parameters
     ----------
     path
         Vector file of polygons with counts.
     crs
-        Analysis CRS.
+        Analysis CRS (projected, metres).
     count_column, id_column, age_columns, layer
         As :func:`origins_from_points`.
     density_raster
-        Optional raster of relative population density (any CRS).
+        Optional raster of population or relative density (any CRS).
     road_nodes_xy
-        Road node coordinates in ``crs`` (weights when no density raster is given).
+        Road node coordinates in ``crs``, shape (n, 2) (weights when no density raster).
     cell_size_m
         Redistribution grid size.
     region
-        Polygon (in ``crs``) clipping the result.
+        Polygon (in ``crs``): polygons not touching it are left out (a polygon straddling
+        the boundary keeps all its people).
+    input_crs
+        CRS to assume when the file declares none.
 
     Returns
     -------
@@ -393,71 +426,141 @@ def origins_from_polygons(
     """
     path = Path(path)
     crs = CRS.from_user_input(crs)
-    frame = _read_table(path, layer=layer, x_column=None, y_column=None, input_crs=None)
+    if not cell_size_m > 0:
+        raise InputError("population.cell_size_m must be positive", path=path)
+    frame = _read_table(path, layer=layer, x_column=None, y_column=None, input_crs=input_crs)
     frame = frame.to_crs(crs)
+    # Validate every feature (row numbers are feature numbers in the file) before clipping.
+    counts = _counts(frame, count_column, path, row_base=1)
+    ages = {n: _counts(frame, c, path, row_base=1) for n, c in (age_columns or {}).items()}
+    if id_column is not None and id_column not in frame.columns:
+        raise InputError("id column not found", path=path, column=id_column)
+    keep = np.ones(len(frame), bool)
     region = _region_geom(region)
     if region is not None:
-        frame = frame[frame.intersects(region)]
-        if frame.empty:
+        keep = frame.intersects(region).to_numpy()
+        if not keep.any():
             raise InputError(
                 "no polygon overlaps the region; check the CRS and the region", path=path
             )
-    counts = _counts(frame, count_column, path)
-    ages = {name: _counts(frame, col, path) for name, col in (age_columns or {}).items()}
-    ids = frame[id_column].astype(str).to_numpy() if id_column else None
-    xy_parts, share_parts, poly_index = [], [], []
-    for i, geom in enumerate(frame.geometry):
-        xy, share = _spread(geom, cell_size_m, density_raster, road_nodes_xy, crs)
-        xy_parts.append(xy)
-        share_parts.append(share)
-        poly_index.append(np.full(len(share), i))
-    xy = np.vstack(xy_parts)
-    share = np.concatenate(share_parts)
-    idx = np.concatenate(poly_index)
-    extra = {name: values[idx] * share for name, values in ages.items()}
-    if ids is not None:
-        extra["source_area_id"] = ids[idx]
-    origins = _finish(xy, counts[idx] * share, crs, extra=extra)
-    log.info("%s: %d polygons → %d origins", path.name, len(frame), len(origins))
+    keep &= counts > 0
+    geoms = frame.geometry.to_numpy()[keep]
+    if len(geoms) == 0:
+        raise InputError("no population inside the region", path=path, column=count_column)
+    xy, poly = _polygon_cells(geoms, cell_size_m, path)
+    anchor = _grid_anchor(geoms, cell_size_m)
+    if density_raster is not None:
+        weight = _density_weights(Path(density_raster), xy, cell_size_m, anchor, crs)
+    elif road_nodes_xy is not None and len(road_nodes_xy):
+        weight = _road_weights(np.asarray(road_nodes_xy, float), xy, cell_size_m, anchor)
+    else:
+        weight = np.ones(len(xy))
+    share = _shares(weight, poly, len(geoms))
+    extra = {name: values[keep][poly] * share for name, values in ages.items()}
+    if id_column is not None:
+        extra["source_area_id"] = frame[id_column].astype(str).to_numpy()[keep][poly]
+    origins = _finish(xy, counts[keep][poly] * share, crs, extra=extra)
+    log.info("%s: %d polygons → %d origins", path.name, len(geoms), len(origins))
     return origins
 
 
-def _spread(geom, cell_m: float, density_raster, road_xy, crs) -> tuple[np.ndarray, np.ndarray]:
-    """Cell centres inside a polygon and the share of its people in each (sums to 1)."""
-    minx, miny, maxx, maxy = geom.bounds
-    xs = np.arange(minx + cell_m / 2, maxx, cell_m)
-    ys = np.arange(miny + cell_m / 2, maxy, cell_m)
-    gx, gy = np.meshgrid(xs, ys)
-    gx, gy = gx.ravel(), gy.ravel()
-    inside = shapely.contains_xy(geom, gx, gy) if len(gx) else np.zeros(0, bool)
-    if inside.sum() <= 1:
-        p = geom.representative_point()
-        return np.array([[p.x, p.y]]), np.array([1.0])
-    gx, gy = gx[inside], gy[inside]
-    if density_raster is not None:
-        weight = _sample_density(density_raster, gx, gy, crs)
-    elif road_xy is not None and len(road_xy):
-        ix = np.floor((road_xy[:, 0] - minx) / cell_m).astype(np.int64)
-        iy = np.floor((road_xy[:, 1] - miny) / cell_m).astype(np.int64)
-        cx = np.floor((gx - minx) / cell_m).astype(np.int64)
-        cy = np.floor((gy - miny) / cell_m).astype(np.int64)
-        ny = len(ys) + 1
-        counts = pd.Series(ix * ny + iy).value_counts()
-        weight = pd.Series(cx * ny + cy).map(counts).fillna(0.0).to_numpy() + 0.05
-    else:
-        weight = np.ones(len(gx))
-    if weight.sum() <= 0:
-        weight = np.ones(len(gx))
-    return np.column_stack([gx, gy]), weight / weight.sum()
+def _grid_anchor(geoms: np.ndarray, cell_m: float) -> tuple[float, float]:
+    minx, miny, _, _ = shapely.total_bounds(geoms)
+    return float(np.floor(minx / cell_m) * cell_m), float(np.floor(miny / cell_m) * cell_m)
 
 
-def _sample_density(path, x, y, crs) -> np.ndarray:
-    with rasterio.open(path) as src:
-        if src.crs is None:
-            raise MissingCRSError("the density raster declares no CRS", path=Path(path))
-        sx, sy = Transformer.from_crs(crs, src.crs, always_xy=True).transform(x, y)
-        values = np.array(
-            [v[0] for v in src.sample(zip(sx, sy, strict=True), masked=True)], dtype=object
+def _cell_key(x: np.ndarray, y: np.ndarray, cell_m: float, anchor) -> np.ndarray:
+    ix = np.floor((np.asarray(x) - anchor[0]) / cell_m).astype(np.int64)
+    iy = np.floor((np.asarray(y) - anchor[1]) / cell_m).astype(np.int64)
+    return ix * (1 << 32) + iy
+
+
+def _polygon_cells(geoms: np.ndarray, cell_m: float, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Centres of the grid cells inside each polygon, and the polygon each belongs to."""
+    ax, ay = _grid_anchor(geoms, cell_m)
+    bounds = shapely.bounds(geoms)
+    n_cells = np.prod(np.ceil((bounds[:, 2:] - bounds[:, :2]) / cell_m) + 1, axis=1).sum()
+    if n_cells > MAX_GRID_CELLS:
+        raise InputError(
+            f"a {cell_m:g} m grid over these polygons has {n_cells:.0f} cells; "
+            "raise population.cell_size_m",
+            path=path,
         )
-    out = np.array([0.0 if np.ma.is_masked(v) else float(v) for v in values])
-    return np.clip(np.nan_to_num(out), 0, None)
+    xy_parts, poly_parts = [], []
+    for i, (geom, (minx, miny, maxx, maxy)) in enumerate(zip(geoms, bounds, strict=True)):
+        x0 = ax + (np.floor((minx - ax) / cell_m) + 0.5) * cell_m
+        y0 = ay + (np.floor((miny - ay) / cell_m) + 0.5) * cell_m
+        gx, gy = np.meshgrid(np.arange(x0, maxx, cell_m), np.arange(y0, maxy, cell_m))
+        gx, gy = gx.ravel(), gy.ravel()
+        inside = shapely.contains_xy(geom, gx, gy)
+        if inside.any():
+            xy = np.column_stack([gx[inside], gy[inside]])
+        else:
+            p = shapely.point_on_surface(geom)
+            xy = np.array([[shapely.get_x(p), shapely.get_y(p)]])
+        xy_parts.append(xy)
+        poly_parts.append(np.full(len(xy), i))
+    return np.vstack(xy_parts), np.concatenate(poly_parts)
+
+
+def _shares(weight: np.ndarray, poly: np.ndarray, n: int) -> np.ndarray:
+    """Weights normalised to sum to one per polygon (evenly where a polygon weighs nothing)."""
+    weight = np.clip(np.nan_to_num(np.asarray(weight, float)), 0.0, None)
+    total = np.bincount(poly, weights=weight, minlength=n)
+    weight = np.where(total[poly] > 0, weight, 1.0)
+    total = np.bincount(poly, weights=weight, minlength=n)
+    return weight / total[poly]
+
+
+def _road_weights(road_xy: np.ndarray, cell_xy: np.ndarray, cell_m: float, anchor) -> np.ndarray:
+    counts = pd.Series(_cell_key(road_xy[:, 0], road_xy[:, 1], cell_m, anchor)).value_counts()
+    keys = _cell_key(cell_xy[:, 0], cell_xy[:, 1], cell_m, anchor)
+    return pd.Series(keys).map(counts).fillna(0.0).to_numpy(float) + ROADLESS_CELL_WEIGHT
+
+
+def _density_weights(path: Path, cell_xy: np.ndarray, cell_m: float, anchor, crs) -> np.ndarray:
+    """Density raster summed over each cell (sampled at the centre if the raster is coarse)."""
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"cannot read the density raster ({exc})", path=path) from None
+    with src:
+        if src.crs is None:
+            raise MissingCRSError("the density raster declares no CRS", path=path)
+        to_src = Transformer.from_crs(crs, src.crs, always_xy=True)
+        half = cell_m / 2
+        lo = cell_xy.min(axis=0) - half
+        hi = cell_xy.max(axis=0) + half
+        bounds = to_src.transform_bounds(lo[0], lo[1], hi[0], hi[1])
+        full = Window(0, 0, src.width, src.height)
+        try:
+            win = from_bounds(*bounds, transform=src.transform)
+            win = win.round_offsets(op="floor").round_lengths(op="ceil").intersection(full)
+        except rasterio.errors.WindowError:
+            raise InputError("the density raster does not cover the polygons", path=path) from None
+        values = _read_band(src, 1, win)
+        transform = src.window_transform(win)
+        src_crs = src.crs
+    from_src = Transformer.from_crs(src_crs, crs, always_xy=True)
+    pixel_m = _pixel_size_m(transform, from_src)
+    if pixel_m > cell_m / 2:  # coarse raster: sample it at the cell centres
+        sx, sy = to_src.transform(cell_xy[:, 0], cell_xy[:, 1])
+        rows, cols = rasterio.transform.rowcol(transform, sx, sy)
+        rows, cols = np.asarray(rows), np.asarray(cols)
+        ok = (rows >= 0) & (rows < values.shape[0]) & (cols >= 0) & (cols < values.shape[1])
+        out = np.zeros(len(cell_xy))
+        out[ok] = values[rows[ok], cols[ok]]
+        return out
+    rows, cols = np.nonzero(values > 0)
+    px, py = rasterio.transform.xy(transform, rows, cols, offset="center")
+    px, py = from_src.transform(np.asarray(px, float), np.asarray(py, float))
+    sums = pd.Series(values[rows, cols]).groupby(_cell_key(px, py, cell_m, anchor)).sum()
+    keys = _cell_key(cell_xy[:, 0], cell_xy[:, 1], cell_m, anchor)
+    return pd.Series(keys).map(sums).fillna(0.0).to_numpy(float)
+
+
+def _pixel_size_m(transform, from_src: Transformer) -> float:
+    """Approximate pixel width in the analysis CRS (near the raster's origin)."""
+    xs, ys = rasterio.transform.xy(transform, [0, 1], [0, 1], offset="ul")
+    (ax, bx), (ay, by) = from_src.transform(np.asarray(xs, float), np.asarray(ys, float))
+    return float(np.hypot(bx - ax, by - ay) / np.sqrt(2))

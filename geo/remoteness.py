@@ -50,13 +50,31 @@ RUC2011_CLASSES = {
     "F1": "Rural hamlets and isolated dwellings",
     "F2": "Rural hamlets and isolated dwellings in a sparse setting",
 }
+# ONS 2021 RUC: settlement class (urban, larger rural, smaller rural) by relative access to a
+# major town or city (over 75,000 people); listed in ONS's order, urban to smallest rural.
 RUC2021_CLASSES = {
     "UN1": "Urban: Nearer to a major town or city",
     "UF1": "Urban: Further from a major town or city",
-    "RSN1": "Smaller rural: Nearer to a major town or city",
-    "RSF1": "Smaller rural: Further from a major town or city",
     "RLN1": "Larger rural: Nearer to a major town or city",
     "RLF1": "Larger rural: Further from a major town or city",
+    "RSN1": "Smaller rural: Nearer to a major town or city",
+    "RSF1": "Smaller rural: Further from a major town or city",
+}
+# Other spellings of the RUC 2011 names (output-area names, "Rural: Village" style, the
+# short LSOA names some extracts use), matched after normalising case and punctuation.
+RUC2011_ALIASES = {
+    "urban major conurbation": "A1",
+    "urban minor conurbation": "B1",
+    "urban city and town": "C1",
+    "urban city and town in a sparse setting": "C2",
+    "rural town and fringe": "D1",
+    "rural town and fringe in a sparse setting": "D2",
+    "rural village": "E1",
+    "rural village in a sparse setting": "E2",
+    "rural village and dispersed": "E1",
+    "rural village and dispersed in a sparse setting": "E2",
+    "rural hamlets and isolated dwellings": "F1",
+    "rural hamlets and isolated dwellings in a sparse setting": "F2",
 }
 # ARIA+ (ABS): five service-centre size classes and the cut-points of the Remoteness Areas.
 ARIA_CENTRE_CLASSES = (250_000, 48_000, 18_000, 5_000, 1_000)
@@ -237,6 +255,7 @@ def classify_by_lookup(
     class_column: str,
     scheme: str = "ruc2011",
     aggregate_code_length: int | None = None,
+    weight_column: str | None = None,
 ) -> RemotenessResult:
     """Class of each origin's area through a code lookup table (CSV).
 
@@ -256,6 +275,9 @@ def classify_by_lookup(
     aggregate_code_length
         Lift a finer lookup to the origins' areas by the first characters of its codes and
         the modal class (e.g. 9 for MMM by 11-digit SA1 code to 9-digit SA2 codes).
+    weight_column
+        Column of the lookup weighting that majority (e.g. SA1 population); without it each
+        small area counts once.
 
     Returns
     -------
@@ -263,6 +285,10 @@ def classify_by_lookup(
         Unmatched codes are counted in ``stats`` and warned about; they get class ``Unknown``.
     """
     path = Path(path)
+    if len(area_codes) != len(origins):
+        raise InputError(
+            f"{len(area_codes)} area codes for {len(origins)} origins: give one code per origin"
+        )
     if not path.is_file():
         raise InputError("lookup file not found; check remoteness.path", path=path)
     table = pd.read_csv(path, dtype=str)
@@ -276,16 +302,25 @@ def classify_by_lookup(
     names, order = _lookup_names(table[class_column], scheme, path, class_column)
     codes = table[code_column].str.strip()
     if aggregate_code_length:
-        lookup = _modal_class(codes.str[:aggregate_code_length], names, order)
+        weights = None
+        if weight_column is not None:
+            if weight_column not in table.columns:
+                raise InputError("weight column not found", path=path, column=weight_column)
+            weights = pd.to_numeric(table[weight_column], errors="coerce").fillna(0.0)
+        lookup = _modal_class(codes.str[:aggregate_code_length], names, order, weights)
     else:
         lookup = pd.Series(names.to_numpy(), index=codes)
         lookup = lookup[~lookup.index.duplicated(keep="first")]
     classes = area_codes.astype(str).str.strip().map(lookup)
     unmatched = classes.isna()
+    unmatched_codes = sorted(area_codes[unmatched].astype(str).unique().tolist())
     stats = {
         "origins_unmatched": int(unmatched.sum()),
-        "codes_unmatched": sorted(area_codes[unmatched].astype(str).unique().tolist())[:50],
+        "codes_unmatched_count": len(unmatched_codes),
+        "codes_unmatched": unmatched_codes[:50],
     }
+    if "pop_count" in origins.columns:
+        stats["pop_unmatched"] = float(origins.loc[unmatched.to_numpy(), "pop_count"].sum())
     if unmatched.all():
         raise InputError(
             f"no area code matched the lookup's '{code_column}' (e.g. "
@@ -311,31 +346,53 @@ def classify_by_lookup(
     )
 
 
-def _modal_class(codes: pd.Series, names: pd.Series, order: tuple[str, ...]) -> pd.Series:
+def _modal_class(
+    codes: pd.Series,
+    names: pd.Series,
+    order: tuple[str, ...],
+    weights: pd.Series | None = None,
+) -> pd.Series:
     """The most common class among the small areas of each larger area (ties: more remote).
 
     Used to lift a finer lookup to the origins' areas, e.g. MMM 2019 by SA1 to SA2 (the SA1
-    code starts with its SA2 code); without SA1 populations each SA1 counts once.
+    code starts with its SA2 code): the class holding most weight (e.g. SA1 population) or,
+    without weights, most small areas.
     """
     rank = {name: i for i, name in enumerate(order)}
-    frame = pd.DataFrame({"code": codes.to_numpy(), "name": names.to_numpy()})
-    counts = frame.groupby(["code", "name"]).size().rename("n").reset_index()
+    w = np.ones(len(codes)) if weights is None else np.asarray(weights, float)
+    frame = pd.DataFrame({"code": codes.to_numpy(), "name": names.to_numpy(), "w": w})
+    counts = frame.groupby(["code", "name"])["w"].sum().rename("n").reset_index()
     counts["rank"] = counts["name"].map(rank)
     counts = counts.sort_values(["code", "n", "rank"], ascending=[True, False, False])
     best = counts.drop_duplicates("code")
     return pd.Series(best["name"].to_numpy(), index=best["code"].to_numpy())
 
 
+def _plain(text: str) -> str:
+    """Lower case, punctuation as spaces, single spaces: "Rural: Village" -> "rural village"."""
+    return re.sub(r"[^a-z0-9]+", " ", str(text).lower()).strip()
+
+
 def _lookup_names(values: pd.Series, scheme: str, path: Path, column: str):
     values = values.astype(str).str.strip()
     if scheme == "mmm2019":
-        codes = values.str.upper().str.replace(r"^(MM)?\s*", "MM", regex=True)
+        codes = (
+            values.str.upper()
+            .str.replace(r"\.0+$", "", regex=True)  # "5.0" from a spreadsheet
+            .str.replace(r"^(MM)?\s*", "MM", regex=True)
+        )
         mapping = MMM_NAMES
-    else:
+    elif scheme in {"ruc2011", "ruc2021"}:
         mapping = RUC2011_CLASSES if scheme == "ruc2011" else RUC2021_CLASSES
         codes = values.str.upper()
-        by_name = {v.lower(): k for k, v in mapping.items()}
-        codes = codes.where(codes.isin(mapping), values.str.lower().map(by_name))
+        by_name = {_plain(v): k for k, v in mapping.items()}
+        if scheme == "ruc2011":
+            by_name.update(RUC2011_ALIASES)
+        codes = codes.where(codes.isin(mapping), values.map(_plain).map(by_name))
+    else:
+        raise InputError(
+            f"unknown lookup scheme {scheme!r}; use ruc2011, ruc2021 or mmm2019", path=path
+        )
     names = codes.map(mapping)
     if names.isna().any():
         i = int(np.flatnonzero(names.isna().to_numpy())[0])
@@ -348,86 +405,141 @@ def _lookup_names(values: pd.Series, scheme: str, path: Path, column: str):
     return names, tuple(mapping.values())
 
 
+# -- computed ARIA-style index ---------------------------------------------------------------
+ARIA_CLASS_LETTERS = ("A", "B", "C", "D", "E")
+# Density that makes a place urban: ABS Urban Centres and Localities build urban areas from
+# mesh blocks of 200 or more people per km².
+URBAN_DENSITY_PER_KM2 = 200.0
+
+
+def detect_centres(
+    origins: gpd.GeoDataFrame,
+    *,
+    centre_eps_m: float = 1500.0,
+    min_centre_pop: float = 1000.0,
+    urban_density_per_km2: float = URBAN_DENSITY_PER_KM2,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Service centres (urban clusters with their populations) detected in the origins.
+
+    Urban origins are those whose local density reaches ``urban_density_per_km2``: people
+    over the square of the distance to the nearest other origin (the cell area for raster
+    origins, roughly the area's size for area centroids). They are clustered with DBSCAN
+    (``eps = centre_eps_m``, one point suffices), so contiguous built-up places chain into one
+    town; each cluster's people are summed and clusters under ``min_centre_pop`` (ARIA+'s
+    smallest service centre, 1,000 people) dropped.
+
+    Returns
+    -------
+    labels : numpy.ndarray
+        Centre number of each origin (position in ``centres``), -1 outside every centre.
+    centres : pandas.DataFrame
+        ``pop_count``, population-weighted ``x``/``y`` and ARIA+ ``size_class`` (A-E).
+    """
+    from sklearn.cluster import DBSCAN
+
+    xy = np.column_stack([origins.geometry.x, origins.geometry.y])
+    pop = origins["pop_count"].to_numpy(float)
+    dense = _local_density_per_km2(xy, pop) >= urban_density_per_km2
+    labels = np.full(len(pop), -1)
+    if dense.any():
+        labels[dense] = DBSCAN(eps=centre_eps_m, min_samples=1).fit(xy[dense]).labels_
+    frame = pd.DataFrame({"label": labels, "pop_count": pop, "x": xy[:, 0], "y": xy[:, 1]})
+    frame = frame[labels >= 0]
+    frame[["x", "y"]] = frame[["x", "y"]].mul(frame["pop_count"], axis=0)
+    sums = frame.groupby("label").sum()
+    sums = sums[sums["pop_count"] >= min_centre_pop].sort_values("pop_count", ascending=False)
+    sums[["x", "y"]] = sums[["x", "y"]].div(sums["pop_count"], axis=0)
+    size = np.searchsorted(-np.asarray(ARIA_CENTRE_CLASSES), -sums["pop_count"].to_numpy(), "right")
+    sums["size_class"] = np.asarray(ARIA_CLASS_LETTERS)[size]
+    renumber = pd.Series(np.arange(len(sums)), index=sums.index)
+    labels = pd.Series(labels).map(renumber).fillna(-1).astype(np.int64).to_numpy()
+    return labels, sums.reset_index(drop=True)
+
+
+def _local_density_per_km2(xy: np.ndarray, pop: np.ndarray) -> np.ndarray:
+    from scipy.spatial import cKDTree
+
+    if len(xy) < 2:
+        return np.full(len(xy), np.inf)
+    spacing_m, _ = cKDTree(xy).query(xy, k=[2])
+    return pop / np.maximum(spacing_m[:, 0], 1.0) ** 2 * 1e6
+
+
 def computed_aria(
     origins: gpd.GeoDataFrame,
     network,
     *,
     centre_eps_m: float = 1500.0,
     min_centre_pop: float = 1000.0,
-    national_means_m: dict[int, float] | None = None,
+    national_means_m: dict[int | str, float] | None = None,
+    absent_class_ratio: float | None = None,
+    urban_density_per_km2: float = URBAN_DENSITY_PER_KM2,
 ) -> RemotenessResult:
-    """An ARIA+-style remoteness index computed on the region's own network.
+    """An ARIA+-style remoteness index computed on the region's own road network.
 
-    Service centres are detected by clustering populated origins (DBSCAN, ``centre_eps_m``)
-    and summing their people; centres are put in the five ARIA+ size classes; the road
-    distance from every origin to the nearest centre of each class is divided by that class's
-    mean distance (``national_means_m``, else the region's own population-weighted mean, a
-    documented approximation), capped at 3 and summed (0–15); the ABS cut-points give the
-    class.
+    Service centres come from :func:`detect_centres`. For each of the five ARIA+ size classes,
+    the road distance from every origin to the edge of the nearest centre of that class or a
+    larger one (zero inside it) is divided by the class's mean distance, capped at 3, and the
+    five ratios summed (0-15); the ABS cut-points (:data:`ARIA_CUTS`) give the class.
+
+    Two approximations, recorded in ``stats``: (1) without ``national_means_m`` (metres, by
+    class index 0-4 or letter A-E) the region's own mean distances over its origins
+    (unweighted, as ARIA+ averages over localities) are used, so the index is relative to
+    the region; (2) a class with no centre in the region
+    (e.g. no city of 250,000) takes ``absent_class_ratio`` when given (3 = ARIA+'s cap, right
+    when the region is truly far from such a city), else the ratio of the largest class
+    present (the region's largest town stands in for the missing larger centres).
 
     Returns
     -------
     RemotenessResult
-        Scheme ``aria_computed``; the index per origin is in ``stats["index"]`` summary.
+        Scheme ``aria_computed``; index summary and the centres in ``stats``.
     """
-    from sklearn.cluster import DBSCAN
-
-    from geo.travel import nearest_facility
-
-    xy = np.column_stack([origins.geometry.x, origins.geometry.y])
+    labels, centres = detect_centres(
+        origins,
+        centre_eps_m=centre_eps_m,
+        min_centre_pop=min_centre_pop,
+        urban_density_per_km2=urban_density_per_km2,
+    )
     pop = origins["pop_count"].to_numpy(float)
-    dense = pop >= np.quantile(pop, 0.5) if len(pop) > 10 else pop > 0
-    labels = np.full(len(pop), -1)
-    labels[dense] = DBSCAN(eps=centre_eps_m, min_samples=1).fit(xy[dense]).labels_
-    centres = (
-        pd.DataFrame({"label": labels, "pop": pop, "x": xy[:, 0] * pop, "y": xy[:, 1] * pop})[
-            labels >= 0
-        ]
-        .groupby("label")
-        .sum()
+    snap = network.snap(
+        origins.geometry.x.to_numpy(), origins.geometry.y.to_numpy(), max_snap_distance_m=np.inf
     )
-    centres = centres[centres["pop"] >= min_centre_pop]
-    centres["x"] /= centres["pop"]
-    centres["y"] /= centres["pop"]
-    snap_o = network.snap(xy[:, 0], xy[:, 1], max_snap_distance_m=1e9)
-    snap_c = network.snap(centres["x"].to_numpy(), centres["y"].to_numpy(), max_snap_distance_m=1e9)
-    index = np.zeros(len(pop))
-    size_class = np.searchsorted(
-        -np.asarray(ARIA_CENTRE_CLASSES), -centres["pop"].to_numpy(), side="right"
-    )
-    means = {}
-    missing_classes: list[int] = []
-    for k in range(len(ARIA_CENTRE_CLASSES)):
-        # A centre of a larger class also serves the smaller classes (as in ARIA+).
-        members = np.flatnonzero(size_class <= k)
+    size = pd.Series(centres["size_class"]).map(ARIA_CLASS_LETTERS.index).to_numpy()
+    ratios, means, absent = [], {}, []
+    for k, letter in enumerate(ARIA_CLASS_LETTERS):
+        members = np.flatnonzero((labels >= 0) & (size[np.maximum(labels, 0)] <= k))
         if members.size == 0:
-            # No centre of this size in the region: its distance is unknown but beyond the
-            # region, so the ratio takes its cap (the most remote reading).
-            index += 3.0
-            missing_classes.append(ARIA_CENTRE_CLASSES[k])
+            absent.append(letter)
+            ratios.append(None)
             continue
-        res = nearest_facility(
-            network,
-            snap_c.node[members],
-            weight="length",
-            facility_offset_s=snap_c.snap_distance_m[members],
-        )
-        dist = res.time_s[snap_o.node] + snap_o.snap_distance_m
-        dist = np.where(np.isfinite(dist), dist, np.nanmax(dist[np.isfinite(dist)]) * 2)
-        mean = (national_means_m or {}).get(k) or float(np.average(dist, weights=pop))
-        means[k] = mean
-        index += np.minimum(3.0, dist / max(mean, 1.0))
+        dist = _distance_to_members(network, snap, members)
+        finite = dist[np.isfinite(dist)]
+        mean = _class_mean(national_means_m, k, letter) or float(finite.mean())
+        means[letter] = mean
+        ratios.append(np.minimum(3.0, np.nan_to_num(dist / max(mean, 1.0), nan=3.0, posinf=3.0)))
+    index = _sum_ratios(ratios, absent_class_ratio, len(pop))
     codes = np.searchsorted(np.asarray(ARIA_CUTS), index, side="left")
     classes = pd.Series(np.asarray(ABS_CLASSES)[codes], index=origins.index)
-    centre_pops = sorted(centres["pop"].round().tolist(), reverse=True)[:20]
+    if absent:
+        log.warning(
+            "computed remoteness: no service centre of class %s in the region (%s)",
+            ", ".join(absent),
+            f"ratio {absent_class_ratio:.1f}"
+            if absent_class_ratio is not None
+            else "the largest class present stands in",
+        )
     stats = {
         "centres": len(centres),
-        "centre_pops": centre_pops,
+        "centre_pops": centres["pop_count"].round().head(20).tolist(),
+        "centre_classes": centres["size_class"].value_counts().sort_index().to_dict(),
         "mean_distance_m": means,
+        "means_source": "national" if national_means_m else "regional (approximation)",
+        "classes_absent": absent,
+        "absent_class_ratio": absent_class_ratio,
         "index_min": float(index.min()),
         "index_max": float(index.max()),
-        "means_source": "national" if national_means_m else "regional (approximation)",
-        "centre_classes_absent_min_pop": missing_classes,
+        "index_pop_mean": float(np.average(index, weights=pop)),
     }
     log.info(
         "computed ARIA-style remoteness: %d centres; index %.2f–%.2f",
@@ -443,3 +555,41 @@ def computed_aria(
         areas=None,
         stats=stats,
     )
+
+
+def _distance_to_members(network, snap, members: np.ndarray) -> np.ndarray:
+    """Road distance (m) from every origin to the nearest of the given centre origins."""
+    from geo.travel import nearest_facility
+
+    ok = members[snap.node[members] >= 0]
+    res = nearest_facility(network, snap.node[ok], weight="length")
+    node = np.maximum(snap.node, 0)
+    dist = np.where(snap.node >= 0, res.time_s[node] + snap.snap_distance_m, np.inf)
+    dist[members] = 0.0  # inside the centre: ARIA+ measures to the centre's edge
+    return dist
+
+
+def _class_mean(national: dict | None, k: int, letter: str) -> float | None:
+    if not national:
+        return None
+    value = national.get(k, national.get(letter))
+    if value is None:
+        raise InputError(f"national_means_m has no mean for service-centre class {letter}")
+    return float(value)
+
+
+def _sum_ratios(ratios: list, absent_ratio: float | None, n: int) -> np.ndarray:
+    present = [r for r in ratios if r is not None]
+    if not present:
+        log.warning("computed remoteness: no service centre of 1,000+ people; all Very Remote")
+        return np.full(n, 15.0)
+    stand_in = present[0]  # the largest class present
+    index = np.zeros(n)
+    for r in ratios:
+        if r is not None:
+            index += r
+        elif absent_ratio is not None:
+            index += absent_ratio
+        else:
+            index += stand_in
+    return index

@@ -170,3 +170,54 @@ def test_rate_tables_cite_every_row():
         assert table["source"].str.len().min() > 40
         assert set(table["model"]) == {"etkind", "rosenwax", "flat75"}
         assert table["need_share"].between(0, 1).all()
+
+
+def test_flat75_without_causes_uses_the_cited_cancer_share():
+    from geo.need import FLAT_CANCER_SHARE_OF_DEATHS
+
+    deaths = pd.DataFrame({"area": ["A", "B"], "cause": ["all causes", "C34"], "n": [40.0, 8.0]})
+    result = need_from_deaths(
+        _origins(),
+        deaths,
+        area_column="area",
+        cause_column="cause",
+        count_column="n",
+        model="flat75",
+    )
+    a = result.by_area.loc["A"]
+    assert a["need_cancer"] == pytest.approx(30.0 * FLAT_CANCER_SHARE_OF_DEATHS)
+    assert a["need_cancer"] + a["need_non_cancer"] == pytest.approx(30.0)
+    assert result.by_area.loc["B", "need_cancer"] == pytest.approx(6.0)  # all known: cancer
+
+
+def test_need_is_conserved_and_unmatched_areas_reported():
+    origins = _origins().assign(area_id=[7, 7, 9])  # integer ids match text ids in the table
+    deaths = pd.DataFrame(
+        {"area_id": ["7", "7", "9", "99"], "cause": ["C18", "J44", "G30", "C34"]}
+    ).assign(deaths=[12.0, 8.0, 5.0, 3.0])
+    result = need_from_deaths(origins, deaths, cause_column="cause", count_column="deaths")
+    matched = result.by_area.loc[["7", "9"], ["need_cancer", "need_non_cancer"]].sum()
+    assert result.origins.sum().tolist() == pytest.approx(matched.tolist(), rel=1e-12)
+    assert result.origins.sum().tolist() == pytest.approx([12.0, 13.0])
+    assert result.stats["areas_without_origins"] == ["99"]
+    assert result.by_area.loc["7", "suppress"] == False  # noqa: E712 (numpy bool)
+    assert result.by_area.loc["99", "suppress"] == True  # noqa: E712
+
+
+def test_rosenwax_counts_fewer_deaths_than_etkind():
+    deaths = pd.DataFrame(
+        {"area": ["A"] * 5, "cause": ["C34", "I25", "I50", "J45", "D32"], "n": [10.0] * 5}
+    )
+    kwargs = {"area_column": "area", "cause_column": "cause", "count_column": "n"}
+    etkind = need_from_deaths(_origins(), deaths, **kwargs).by_area.loc["A"]
+    rosenwax = need_from_deaths(_origins(), deaths, model="rosenwax", **kwargs).by_area.loc["A"]
+    # Etkind: C34 cancer; I25, I50 heart; J45 respiratory; D32 (benign) not a need group.
+    assert (etkind["need_cancer"], etkind["need_non_cancer"]) == (10.0, 30.0)
+    # Rosenwax: neoplasms C00-D48 (so D32 counts), heart failure I50 only, COPD J40-J44 only.
+    assert (rosenwax["need_cancer"], rosenwax["need_non_cancer"]) == (20.0, 10.0)
+
+
+def test_rates_refuse_more_older_people_than_people():
+    origins = _origins().assign(pop_65plus=[10.0, 500.0, 0.0])
+    with pytest.raises(InputError, match="65"):
+        need_from_rates(origins, country="au")

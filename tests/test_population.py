@@ -182,3 +182,79 @@ def test_polygons_outside_the_region_are_an_error(tmp_path):
         origins_from_polygons(
             path, crs=CRS, count_column="n", region=box(500_000, 6_000_000, 501_000, 6_001_000)
         )
+
+
+def test_raster_clip_then_aggregate_keeps_the_clipped_people(tmp_path):
+    rng = np.random.default_rng(1)
+    counts = rng.gamma(1.0, 3.0, (40, 50))
+    older = counts * 0.2
+    path = _raster(tmp_path / "p.tif", [counts, older])
+    region = box(501_050, 5_997_000, 503_000, 5_999_000)  # rows 10..29, cols 11..29 by centre
+    both = origins_from_raster(
+        path, crs=CRS, region=region, aggregate_factor=3, age_bands={"pop_65plus": 2}
+    )
+    expected = counts[10:30, 11:30].sum()
+    assert both["pop_count"].sum() == pytest.approx(expected, rel=1e-9)
+    assert both["pop_65plus"].sum() == pytest.approx(0.2 * expected, rel=1e-6)
+
+
+def test_polygons_age_columns_and_roadless_polygons(tmp_path):
+    polys = gpd.GeoDataFrame(
+        {"code": ["roads", "bare"], "n": [100.0, 40.0], "old": [30.0, 8.0]},
+        geometry=[box(0, 0, 2_000, 2_000), box(10_000, 0, 14_000, 1_000)],
+        crs=CRS,
+    )
+    path = tmp_path / "areas.gpkg"
+    polys.to_file(path)
+    # Two nodes in cell (500, 500); a node far below the grid must not alias into a cell.
+    roads = np.array([[400.0, 450.0], [600.0, 700.0], [1_500.0, -2_000_000.0]])
+    origins = origins_from_polygons(
+        path,
+        crs=CRS,
+        count_column="n",
+        id_column="code",
+        age_columns={"pop_65plus": "old"},
+        road_nodes_xy=roads,
+        cell_size_m=1000,
+    )
+    got = origins.groupby("source_area_id")[["pop_count", "pop_65plus"]].sum()
+    assert got.loc["roads"].tolist() == pytest.approx([100.0, 30.0], rel=1e-12)
+    assert got.loc["bare"].tolist() == pytest.approx([40.0, 8.0], rel=1e-12)
+    in_roads = origins[origins["source_area_id"] == "roads"]
+    roads_cells = {
+        (p.x, p.y): c for p, c in zip(in_roads.geometry, in_roads["pop_count"], strict=True)
+    }
+    # Weights: 2 + 0.05 for the cell with two nodes, 0.05 for each of the three others.
+    assert roads_cells[(500.0, 500.0)] == pytest.approx(100 * 2.05 / 2.2)
+    assert roads_cells[(1_500.0, 500.0)] == pytest.approx(100 * 0.05 / 2.2)
+    bare = origins[origins["source_area_id"] == "bare"]
+    assert len(bare) == 4 and np.allclose(bare["pop_count"], 10.0)  # spread evenly
+
+
+def test_polygon_bad_count_names_the_feature(tmp_path):
+    polys = gpd.GeoDataFrame(
+        {"n": [5.0, -2.0]}, geometry=[box(0, 0, 10, 10), box(20, 0, 30, 10)], crs=CRS
+    )
+    path = tmp_path / "areas.gpkg"
+    polys.to_file(path)
+    with pytest.raises(InputError) as err:
+        origins_from_polygons(path, crs=CRS, count_column="n")
+    assert err.value.row == 2 and err.value.column == "n"
+    polys.set_crs(None, allow_override=True).to_file(tmp_path / "nocrs.shp")
+    with pytest.raises(MissingCRSError):
+        origins_from_polygons(tmp_path / "nocrs.shp", crs=CRS, count_column="n")
+
+
+def test_polygons_on_a_coarse_density_raster_are_sampled_at_cell_centres(tmp_path):
+    polys = gpd.GeoDataFrame(
+        {"n": [90.0]}, geometry=[box(500_000, 5_998_000, 502_000, 6_000_000)], crs=CRS
+    )
+    path = tmp_path / "areas.gpkg"
+    polys.to_file(path)
+    raster = _raster(tmp_path / "d.tif", [[[1.0, 2.0], [0.0, 0.0]]], res=1000)
+    origins = origins_from_polygons(
+        path, crs=CRS, count_column="n", density_raster=raster, cell_size_m=500
+    )
+    assert origins["pop_count"].sum() == pytest.approx(90.0)
+    west = origins[origins.geometry.x < 501_000]["pop_count"].sum()
+    assert west == pytest.approx(30.0) and len(origins) == 8  # 4 cells per 1 km pixel
