@@ -30,6 +30,7 @@ TABLE_NAMES = (
     "coverage_by_subarea",
     "gp_specialist_links",
     "travel_time_bands",
+    "access_equity",
 )
 
 

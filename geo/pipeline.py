@@ -25,6 +25,7 @@ from pyproj import CRS
 
 from geo import __version__, gaps
 from geo.access import coverage_class, thresholds_per_origin
+from geo.access_run import access_equity, access_scores, uncovered_hotspots
 from geo.catchments_run import build_catchments
 from geo.config import RegionConfig
 from geo.errors import InputError
@@ -148,8 +149,11 @@ def run(
             catchments, surface = build_catchments(config, network, times, crs)
     with timer.stage("coverage", "classifying coverage"):
         origins, gps = _classify(config, origins, gps, times)
+    with timer.stage("access", "need-weighted access scores and hotspots"):
+        origins, hotspots = _access(config, network, origins, times)
     with timer.stage("tables", "building gap tables"):
         tables = _tables(config, origins, gps, spcs, subareas, remoteness.class_order)
+        tables["access_equity"] = access_equity(origins, tuple(remoteness.class_order))
     results = Results(
         region_name=config.region.name,
         crs=crs,
@@ -162,6 +166,7 @@ def run(
         subareas=subareas,
         remoteness_areas=remoteness.areas,
         catchments=catchments,
+        hotspots=hotspots,
         travel_time_surface=surface,
     )
     results.provenance = _provenance(
@@ -290,6 +295,31 @@ def _classify(
     link = gps["spc_travel_time_min"].to_numpy(float)
     gps["isolated"] = ~(np.nan_to_num(link, nan=np.inf) <= th.isolated_gp_min)
     return origins, gps
+
+
+def _access(
+    config: RegionConfig, network: RoadNetwork, origins: gpd.GeoDataFrame, times: ServiceTimes
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """E2SFCA access scores per origin, and hotspots of need beyond specialist reach."""
+    th = config.thresholds
+    scores = access_scores(
+        network,
+        origins,
+        times,
+        gp_min=th.gp_min,
+        spc_min=th.spc_min,
+        max_snap_distance_m=config.roads.max_snap_distance_m,
+        offroad_speed_kph=config.roads.offroad_speed_kph,
+    )
+    origins = origins.copy()
+    for col in scores.columns:
+        origins[col] = scores[col].to_numpy()
+    spc_th = thresholds_per_origin(
+        origins["remoteness_class"],
+        default_min=th.spc_min,
+        by_remoteness={k: v["spc_min"] for k, v in th.by_remoteness.items() if "spc_min" in v},
+    )
+    return origins, uncovered_hotspots(origins, spc_th)
 
 
 def _tables(

@@ -54,7 +54,7 @@ def test_map_has_every_layer(results):
         "Hotspots of uncovered need",
     ):
         assert name in page, name
-    assert "No hotspots of uncovered need found." in page  # an empty layer says so
+    assert "Hotspot 1:" in page  # hotspots of need beyond SPC reach are drawn
     assert "spc within 60 min" in page  # nearest-SPC catchment bands
     assert "Tindarra Bush Practice" in page
 
@@ -72,6 +72,15 @@ def test_offline_map_loads_nothing_remote(results, tmp_path):
     page = path.read_text(encoding="utf-8")
     assert not REMOTE_REF.findall(page)
     assert "L.map(" in page and "Leaflet" in page  # Leaflet itself is inline
+
+
+def test_empty_layers_render_with_a_note(results):
+    empty = copy.deepcopy(results)
+    empty.hotspots = empty.hotspots.iloc[0:0]
+    empty.catchments = None
+    page = render_html(build_map(empty), offline=True)
+    assert "No hotspots of uncovered need found." in page
+    assert "No catchments computed in this run." in page
 
 
 def test_online_map_uses_cdn_and_tiles(results):

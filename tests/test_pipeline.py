@@ -143,3 +143,28 @@ def test_isle_of_wight_end_to_end(tmp_path, geo_data_root_env):
     # A small island with services in Newport: everyone is within an hour of SPC.
     assert origins["spc_travel_time_min"].max() < 60
     assert outcome.results.provenance["osm_data_date"].startswith("2015-01-01")
+
+
+def test_demo_access_scores_equity_and_hotspots(demo_run):
+    results = demo_run[0].results
+    origins = results.origins
+    for col in ("access_gp_e2sfca", "access_spc_e2sfca", "gp_fte_within_threshold"):
+        assert (origins[col] >= 0).all(), col
+    # Nobody beyond every GP catchment has GP FTE within reach, and the reverse.
+    far = ~(origins["gp_travel_time_min"].fillna(np.inf) <= results.thresholds_min["gp"])
+    assert (origins.loc[far, "gp_fte_within_threshold"] == 0).all()
+    assert (origins.loc[~far, "gp_fte_within_threshold"] > 0).all()
+    # E2SFCA conserves supply: need-weighted access sums to the SPC capacity that has demand.
+    need = origins["need_cancer"] + origins["need_non_cancer"]
+    total = (origins["access_spc_e2sfca"] / 100 * need).sum()
+    assert total == pytest.approx(results.specialist_services["capacity"].sum(), rel=1e-6)
+    equity = results.tables["access_equity"].set_index("measure")
+    assert (
+        equity.loc["access_spc_e2sfca", "mean_Major Cities"]
+        > equity.loc["access_spc_e2sfca", "mean_Very Remote"]
+    )
+    spots = results.hotspots
+    assert len(spots) > 0 and spots["need_total"].is_monotonic_decreasing
+    uncovered = ~(origins["spc_travel_time_min"].fillna(np.inf) <= results.thresholds_min["spc"])
+    uncovered_need = need[uncovered].sum()
+    assert 0 < spots["need_total"].sum() <= uncovered_need + 1e-9
