@@ -276,6 +276,21 @@ class CatchmentsConfig(_Strict):
         return self
 
 
+class UncertaintyConfig(_Strict):
+    """Monte Carlo over road speeds: 90% intervals for the headline shares."""
+
+    enabled: bool = True
+    draws: int = Field(default=30, ge=2, le=10_000)
+    spread: float = Field(
+        default=0.15,
+        ge=0,
+        le=2,
+        description="Lognormal sigma of speed multipliers on sealed urban roads "
+        "(x2 unsealed, x1.5 rural).",
+    )
+    seed: int = 20261125
+
+
 class OutputConfig(_Strict):
     """Where and how outputs are written."""
 
@@ -297,6 +312,7 @@ class RegionConfig(_Strict):
     subareas: SubareasConfig | None = None
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)
     catchments: CatchmentsConfig = Field(default_factory=CatchmentsConfig)
+    uncertainty: UncertaintyConfig = Field(default_factory=UncertaintyConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     source_path: Path | None = Field(default=None, exclude=True)
 

@@ -265,3 +265,37 @@ def hotspots(
     out = out.sort_values("need_total", ascending=False, ignore_index=True)
     out.insert(0, "hotspot_id", np.arange(1, len(out) + 1))
     return out
+
+
+def headline_shares(
+    origins: pd.DataFrame, *, gp_threshold_min: np.ndarray, spc_threshold_min: np.ndarray
+) -> dict[str, float]:
+    """The shares a planner quotes: need within SPC reach (all, non-cancer), coverage classes.
+
+    ``origins`` needs ``pop_count``, ``need_cancer``, ``need_non_cancer``,
+    ``gp_travel_time_min``, ``spc_travel_time_min`` and ``spc_non_cancer_travel_time_min``.
+    """
+
+    def within(col: str, th: np.ndarray) -> np.ndarray:
+        return np.nan_to_num(origins[col].to_numpy(float), nan=np.inf) <= th
+
+    gp = within("gp_travel_time_min", gp_threshold_min)
+    spc = within("spc_travel_time_min", spc_threshold_min)
+    spc_nc = within("spc_non_cancer_travel_time_min", spc_threshold_min)
+    people = origins["pop_count"].to_numpy(float)
+    cancer = origins["need_cancer"].to_numpy(float)
+    non_cancer = origins["need_non_cancer"].to_numpy(float)
+    need = cancer + non_cancer
+
+    def share(values: np.ndarray, mask: np.ndarray) -> float:
+        total = values.sum()
+        return float(values[mask].sum() / total) if total > 0 else float("nan")
+
+    return {
+        "share_need_within_spc": share(need, spc),
+        "share_cancer_need_within_spc": share(cancer, spc),
+        "share_non_cancer_need_within_spc": share(non_cancer, spc_nc),
+        "share_people_both": share(people, gp & spc),
+        "share_people_gp_only": share(people, gp & ~spc),
+        "share_people_neither": share(people, ~gp & ~spc),
+    }

@@ -21,6 +21,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geo.errors import GeoError
 from geo.results import Results
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,10 @@ def write_outputs(
     with atomic_directory(out_dir) as tmp:
         (tmp / "tables").mkdir()
         write_layers(results, tmp / "layers.gpkg")
-        for name in TABLE_NAMES:
+        missing = [name for name in TABLE_NAMES if name not in results.tables]
+        if missing:
+            raise GeoError(f"results lack the tables {missing}; the run did not complete")
+        for name in sorted(results.tables):
             results.tables[name].to_csv(
                 tmp / "tables" / f"{name}.csv", index=False, float_format="%.10g"
             )

@@ -41,6 +41,7 @@ from geo.outputs import sha256_file, write_outputs
 from geo.results import Results
 from geo.roads import SpeedSettings
 from geo.service_times import ServiceTimes, compute_service_times
+from geo.uncertainty import monte_carlo
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +150,17 @@ def run(
             catchments, surface = build_catchments(config, network, times, crs)
     with timer.stage("coverage", "classifying coverage"):
         origins, gps = _classify(config, origins, gps, times)
+    uncertainty = None
+    if config.uncertainty.enabled:
+        with timer.stage("uncertainty", "speed uncertainty (Monte Carlo)"):
+            uncertainty = _uncertainty(config, network, origins, gps, spcs)
     with timer.stage("access", "need-weighted access scores and hotspots"):
         origins, hotspots = _access(config, network, origins, times)
     with timer.stage("tables", "building gap tables"):
         tables = _tables(config, origins, gps, spcs, subareas, remoteness.class_order)
         tables["access_equity"] = access_equity(origins, tuple(remoteness.class_order))
+        if uncertainty is not None:
+            tables["uncertainty"] = uncertainty
     results = Results(
         region_name=config.region.name,
         crs=crs,
@@ -172,6 +179,8 @@ def run(
     results.provenance = _provenance(
         config, results, road_info, remoteness, need, timer, started, crs
     )
+    if uncertainty is not None:
+        results.provenance["uncertainty"] = uncertainty.to_dict(orient="records")
     target = _out_dir(config, out_dir)
     files: list[Path] = []
     if write:
@@ -295,6 +304,52 @@ def _classify(
     link = gps["spc_travel_time_min"].to_numpy(float)
     gps["isolated"] = ~(np.nan_to_num(link, nan=np.inf) <= th.isolated_gp_min)
     return origins, gps
+
+
+def _thresholds(config: RegionConfig, origins: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    th = config.thresholds
+    by_class = th.by_remoteness
+    classes = origins["remoteness_class"]
+    gp = thresholds_per_origin(
+        classes,
+        default_min=th.gp_min,
+        by_remoteness={k: v["gp_min"] for k, v in by_class.items() if "gp_min" in v},
+    )
+    spc = thresholds_per_origin(
+        classes,
+        default_min=th.spc_min,
+        by_remoteness={k: v["spc_min"] for k, v in by_class.items() if "spc_min" in v},
+    )
+    return gp, spc
+
+
+def _uncertainty(config, network, origins, gps, spcs) -> pd.DataFrame:
+    """Headline shares under speed uncertainty (see :mod:`geo.uncertainty`)."""
+    gp_th, spc_th = _thresholds(config, origins)
+
+    def headline(net: RoadNetwork) -> dict[str, float]:
+        times = compute_service_times(
+            net,
+            origins,
+            gps,
+            spcs,
+            max_snap_distance_m=config.roads.max_snap_distance_m,
+            offroad_speed_kph=config.roads.offroad_speed_kph,
+        )
+        frame = origins[["pop_count", "need_cancer", "need_non_cancer"]].assign(
+            **{
+                c: times.origin_columns[c]
+                for c in (
+                    "gp_travel_time_min",
+                    "spc_travel_time_min",
+                    "spc_non_cancer_travel_time_min",
+                )
+            }
+        )
+        return gaps.headline_shares(frame, gp_threshold_min=gp_th, spc_threshold_min=spc_th)
+
+    u = config.uncertainty
+    return monte_carlo(network, headline, draws=u.draws, spread=u.spread, seed=u.seed)
 
 
 def _access(
