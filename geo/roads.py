@@ -23,7 +23,7 @@ from geo.speeds import SpeedSettings, assign_speeds
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RoadData", "SpeedSettings", "download_roads", "load_roads"]
+__all__ = ["RoadData", "SpeedSettings", "download_roads", "load_roads", "write_drivable_xml"]
 
 # Service roads that are not part of the public network a patient or a team would drive.
 EXCLUDED_SERVICE = frozenset({"parking_aisle", "drive-through", "emergency_access"})
@@ -354,4 +354,40 @@ def download_roads(place: str | None, polygon: Path | None = None, *, cache_dir:
     target = cache_dir / f"{name}.osm"
     ox.io.save_graph_xml(graph, filepath=target)
     log.info("downloaded %d nodes / %d edges to %s", len(graph.nodes), len(graph.edges), target)
+    return target
+
+
+def write_drivable_xml(
+    source: str | Path,
+    target: str | Path,
+    *,
+    settings: SpeedSettings | None = None,
+    ferries: bool = True,
+) -> Path:
+    """Write the drivable ways of an OSM file, and their nodes, as OSM XML.
+
+    The same selection :func:`load_roads` keeps, for tools that read XML only (osmnx's
+    ``graph_from_xml``, JOSM) and for side-by-side checks; ``ferries=False`` leaves out ferry
+    routes, as osmnx's drive network does.
+    """
+    import osmium
+
+    settings = settings or SpeedSettings()
+    keep_ways: set[int] = set()
+    keep_nodes: set[int] = set()
+    processor = osmium.FileProcessor(str(source)).with_filter(
+        osmium.filter.KeyFilter("highway", "route")
+    )
+    for way in processor:
+        if not way.is_way() or (not ferries and "highway" not in way.tags):
+            continue
+        if _drop_reason(dict(way.tags), settings) is None:
+            keep_ways.add(way.id)
+            keep_nodes.update(n.ref for n in way.nodes)
+    target = Path(target)
+    target.unlink(missing_ok=True)  # osmium refuses to overwrite
+    with osmium.SimpleWriter(str(target)) as writer:
+        for obj in osmium.FileProcessor(str(source)):
+            if (obj.is_node() and obj.id in keep_nodes) or (obj.is_way() and obj.id in keep_ways):
+                writer.add(obj)
     return target

@@ -280,9 +280,11 @@ def run_ingest(engine: str, _path: Path) -> dict:
     else:  # osmnx reads OSM XML: convert first (untimed), then time its route
         import osmnx as ox
 
+        from geo.roads import write_drivable_xml
+
         xml = CACHE / "iow-drive.osm"
         if not xml.is_file():
-            _drivable_xml(pbf, xml)
+            write_drivable_xml(pbf, xml, ferries=False)
         start = time.perf_counter()
         g = ox.graph_from_xml(xml, simplify=False, retain_all=False)
         g = ox.routing.add_edge_speeds(g, fallback=30.0)
@@ -290,25 +292,6 @@ def run_ingest(engine: str, _path: Path) -> dict:
         g = ox.projection.project_graph(g, to_crs="EPSG:27700")
         size = g.number_of_edges()
     return {"seconds": time.perf_counter() - start, "peak_mb": _peak_mb(), "edges": size}
-
-
-def _drivable_xml(pbf: Path, xml: Path) -> None:
-    """The drivable ways of a pbf and their nodes as OSM XML (what osmnx would download)."""
-    import osmium
-
-    from geo.roads import _drop_reason
-    from geo.speeds import SpeedSettings
-
-    settings = SpeedSettings()
-    keep_ways, keep_nodes = set(), set()
-    for way in osmium.FileProcessor(str(pbf)).with_filter(osmium.filter.KeyFilter("highway")):
-        if way.is_way() and _drop_reason(dict(way.tags), settings) is None:
-            keep_ways.add(way.id)
-            keep_nodes.update(n.ref for n in way.nodes)
-    with osmium.SimpleWriter(str(xml)) as writer:
-        for obj in osmium.FileProcessor(str(pbf)):
-            if (obj.is_node() and obj.id in keep_nodes) or (obj.is_way() and obj.id in keep_ways):
-                writer.add(obj)
 
 
 def run_catchments(engine: str, _path: Path) -> dict:
