@@ -118,8 +118,54 @@ def run(
     started = datetime.now(timezone.utc)
     crs = _analysis_crs(config)
     cache = Path(cache_dir) if cache_dir else _default_cache(config)
+    inputs = load_inputs(config, crs=crs, cache_dir=cache, online=online, timer=timer)
+    results = analyse(config, inputs, timer=timer)
+    results.provenance = _provenance(
+        config, results, inputs.road_info, inputs.remoteness, inputs.need, timer, started, crs
+    )
+    if "uncertainty" in results.tables:
+        results.provenance["uncertainty"] = results.tables["uncertainty"].to_dict(orient="records")
+    target = _out_dir(config, out_dir)
+    files: list[Path] = []
+    if write:
+        with timer.stage("outputs", "writing map, report, layers and tables"):
+            files = _write(results, target, config)
+    results.provenance["timings_s"] = dict(timer.timings_s)
+    return RunOutcome(results=results, out_dir=target if write else None, files=files)
+
+
+@dataclass
+class RegionInputs:
+    """Everything a region's analysis starts from, loaded and aligned in the analysis CRS.
+
+    ``origins`` already carry ``area_id``, ``remoteness_class``, ``need_cancer`` and
+    ``need_non_cancer``. Scripts and benchmarks may build one directly and call
+    :func:`analyse`.
+    """
+
+    network: RoadNetwork
+    gp_practices: gpd.GeoDataFrame
+    specialist_services: gpd.GeoDataFrame
+    origins: gpd.GeoDataFrame
+    subareas: gpd.GeoDataFrame | None
+    remoteness: Any
+    need: Any
+    crs: CRS
+    road_info: dict[str, Any] = field(default_factory=dict)
+
+
+def load_inputs(
+    config: RegionConfig,
+    *,
+    crs: CRS,
+    cache_dir: Path,
+    online: bool = False,
+    timer: _Timer | None = None,
+) -> RegionInputs:
+    """Read roads, facilities, population, remoteness and need for a region."""
+    timer = timer or _Timer(None)
     with timer.stage("roads", "reading roads and building the network"):
-        network, road_info = _build_network(config, crs, cache, online=online)
+        network, road_info = _build_network(config, crs, cache_dir, online=online)
     with timer.stage("facilities", "reading GP practices and specialist services"):
         gps, spcs = _load_facilities(config, crs)
     with timer.stage("population", "placing the population"):
@@ -135,6 +181,18 @@ def run(
         need = load_need(config.need, origins, country=config.region.country)
         origins["need_cancer"] = need.origins["need_cancer"].to_numpy()
         origins["need_non_cancer"] = need.origins["need_non_cancer"].to_numpy()
+    return RegionInputs(network, gps, spcs, origins, subareas, remoteness, need, crs, road_info)
+
+
+def analyse(config: RegionConfig, inputs: RegionInputs, *, timer: _Timer | None = None) -> Results:
+    """Travel times, coverage, catchments, uncertainty, access and tables (no files written)."""
+    timer = timer or _Timer(None)
+    network, origins, gps, spcs = (
+        inputs.network,
+        inputs.origins,
+        inputs.gp_practices,
+        inputs.specialist_services,
+    )
     with timer.stage("travel", "computing road travel times"):
         times = compute_service_times(
             network,
@@ -147,7 +205,7 @@ def run(
     catchments, surface = None, None
     if config.catchments.enabled:
         with timer.stage("catchments", "drawing travel-time catchments"):
-            catchments, surface = build_catchments(config, network, times, crs)
+            catchments, surface = build_catchments(config, network, times, inputs.crs)
     with timer.stage("coverage", "classifying coverage"):
         origins, gps = _classify(config, origins, gps, times)
     uncertainty = None
@@ -156,38 +214,27 @@ def run(
             uncertainty = _uncertainty(config, network, origins, gps, spcs)
     with timer.stage("access", "need-weighted access scores and hotspots"):
         origins, hotspots = _access(config, network, origins, times)
+    order = tuple(inputs.remoteness.class_order)
     with timer.stage("tables", "building gap tables"):
-        tables = _tables(config, origins, gps, spcs, subareas, remoteness.class_order)
-        tables["access_equity"] = access_equity(origins, tuple(remoteness.class_order))
+        tables = _tables(config, origins, gps, spcs, inputs.subareas, order)
+        tables["access_equity"] = access_equity(origins, order)
         if uncertainty is not None:
             tables["uncertainty"] = uncertainty
-    results = Results(
+    return Results(
         region_name=config.region.name,
-        crs=crs,
+        crs=inputs.crs,
         origins=origins,
         gp_practices=gps,
         specialist_services=times.specialist_services,
         tables=tables,
         thresholds_min={"gp": config.thresholds.gp_min, "spc": config.thresholds.spc_min},
-        remoteness_classes=list(remoteness.class_order),
-        subareas=subareas,
-        remoteness_areas=remoteness.areas,
+        remoteness_classes=list(order),
+        subareas=inputs.subareas,
+        remoteness_areas=inputs.remoteness.areas,
         catchments=catchments,
         hotspots=hotspots,
         travel_time_surface=surface,
     )
-    results.provenance = _provenance(
-        config, results, road_info, remoteness, need, timer, started, crs
-    )
-    if uncertainty is not None:
-        results.provenance["uncertainty"] = uncertainty.to_dict(orient="records")
-    target = _out_dir(config, out_dir)
-    files: list[Path] = []
-    if write:
-        with timer.stage("outputs", "writing map, report, layers and tables"):
-            files = _write(results, target, config)
-    results.provenance["timings_s"] = dict(timer.timings_s)
-    return RunOutcome(results=results, out_dir=target if write else None, files=files)
 
 
 def _analysis_crs(config: RegionConfig) -> CRS:

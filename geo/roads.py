@@ -340,16 +340,22 @@ def download_roads(place: str | None, polygon: Path | None = None, *, cache_dir:
     import geopandas as gpd
     import osmnx as ox
 
-    ox.settings.all_oneway = True  # keep one-way information when saving as OSM XML
-    if polygon is not None:
-        shape = gpd.read_file(polygon).to_crs(4326).geometry.union_all()
-        graph = ox.graph_from_polygon(shape, network_type="drive", simplify=False)
-        name = Path(polygon).stem
-    elif place:
-        graph = ox.graph_from_place(place, network_type="drive", simplify=False)
-        name = "".join(ch if ch.isalnum() else "_" for ch in place.lower())
-    else:
+    if polygon is None and not place:
         raise InputError("give roads.place or roads.polygon to download a network")
+    # osmnx must build the graph with every way one-way for its XML to keep one-way
+    # information; restore the user's setting afterwards (it is process-wide).
+    previous = ox.settings.all_oneway
+    ox.settings.all_oneway = True
+    try:
+        if polygon is not None:
+            shape = gpd.read_file(polygon).to_crs(4326).geometry.union_all()
+            graph = ox.graph_from_polygon(shape, network_type="drive", simplify=False)
+            name = Path(polygon).stem
+        else:
+            graph = ox.graph_from_place(place, network_type="drive", simplify=False)
+            name = "".join(ch if ch.isalnum() else "_" for ch in place.lower())
+    finally:
+        ox.settings.all_oneway = previous
     cache_dir.mkdir(parents=True, exist_ok=True)
     target = cache_dir / f"{name}.osm"
     ox.io.save_graph_xml(graph, filepath=target)

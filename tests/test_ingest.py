@@ -100,6 +100,7 @@ def test_download_is_opt_in_and_goes_through_osmnx(tmp_path, overpass_server, mo
     roads = load_roads(path)
     assert len(roads.edges) == 8  # 4 segments, both directions
     assert roads.edges["speed_kph"].unique().tolist() == [50.0]
+    assert ox.settings.all_oneway is False  # the process-wide osmnx setting is restored
 
 
 def test_facilities_beyond_the_network_are_listed_with_a_reason(caplog):
