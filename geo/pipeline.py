@@ -211,7 +211,7 @@ def analyse(config: RegionConfig, inputs: RegionInputs, *, timer: _Timer | None 
     uncertainty = None
     if config.uncertainty.enabled:
         with timer.stage("uncertainty", "speed uncertainty (Monte Carlo)"):
-            uncertainty = _uncertainty(config, network, origins, gps, spcs)
+            uncertainty = _uncertainty(config, network, origins, gps, spcs, times)
     with timer.stage("access", "need-weighted access scores and hotspots"):
         origins, hotspots = _access(config, network, origins, times)
     order = tuple(inputs.remoteness.class_order)
@@ -370,9 +370,10 @@ def _thresholds(config: RegionConfig, origins: pd.DataFrame) -> tuple[np.ndarray
     return gp, spc
 
 
-def _uncertainty(config, network, origins, gps, spcs) -> pd.DataFrame:
+def _uncertainty(config, network, origins, gps, spcs, times: ServiceTimes) -> pd.DataFrame:
     """Headline shares under speed uncertainty (see :mod:`geo.uncertainty`)."""
     gp_th, spc_th = _thresholds(config, origins)
+    snaps = tuple(times.facility_snaps[k] for k in ("origins", "gp", "spc"))
 
     def headline(net: RoadNetwork) -> dict[str, float]:
         times = compute_service_times(
@@ -382,6 +383,7 @@ def _uncertainty(config, network, origins, gps, spcs) -> pd.DataFrame:
             spcs,
             max_snap_distance_m=config.roads.max_snap_distance_m,
             offroad_speed_kph=config.roads.offroad_speed_kph,
+            snaps=snaps,
         )
         frame = origins[["pop_count", "need_cancer", "need_non_cancer"]].assign(
             **{

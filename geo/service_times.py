@@ -71,6 +71,7 @@ def compute_service_times(
     *,
     max_snap_distance_m: float,
     offroad_speed_kph: float,
+    snaps: tuple[SnapResult, SnapResult, SnapResult] | None = None,
 ) -> ServiceTimes:
     """Nearest GP and SPC travel times for origins and GP practices.
 
@@ -84,14 +85,19 @@ def compute_service_times(
         Points farther than this from the nearest road node are unreachable by road.
     offroad_speed_kph
         Speed of the straight-line connector between a point and its road node.
+    snaps
+        Origins', GP practices' and services' snapping from an earlier call on a network with
+        the same nodes (speed scenarios), to skip snapping again.
 
     Returns
     -------
     ServiceTimes
         Times in minutes (NaN where unreachable) and nearest-facility ids.
     """
-    snap = _snapper(network, max_snap_distance_m, offroad_speed_kph)
-    o_snap, gp_snap, spc_snap = snap(origins), snap(gp_practices), snap(services)
+    if snaps is None:
+        snap = _snapper(network, max_snap_distance_m, offroad_speed_kph)
+        snaps = (snap(origins), snap(gp_practices), snap(services))
+    o_snap, gp_snap, spc_snap = snaps
     gps = _with_snap(gp_practices, gp_snap, "GP practice", max_snap_distance_m)
     spcs = _with_snap(services, spc_snap, "specialist service", max_snap_distance_m)
     gp_times = _nearest(network, gp_snap, np.ones(len(gps), bool), "to_facility")
@@ -114,12 +120,14 @@ def compute_service_times(
     overall = _combine(list(per_type.values()))
     columns["spc_travel_time_min"], columns["nearest_spc_id"] = _at_points(overall, o_snap, spc_ids)
     non_cancer = spcs["accepts_non_cancer"].to_numpy(bool)
-    non_cancer_times = _combine(
-        [
-            _nearest(network, spc_snap, (spcs["service_type"] == stype).to_numpy() & non_cancer, d)
-            for stype, d in SPC_DIRECTIONS.items()
-        ]
-    )
+    non_cancer_parts = []
+    for stype, direction in SPC_DIRECTIONS.items():
+        of_type = (spcs["service_type"] == stype).to_numpy()
+        if stype in per_type and not (of_type & ~non_cancer).any():
+            non_cancer_parts.append(per_type[stype])  # same services: reuse the search
+        else:
+            non_cancer_parts.append(_nearest(network, spc_snap, of_type & non_cancer, direction))
+    non_cancer_times = _combine(non_cancer_parts)
     columns["spc_non_cancer_travel_time_min"], _ = _at_points(non_cancer_times, o_snap, spc_ids)
     gps["spc_travel_time_min"], gps["nearest_spc_id"] = _at_points(overall, gp_snap, spc_ids)
     node_time_s = {"gp": gp_times.time_s, "spc": overall.time_s}
@@ -129,7 +137,7 @@ def compute_service_times(
         gp_practices=gps,
         specialist_services=spcs,
         node_time_s=node_time_s,
-        facility_snaps={"gp": gp_snap, "spc": spc_snap},
+        facility_snaps={"gp": gp_snap, "spc": spc_snap, "origins": o_snap},
     )
 
 
