@@ -317,17 +317,7 @@ def _classify(
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Attach travel times and coverage classes to origins, and link figures to GP practices."""
     th = config.thresholds
-    by_class = th.by_remoteness
-    gp_th = thresholds_per_origin(
-        origins["remoteness_class"],
-        default_min=th.gp_min,
-        by_remoteness={k: v["gp_min"] for k, v in by_class.items() if "gp_min" in v},
-    )
-    spc_th = thresholds_per_origin(
-        origins["remoteness_class"],
-        default_min=th.spc_min,
-        by_remoteness={k: v["spc_min"] for k, v in by_class.items() if "spc_min" in v},
-    )
+    gp_th, spc_th = _thresholds(config, origins)
     origins = origins.copy()
     for col, values in times.origin_columns.items():
         origins[col] = values
@@ -354,6 +344,7 @@ def _classify(
 
 
 def _thresholds(config: RegionConfig, origins: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """GP and SPC thresholds (minutes) of every origin, by its remoteness class."""
     th = config.thresholds
     by_class = th.by_remoteness
     classes = origins["remoteness_class"]
@@ -418,11 +409,7 @@ def _access(
     origins = origins.copy()
     for col in scores.columns:
         origins[col] = scores[col].to_numpy()
-    spc_th = thresholds_per_origin(
-        origins["remoteness_class"],
-        default_min=th.spc_min,
-        by_remoteness={k: v["spc_min"] for k, v in th.by_remoteness.items() if "spc_min" in v},
-    )
+    _, spc_th = _thresholds(config, origins)
     return origins, uncovered_hotspots(origins, spc_th)
 
 

@@ -50,3 +50,18 @@ def geo_data_root_env(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Set ``GEO_DATA_ROOT`` for configs that use ``${GEO_DATA_ROOT}``."""
     monkeypatch.setenv("GEO_DATA_ROOT", str(data_root))
     return data_root
+
+
+@pytest.fixture(scope="session")
+def iow_lsoa_origins(iow_dir: Path):
+    """Isle of Wight LSOA population-weighted centroids as origins (EPSG:27700)."""
+    from geo.population import origins_from_points
+
+    return origins_from_points(
+        iow_dir / "population" / "lsoa11_isle_of_wight_pwc_pop2017_ruc11.csv",
+        crs="EPSG:27700",
+        count_column="pop_mid2017_all_ages",
+        id_column="lsoa11cd",
+        x_column="pwc_longitude",
+        y_column="pwc_latitude",
+    )

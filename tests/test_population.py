@@ -141,15 +141,8 @@ def test_polygons_spread_by_roads_and_preserve_totals(tmp_path):
 
 
 @pytest.mark.realdata
-def test_isle_of_wight_lsoa_centroids(iow_dir):
-    origins = origins_from_points(
-        iow_dir / "population" / "lsoa11_isle_of_wight_pwc_pop2017_ruc11.csv",
-        crs="EPSG:27700",
-        count_column="pop_mid2017_all_ages",
-        id_column="lsoa11cd",
-        x_column="pwc_longitude",
-        y_column="pwc_latitude",
-    )
+def test_isle_of_wight_lsoa_centroids(iow_dir, iow_lsoa_origins):
+    origins = iow_lsoa_origins
     assert origins["pop_count"].sum() == 140_984
     assert len(origins) == 89
 

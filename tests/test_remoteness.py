@@ -10,7 +10,7 @@ from shapely.geometry import box
 
 from geo.errors import InputError
 from geo.network import build_network
-from geo.population import origins_from_points, origins_from_raster
+from geo.population import origins_from_raster
 from geo.remoteness import (
     ABS_CLASSES,
     classify_by_lookup,
@@ -119,15 +119,8 @@ def test_lookup_counts_unmatched_codes(tmp_path):
 
 
 @pytest.mark.realdata
-def test_isle_of_wight_ruc2011_rural_share(iow_dir):
-    origins = origins_from_points(
-        iow_dir / "population" / "lsoa11_isle_of_wight_pwc_pop2017_ruc11.csv",
-        crs="EPSG:27700",
-        count_column="pop_mid2017_all_ages",
-        id_column="lsoa11cd",
-        x_column="pwc_longitude",
-        y_column="pwc_latitude",
-    )
+def test_isle_of_wight_ruc2011_rural_share(iow_dir, iow_lsoa_origins):
+    origins = iow_lsoa_origins
     result = classify_by_lookup(
         origins,
         area_codes=origins["source_area_id"],
