@@ -82,6 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow downloading roads when the config names a place or polygon",
     )
     common(run)
+    report = sub.add_parser(
+        "report", help="write the regional report, or one workshop pack per sub-area"
+    )
+    report.add_argument("config", type=Path, help="region config (YAML)")
+    report.add_argument(
+        "--by",
+        choices=("region", "subarea"),
+        default="region",
+        help="region: one report.html; subarea: workshop_packs/ with one report per sub-area",
+    )
+    report.add_argument("--out", type=Path, default=None, help="output folder")
+    report.add_argument("--pdf", action="store_true", help="also write PDFs (needs WeasyPrint)")
+    report.add_argument("--online", action="store_true", help="allow downloading roads")
+    common(report)
     validate = sub.add_parser("validate", help="check a config and its inputs; write nothing")
     validate.add_argument("config", type=Path, help="region config (YAML)")
     common(validate)
@@ -95,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return _validate(args.config, quiet=args.quiet)
+        if args.command == "report":
+            return _report(args)
         config_path = DEMO_CONFIG if args.command == "demo" else args.config
         return _run(
             config_path, out=args.out, online=getattr(args, "online", False), quiet=args.quiet
@@ -164,6 +180,29 @@ def _run(config_path: Path, *, out: Path | None, online: bool, quiet: bool) -> i
     outcome = run(config, out_dir=out, online=online, progress=BarProgress() if show_bars else None)
     if not quiet:
         _summary(outcome, time.perf_counter() - start)
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    """``gapmap report``: analyse without writing the run folder, then write report(s) only."""
+    from geo.pipeline import output_dir, run
+    from geo.report import html_to_pdf, write_report
+    from geo.workshop_packs import write_workshop_packs
+
+    config = _load_and_check(args.config)
+    if args.pdf:
+        html_to_pdf("<p>check</p>")  # fail on a missing WeasyPrint before the analysis
+    if args.by == "subarea" and config.subareas is None:
+        raise InputError(f"{args.config}: --by subarea needs a 'subareas' section in the config")
+    results = run(config, online=args.online, write=False).results
+    target = output_dir(config, args.out)
+    if args.by == "subarea":
+        files = write_workshop_packs(results, target / "workshop_packs", pdf=args.pdf)
+    else:
+        target.mkdir(parents=True, exist_ok=True)
+        files = [write_report(results, target / "report.html", pdf=args.pdf)]
+    if not args.quiet:
+        print(f"gapmap: wrote {len(files)} files to {files[0].parent}")
     return EXIT_OK
 
 

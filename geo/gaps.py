@@ -299,3 +299,33 @@ def headline_shares(
         "share_people_gp_only": share(people, gp & ~spc),
         "share_people_neither": share(people, ~gp & ~spc),
     }
+
+
+def travel_time_bands_by_remoteness(
+    origins: pd.DataFrame,
+    *,
+    column: str,
+    bands_min: Sequence[float],
+    class_order: Sequence[str],
+    service_kind: str = "spc",
+) -> pd.DataFrame:
+    """People and need by travel-time band within each remoteness class.
+
+    Same columns as :func:`travel_time_bands` plus ``remoteness_class``; ``*_pct`` are shares
+    of the class's own total, so rows of one class add up to 100.
+    """
+    frames = []
+    classes = origins["remoteness_class"].astype(str)
+    present = set(classes)
+    for name in [c for c in class_order if c in present]:
+        part = travel_time_bands(
+            origins[classes == name], service_columns={service_kind: column}, bands_min=bands_min
+        )
+        part.insert(0, "remoteness_class", name)
+        frames.append(part)
+    if not frames:
+        empty = travel_time_bands(
+            origins.iloc[0:0], service_columns={service_kind: column}, bands_min=bands_min
+        )
+        return empty.assign(remoteness_class=pd.Series(dtype=object))
+    return pd.concat(frames, ignore_index=True)

@@ -31,6 +31,7 @@ TABLE_NAMES = (
     "coverage_by_subarea",
     "gp_specialist_links",
     "travel_time_bands",
+    "spc_bands_by_remoteness",
     "access_equity",
 )
 

@@ -125,7 +125,7 @@ def run(
     )
     if "uncertainty" in results.tables:
         results.provenance["uncertainty"] = results.tables["uncertainty"].to_dict(orient="records")
-    target = _out_dir(config, out_dir)
+    target = output_dir(config, out_dir)
     files: list[Path] = []
     if write:
         with timer.stage("outputs", "writing map, report, layers and tables"):
@@ -439,6 +439,12 @@ def _tables(
         "travel_time_bands": gaps.travel_time_bands(
             origins, service_columns=service_columns, bands_min=config.thresholds.bands_min
         ),
+        "spc_bands_by_remoteness": gaps.travel_time_bands_by_remoteness(
+            origins,
+            column="spc_travel_time_min",
+            bands_min=config.thresholds.bands_min,
+            class_order=class_order,
+        ),
     }
 
 
@@ -501,7 +507,7 @@ def _provenance(config, results, road_info, remoteness, need, timer, started, cr
     }
 
 
-def _out_dir(config: RegionConfig, out_dir: str | Path | None) -> Path:
+def output_dir(config: RegionConfig, out_dir: str | Path | None) -> Path:
     if out_dir is not None:
         return Path(out_dir)
     if config.output.dir is not None:

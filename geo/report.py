@@ -7,29 +7,24 @@ same tables written as CSV, so report and tables cannot disagree.
 
 from __future__ import annotations
 
-import base64
-import io
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-# The object-oriented Figure renders with Agg without touching pyplot's global backend.
-from matplotlib.figure import Figure
-
 from geo import __version__
-from geo.access import COVERAGE_CLASSES
-from geo.maps import COVERAGE_COLOURS, COVERAGE_LABELS
+from geo.errors import GeoError
 from geo.outputs import write_atomic_text
+from geo.report_charts import all_charts
 from geo.results import Results
 
 log = logging.getLogger(__name__)
 
-REMOTE_CLASSES = ("Remote", "Very Remote")
+
+_SERVICE_NAMES = {"gp_min": "GP", "spc_min": "SPC", "isolated_gp_min": "GP isolation"}
 
 
 def _env() -> Environment:
@@ -40,6 +35,20 @@ def _env() -> Environment:
 
 def _fmt(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
+
+
+def remote_classes(class_order: list[str]) -> tuple[list[str], str]:
+    """The classes a finding calls remote, and how to name them.
+
+    Classes whose name says "remote" (ABS Remote and Very Remote Australia, MMM 6-7 style
+    labels); for schemes without such classes (England's rural-urban classification) the most
+    remote class of the ordering.
+    """
+    remote = [c for c in class_order if "remote" in c.lower() and "not remote" not in c.lower()]
+    if remote:
+        return remote, " or ".join(remote) + " areas"
+    last = class_order[-1:] or ["?"]
+    return last, f"the most remote class ({last[0]})"
 
 
 def key_findings(results: Results) -> list[str]:
@@ -58,8 +67,9 @@ def key_findings(results: Results) -> list[str]:
         "a GP and a specialist palliative care service."
     ]
     by_class = table[table["remoteness_class"] != "All"]
+    remote, remote_label = remote_classes(results.remoteness_classes)
     remote_no_spc = by_class[
-        by_class["remoteness_class"].isin(REMOTE_CLASSES)
+        by_class["remoteness_class"].isin(remote)
         & by_class["coverage_class"].isin(["gp_only", "neither"])
     ]
     remote_share = (
@@ -71,7 +81,7 @@ def key_findings(results: Results) -> list[str]:
         f"{_fmt(no_spc['pop_count'].sum())} people, with {_fmt(no_spc['need_total'].sum(), 1)} "
         f"needing palliative care each year ({_fmt(no_spc['need_non_cancer'].sum(), 1)} "
         f"non-cancer), live beyond {th['spc']:g} minutes of specialist palliative care; "
-        f"{remote_share:.0f}% of that need is in Remote or Very Remote areas."
+        f"{remote_share:.0f}% of that need is in {remote_label}."
     )
     findings.append(
         f"The integration gap: {_fmt(total.loc['gp_only', 'pop_count'])} people "
@@ -102,104 +112,6 @@ def key_findings(results: Results) -> list[str]:
     return findings
 
 
-def _png(fig) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def coverage_chart(results: Results) -> str:
-    """Stacked bars: need by coverage class in each remoteness class."""
-    table = results.tables["coverage_by_remoteness"]
-    table = table[table["remoteness_class"] != "All"]
-    pivot = table.pivot_table(
-        index="remoteness_class",
-        columns="coverage_class",
-        values="need_total",
-        aggfunc="sum",
-        fill_value=0.0,
-    )
-    order = [c for c in results.remoteness_classes if c in pivot.index]
-    pivot = pivot.reindex(order)
-    fig = Figure(figsize=(8, 3.6))
-    ax = fig.subplots()
-    left = np.zeros(len(pivot))
-    for cls in COVERAGE_CLASSES:
-        values = pivot.get(cls, pd.Series(0.0, index=pivot.index)).to_numpy()
-        ax.barh(
-            pivot.index, values, left=left, color=COVERAGE_COLOURS[cls], label=COVERAGE_LABELS[cls]
-        )
-        left += values
-    ax.invert_yaxis()
-    ax.set_xlabel("Estimated palliative care need (people per year)")
-    ax.legend(loc="lower right", fontsize=8)
-    return _png(fig)
-
-
-def bands_chart(results: Results) -> str:
-    """People and need shares by travel-time band, GP and SPC side by side."""
-    bands = results.tables["travel_time_bands"]
-    kinds = [k for k in ("gp", "spc") if k in set(bands["service_kind"])]
-    fig = Figure(figsize=(9, 3.4))
-    axes = fig.subplots(1, len(kinds), sharey=True, squeeze=False)
-    for ax, kind in zip(axes[0], kinds, strict=True):
-        part = bands[bands["service_kind"] == kind].sort_values("band_order")
-        x = np.arange(len(part))
-        ax.bar(x - 0.2, part["pop_pct"], 0.4, label="people", color="#9e9ac8")
-        ax.bar(x + 0.2, part["need_total_pct"], 0.4, label="need", color="#54278f")
-        ax.set_xticks(x, part["band"], rotation=30, fontsize=8)
-        ax.set_title("GP" if kind == "gp" else "Specialist palliative care")
-        ax.set_xlabel("minutes")
-    axes[0][0].set_ylabel("% of region")
-    axes[0][0].legend(fontsize=8)
-    return _png(fig)
-
-
-def static_map(results: Results) -> str:
-    """A tile-free map of origins by coverage class, sub-areas and facilities."""
-    fig = Figure(figsize=(8, 5.5))
-    ax = fig.subplots()
-    if results.subareas is not None:
-        results.subareas.boundary.plot(ax=ax, color="#999", linewidth=0.6)
-    origins = results.origins
-    for cls in COVERAGE_CLASSES:
-        part = origins[origins["coverage_class"] == cls]
-        if len(part):
-            ax.scatter(
-                part.geometry.x,
-                part.geometry.y,
-                s=np.clip(part["pop_count"] / 40, 1, 30),
-                color=COVERAGE_COLOURS[cls],
-                label=COVERAGE_LABELS[cls],
-                linewidths=0,
-            )
-    gps = results.gp_practices
-    iso = gps.get("isolated", pd.Series(False, index=gps.index)).astype(bool)
-    ax.scatter(
-        gps.geometry.x,
-        gps.geometry.y,
-        s=30,
-        facecolor="white",
-        edgecolor=np.where(iso, "#b2182b", "#222"),
-        linewidths=1.2,
-        label="GP practice",
-    )
-    spc = results.specialist_services
-    ax.scatter(
-        spc.geometry.x,
-        spc.geometry.y,
-        s=60,
-        marker="D",
-        color="#54278f",
-        edgecolor="#222",
-        label="SPC service",
-    )
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    ax.legend(loc="lower right", fontsize=7, markerscale=0.8)
-    return _png(fig)
-
-
 def _html_table(frame: pd.DataFrame, *, float_digits: int = 1) -> Markup:
     """An escaped HTML table (pandas escapes cell text)."""
     return Markup(
@@ -213,6 +125,17 @@ def _html_table(frame: pd.DataFrame, *, float_digits: int = 1) -> Markup:
     )
 
 
+def _suppressed(frame: pd.DataFrame, columns: list[str], below: float) -> pd.DataFrame:
+    """Counts in (0, below) shown as ``<below`` to protect small numbers."""
+    frame = frame.copy()
+    for col in columns:
+        small = (frame[col] > 0) & (frame[col] < below)
+        frame[col] = [
+            f"<{below:g}" if s else f"{v:,.1f}" for v, s in zip(frame[col], small, strict=True)
+        ]
+    return frame
+
+
 def _tables(results: Results, suppress_below: float) -> dict[str, Markup]:
     cols = [
         "pop_count",
@@ -222,44 +145,33 @@ def _tables(results: Results, suppress_below: float) -> dict[str, Markup]:
         "need_total",
         "need_total_pct",
     ]
-    remoteness = results.tables["coverage_by_remoteness"][
-        ["remoteness_class", "coverage_class", *cols]
-    ]
-    bands = results.tables["travel_time_bands"][["service_kind", "band", *cols]]
-    sub = results.tables["coverage_by_subarea"]
-    sub = sub[
-        [
-            "area_name",
-            "coverage_class",
-            "pop_count",
-            "need_cancer",
-            "need_non_cancer",
-            "need_total_pct",
-        ]
-    ].copy()
-    for col in ("pop_count", "need_cancer", "need_non_cancer"):
-        small = (sub[col] > 0) & (sub[col] < suppress_below)
-        sub[col] = [
-            f"<{suppress_below:g}" if s else f"{v:,.1f}"
-            for v, s in zip(sub[col], small, strict=True)
-        ]
-    links = results.tables["gp_specialist_links"][
-        [
-            "name",
-            "nearest_spc_name",
-            "spc_travel_time_min",
-            "pop_served",
-            "need_cancer_served",
-            "need_non_cancer_served",
-            "isolated",
-        ]
-    ]
-    return {
+    tables = results.tables
+    remoteness = tables["coverage_by_remoteness"][["remoteness_class", "coverage_class", *cols]]
+    bands = tables["travel_time_bands"][["service_kind", "band", *cols]]
+    sub_cols = ["area_name", "coverage_class", "pop_count", "need_cancer", "need_non_cancer"]
+    sub = tables["coverage_by_subarea"][[*sub_cols, "need_total_pct"]]
+    sub = _suppressed(sub, ["pop_count", "need_cancer", "need_non_cancer"], suppress_below)
+    link_cols = ["name", "nearest_spc_name", "spc_travel_time_min", "pop_served"]
+    link_cols += ["need_cancer_served", "need_non_cancer_served", "isolated"]
+    links = tables["gp_specialist_links"][link_cols]
+    out = {
         "remoteness": _html_table(remoteness),
         "bands": _html_table(bands),
         "subareas": _html_table(sub),
         "links": _html_table(links),
     }
+    by_rem = tables.get("spc_bands_by_remoteness")
+    if by_rem is not None:
+        out["bands_remoteness"] = _html_table(
+            by_rem[["remoteness_class", "band", "pop_count", "need_total", "need_total_pct"]]
+        )
+    if "uncertainty" in tables:
+        unc = tables["uncertainty"][["measure", "estimate", "p05", "p50", "p95"]].copy()
+        unc[["estimate", "p05", "p50", "p95"]] *= 100
+        out["uncertainty"] = _html_table(unc)
+    if "access_equity" in tables:
+        out["equity"] = _html_table(tables["access_equity"], float_digits=3)
+    return out
 
 
 def render_report(results: Results) -> str:
@@ -271,6 +183,8 @@ def render_report(results: Results) -> str:
     rem = prov.get("remoteness", {})
     th = prov.get("thresholds", {})
     by_rem = th.get("by_remoteness") or {}
+    unc = results.tables.get("uncertainty")
+    unc = unc.iloc[0] if unc is not None and len(unc) else {}
     template = _env().get_template("report.html.j2")
     return template.render(
         region=results.region_name,
@@ -280,14 +194,12 @@ def render_report(results: Results) -> str:
         findings=key_findings(results),
         gp_min=f"{results.thresholds_min['gp']:g}",
         spc_min=f"{results.thresholds_min['spc']:g}",
+        isolated_min=f"{float(th.get('isolated_gp_min', results.thresholds_min['spc'])):g}",
         by_remoteness="; ".join(
-            f"{k}: " + ", ".join(f"{s} {v:g} min" for s, v in d.items()) for k, d in by_rem.items()
+            f"{k}: " + ", ".join(f"{_SERVICE_NAMES.get(s, s)} {v:g} min" for s, v in d.items())
+            for k, d in by_rem.items()
         ),
-        charts={
-            "coverage": coverage_chart(results),
-            "bands": bands_chart(results),
-            "map": static_map(results),
-        },
+        charts=all_charts(results),
         tables=_tables(results, suppress_below),
         suppress_below=f"{suppress_below:g}",
         speed_profile=speed.get("speed_profile") or "country default",
@@ -298,21 +210,50 @@ def render_report(results: Results) -> str:
             f"({need.get('stats', {}).get('method', 'deaths by underlying cause')})."
         ),
         remoteness_text=f"{rem.get('scheme', '?')} (version {rem.get('version', '?')}).",
+        uncertainty_draws=unc.get("draws"),
+        uncertainty_spread=unc.get("spread"),
+        subarea_of=prov.get("subarea_of"),
         inputs=sorted(prov.get("inputs", {}).items()),
         timings=sorted(prov.get("timings_s", {}).items()),
     )
 
 
-def write_report(results: Results, path: str | Path) -> Path:
-    """Render the report and write it atomically.
+def write_report(results: Results, path: str | Path, *, pdf: bool = False) -> Path:
+    """Render the report and write it atomically (and ``<name>.pdf`` beside it when asked).
+
+    Parameters
+    ----------
+    results
+        A region (or sub-area) run's results.
+    path
+        The HTML file to write.
+    pdf
+        Also write a PDF with WeasyPrint (an optional dependency; a clear error if missing).
 
     Returns
     -------
     pathlib.Path
-        The written file.
+        The written HTML file.
     """
     path = Path(path)
     page = render_report(results)
+    pdf_bytes = html_to_pdf(page) if pdf else None  # before writing: fail without outputs
     write_atomic_text(path, page)
+    if pdf_bytes is not None:
+        tmp = path.with_suffix(".pdf.tmp")
+        tmp.write_bytes(pdf_bytes)
+        tmp.replace(path.with_suffix(".pdf"))
     log.info("report written to %s", path)
     return path
+
+
+def html_to_pdf(page: str) -> bytes:
+    """The report as PDF through WeasyPrint, when it is installed."""
+    try:
+        from weasyprint import HTML
+    except (ImportError, OSError) as exc:  # OSError: WeasyPrint present, Pango libraries not
+        raise GeoError(
+            "PDF output needs WeasyPrint and its Pango libraries (pip install weasyprint; "
+            f"apt-get install libpango-1.0-0 libpangoft2-1.0-0): {exc}"
+        ) from exc
+    return HTML(string=page).write_pdf()

@@ -42,7 +42,7 @@ def hostile(results):
 
 
 def test_map_has_every_layer(results):
-    page = render_html(build_map(results), offline=False)
+    page = render_html(build_map(results))
     for name in (
         "People by coverage class",
         "GP practices",
@@ -51,17 +51,22 @@ def test_map_has_every_layer(results):
         "Remoteness",
         "Isolated GP practices: link to nearest SPC",
         "SPC catchments (travel-time bands)",
+        "GP catchments (travel-time bands)",
+        "Travel time to nearest SPC (minutes)",
+        "Palliative care need density (cancer + non-cancer)",
+        "Population density",
         "Hotspots of uncovered need",
     ):
         assert name in page, name
     assert "Hotspot 1:" in page  # hotspots of need beyond SPC reach are drawn
-    assert "spc within 60 min" in page  # nearest-SPC catchment bands
+    assert "SPC within 60 min" in page  # nearest-SPC catchment bands
+    assert "60–90 min" in page  # travel-time legend in minutes
     assert "Tindarra Bush Practice" in page
 
 
 @pytest.mark.parametrize("offline", [False, True])
 def test_map_escapes_input_text(hostile, offline):
-    page = render_html(build_map(hostile), offline=offline)
+    page = render_html(build_map(hostile, offline=offline))
     assert "<script>alert(" not in page
     assert "&lt;script&gt;alert(" in page
     assert "${alert(3)}" not in page  # no template-literal injection in folium's popup JS
@@ -78,15 +83,23 @@ def test_empty_layers_render_with_a_note(results):
     empty = copy.deepcopy(results)
     empty.hotspots = empty.hotspots.iloc[0:0]
     empty.catchments = None
-    page = render_html(build_map(empty), offline=True)
+    empty.travel_time_surface = None
+    for gp in (empty.gp_practices, empty.tables["gp_specialist_links"]):
+        gp["isolated"] = False
+    page = render_html(build_map(empty, offline=True))
     assert "No hotspots of uncovered need found." in page
-    assert "No catchments computed in this run." in page
+    assert "No SPC catchments computed in this run." in page
+    assert "No travel-time surface computed in this run." in page
+    assert "No isolated GP practices." in page
 
 
-def test_online_map_uses_cdn_and_tiles(results):
-    page = render_html(build_map(results, tiles="OpenStreetMap"), offline=False)
+def test_online_map_needs_the_network_only_for_tiles(results):
+    page = render_html(build_map(results, tiles="OpenStreetMap"))
     assert "tile.openstreetmap.org" in page
-    assert REMOTE_REF.findall(page)  # the check used for offline pages does detect CDN links
+    assert not REMOTE_REF.findall(page)  # Leaflet and plugins inline even with tiles
+    assert "L.markerClusterGroup" in page and "L.Control.Measure" in page
+    cdn = '<script src="https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"></script>'
+    assert REMOTE_REF.findall(cdn)  # the check itself does detect a CDN link
 
 
 def test_report_numbers_come_from_the_tables(results):
@@ -108,7 +121,7 @@ def test_report_is_self_contained_and_escaped(hostile, tmp_path):
     assert "<script" not in page
     assert "&lt;script&gt;" in page
     assert not REMOTE_REF.findall(page)
-    assert page.count("data:image/png;base64,") == 3
+    assert page.count("data:image/png;base64,") == 7
     assert "OpenStreetMap contributors" in page
 
 
