@@ -15,10 +15,6 @@ network request at all.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-import itertools
 import logging
 from pathlib import Path
 
@@ -26,74 +22,39 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import rasterio.transform
 import shapely
-from branca.element import Element
 from folium.plugins import MarkerCluster
 
 from geo.access import COVERAGE_CLASSES
 from geo.errors import GeoError
+from geo.map_rasters import class_raster, density_raster, surface_raster
+from geo.map_style import (
+    CATCHMENT_COLOURS,
+    COORD_DECIMALS,
+    COVERAGE_COLOURS,
+    COVERAGE_LABELS,
+    MAX_VECTOR_ORIGINS,
+    MAX_ZOOM,
+    NOTE_NO_HOTSPOTS,
+    NOTE_NO_ISOLATED,
+    NOTE_NO_SUBAREAS,
+    SIMPLIFY_M,
+    add_title_and_legend,
+    esc,
+    gp_popup,
+    minutes_text,
+    num_text,
+    ordered_colours,
+    share_colour,
+    spc_icon,
+    spc_popup,
+    subarea_popup,
+)
 from geo.offline_assets import inline_assets, trim_default_assets
 from geo.outputs import write_atomic_text
 from geo.results import Results
 
 log = logging.getLogger(__name__)
-
-COVERAGE_COLOURS = {
-    "both": "#1a9850",
-    "gp_only": "#fdae61",
-    "spc_only": "#74add1",
-    "neither": "#d73027",
-}
-COVERAGE_LABELS = {
-    "both": "GP and SPC within thresholds",
-    "gp_only": "GP only",
-    "spc_only": "SPC only",
-    "neither": "Neither",
-}
-REMOTENESS_PALETTE = ("#ffffcc", "#c2e699", "#78c679", "#31a354", "#006837", "#00441b", "#002a11")
-DENSITY_RAMP = ("#fff5eb", "#fdd0a2", "#fd8d3c", "#d94801", "#7f2704")
-SPC_COLOURS = {"inpatient": "#54278f", "community": "#807dba", "hospital": "#3f007d"}
-# Inline-SVG shapes per SPC service type (core Leaflet DivIcons: no icon fonts to fetch).
-SPC_SHAPES = {
-    "inpatient": "M11 1 L21 11 L11 21 L1 11 Z",
-    "community": "M11 2 L21 20 L1 20 Z",
-    "hospital": "M3 3 H19 V19 H3 Z",
-}
-# Travel-time surface legend: band i covers [TIME_BANDS_MIN[i], TIME_BANDS_MIN[i + 1]).
-TIME_BANDS_MIN = (0, 15, 30, 45, 60, 90, 120)
-TIME_COLOURS = ("#1a9850", "#91cf60", "#d9ef8b", "#fee08b", "#fc8d59", "#d73027", "#67001f")
-CATCHMENT_COLOURS = ("#3f007d", "#6a51a3", "#9e9ac8", "#cbc9e2", "#f2f0f7")
-COORD_DECIMALS = 5
-SIMPLIFY_M = 50.0
-MAX_VECTOR_ORIGINS = 20_000
-MAX_ZOOM = 18
-RASTER_MAX_PX = 900
-DENSITY_MAX_PX = 220
-NOTE_NO_ISOLATED = "No isolated GP practices."
-NOTE_NO_HOTSPOTS = "No hotspots of uncovered need found."
-NOTE_NO_SUBAREAS = "No sub-areas configured."
-
-
-def _esc(value: object) -> str:
-    """HTML-escape input text; also ` and $ because folium embeds popup HTML in JS templates."""
-    return html.escape(str(value), quote=True).replace("`", "&#96;").replace("$", "&#36;")
-
-
-def _minutes(value: object) -> str:
-    try:
-        minutes = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "unreachable"
-    return f"{minutes:.0f} min" if np.isfinite(minutes) else "unreachable"
-
-
-def _num(value: object, digits: int = 0) -> str:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "n/a"
-    return f"{number:,.{digits}f}" if np.isfinite(number) else "n/a"
 
 
 def _to_wgs84(frame: gpd.GeoDataFrame, simplify_m: float = 0.0) -> gpd.GeoDataFrame:
@@ -124,81 +85,6 @@ def _geojson(frame: gpd.GeoDataFrame, columns: list[str]) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def _ordered_colours(order: list[str]) -> dict[str, str]:
-    last = len(REMOTENESS_PALETTE) - 1
-    if len(order) <= 1:
-        return {c: REMOTENESS_PALETTE[2] for c in order}
-    step = last / (len(order) - 1) if len(order) <= last + 1 else 1.0
-    return {c: REMOTENESS_PALETTE[min(round(i * step), last)] for i, c in enumerate(order)}
-
-
-# --- Rasters ------------------------------------------------------------------------------------
-
-
-def _mercator_grid(
-    xy: np.ndarray, bounds: np.ndarray, max_px: int
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int], list[list[float]]]:
-    """Pixel rows/cols of Web-Mercator points on a grid over ``bounds`` (minx, miny, maxx, maxy).
-
-    Leaflet stretches an ImageOverlay linearly in Web Mercator, so the grid is built there.
-    """
-    minx, miny, maxx, maxy = bounds
-    span = max(maxx - minx, maxy - miny, 1.0)
-    cell = span / max_px
-    width = max(int(np.ceil((maxx - minx) / cell)), 1)
-    height = max(int(np.ceil((maxy - miny) / cell)), 1)
-    cols = np.clip(((xy[:, 0] - minx) / cell).astype(int), 0, width - 1)
-    rows = np.clip(((maxy - xy[:, 1]) / cell).astype(int), 0, height - 1)
-    corners = gpd.GeoSeries(
-        gpd.points_from_xy([minx, minx + width * cell], [maxy - height * cell, maxy]), crs=3857
-    ).to_crs(4326)
-    latlon = [[corners.y[0], corners.x[0]], [corners.y[1], corners.x[1]]]
-    return rows, cols, (height, width), latlon
-
-
-def _png_data_uri(rgba: np.ndarray) -> str:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _hex_rgba(colour: str, alpha: int = 220) -> tuple[int, int, int, int]:
-    colour = colour.lstrip("#")
-    return (int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16), alpha)
-
-
-def _class_raster(
-    xy: np.ndarray, bounds: np.ndarray, classes: np.ndarray, weight: np.ndarray, colours: list[str]
-) -> tuple[str, list[list[float]]]:
-    """Each pixel takes the class (index into ``colours``) of its heaviest origin."""
-    rows, cols, shape, latlon = _mercator_grid(xy, bounds, RASTER_MAX_PX)
-    rgba = np.zeros((*shape, 4), dtype=np.uint8)
-    palette = np.array([_hex_rgba(c) for c in colours], dtype=np.uint8)
-    order = np.argsort(weight, kind="stable")  # heaviest written last, so it wins
-    rgba[rows[order], cols[order]] = palette[classes[order]]
-    return _png_data_uri(rgba), latlon
-
-
-def _density_raster(
-    xy: np.ndarray, bounds: np.ndarray, values: np.ndarray
-) -> tuple[str, list[list[float]], list[float]]:
-    """Sum ``values`` per cell and colour by quintile of the non-empty cells."""
-    rows, cols, shape, latlon = _mercator_grid(xy, bounds, DENSITY_MAX_PX)
-    sums = np.zeros(shape)
-    np.add.at(sums, (rows, cols), np.nan_to_num(values))
-    positive = sums[sums > 0]
-    breaks = (
-        list(np.quantile(positive, [0.2, 0.4, 0.6, 0.8])) if positive.size else [0.0, 0.0, 0.0, 0.0]
-    )
-    idx = np.searchsorted(np.asarray(breaks), sums, side="right")
-    palette = np.array([_hex_rgba(c, 200) for c in DENSITY_RAMP], dtype=np.uint8)
-    rgba = palette[np.clip(idx, 0, len(DENSITY_RAMP) - 1)]
-    rgba[sums <= 0] = 0
-    return _png_data_uri(rgba), latlon, breaks
-
-
 def _image_layer(group: folium.FeatureGroup, uri: str, latlon: list[list[float]]) -> None:
     folium.raster_layers.ImageOverlay(
         image=uri, bounds=latlon, opacity=0.85, pixelated=True, interactive=False
@@ -208,7 +94,7 @@ def _image_layer(group: folium.FeatureGroup, uri: str, latlon: list[list[float]]
 # --- Layers -------------------------------------------------------------------------------------
 
 
-class _Layers:
+class MapLayers:
     """Builds every overlay of one map, collecting legend notes as it goes."""
 
     def __init__(self, fmap: folium.Map, results: Results, *, offline: bool) -> None:
@@ -237,12 +123,12 @@ class _Layers:
 
     def remoteness(self) -> None:
         results = self.results
-        colours = _ordered_colours(list(results.remoteness_classes))
+        colours = ordered_colours(list(results.remoteness_classes))
         group = folium.FeatureGroup(name="Remoteness", show=False)
         areas = results.remoteness_areas
         if areas is not None and len(areas):
             areas = _to_wgs84(areas, SIMPLIFY_M * 4)
-            areas = areas.assign(label=areas["remoteness_class"].map(_esc))
+            areas = areas.assign(label=areas["remoteness_class"].map(esc))
             folium.GeoJson(
                 _geojson(areas, ["remoteness_class", "label"]),
                 style_function=lambda f: {
@@ -261,13 +147,13 @@ class _Layers:
     def _remoteness_points(self, group, colours: dict[str, str]) -> None:
         cls = self.origins["remoteness_class"].astype(str)
         if self.vector:
-            pts = self.origins.assign(k=cls, r=cls.map(_esc))
-            escaped = {_esc(k): v for k, v in colours.items()}
+            pts = self.origins.assign(k=cls, r=cls.map(esc))
+            escaped = {esc(k): v for k, v in colours.items()}
             self._points(group, pts.assign(k=pts["r"]), "k", escaped, ["r"], ["Remoteness"])
             return
         names = list(colours)
         idx = cls.map({c: i for i, c in enumerate(names)}).fillna(len(names)).astype(int)
-        uri, latlon = _class_raster(
+        uri, latlon = class_raster(
             self.xy_merc,
             self.bounds_merc,
             idx.to_numpy(),
@@ -283,9 +169,9 @@ class _Layers:
             pts = origins.assign(
                 c=origins["coverage_class"].astype(str),
                 p=origins["pop_count"].round(0).astype(int),
-                g=origins["gp_travel_time_min"].map(_minutes),
-                s=origins["spc_travel_time_min"].map(_minutes),
-                r=origins["remoteness_class"].map(_esc),
+                g=origins["gp_travel_time_min"].map(minutes_text),
+                s=origins["spc_travel_time_min"].map(minutes_text),
+                r=origins["remoteness_class"].map(esc),
             )
             self._points(
                 group,
@@ -297,7 +183,7 @@ class _Layers:
             )
         else:
             idx = origins["coverage_class"].map({c: i for i, c in enumerate(COVERAGE_CLASSES)})
-            uri, latlon = _class_raster(
+            uri, latlon = class_raster(
                 self.xy_merc,
                 self.bounds_merc,
                 idx.fillna(3).astype(int).to_numpy(),
@@ -318,7 +204,7 @@ class _Layers:
             ("pop", "Population density", origins["pop_count"].to_numpy(float)),
         ):
             group = folium.FeatureGroup(name=name, show=False)
-            uri, latlon, breaks = _density_raster(self.xy_merc, self.bounds_merc, values)
+            uri, latlon, breaks = density_raster(self.xy_merc, self.bounds_merc, values)
             _image_layer(group, uri, latlon)
             self.density_breaks[key] = breaks
             group.add_to(self.fmap)
@@ -335,14 +221,13 @@ class _Layers:
         )
         spc_min = results.thresholds_min.get("spc", float("nan"))
         areas["label"] = [
-            _subarea_popup(row, spc_min)
-            for row in areas.drop(columns="geometry").to_dict("records")
+            subarea_popup(row, spc_min) for row in areas.drop(columns="geometry").to_dict("records")
         ]
         areas["share"] = areas["share_no_spc"].fillna(0.0)
         folium.GeoJson(
             _geojson(areas, ["share", "label"]),
             style_function=lambda f: {
-                "fillColor": _ramp(f["properties"]["share"]),
+                "fillColor": share_colour(f["properties"]["share"]),
                 "color": "#333333",
                 "weight": 1,
                 "fillOpacity": 0.35,
@@ -366,17 +251,17 @@ class _Layers:
                 fill=True,
                 fill_color="#ffffff",
                 fill_opacity=1,
-                popup=folium.Popup(_gp_popup(row, isolated), max_width=320),
-                tooltip=_esc(row["name"]),
+                popup=folium.Popup(gp_popup(row, isolated), max_width=320),
+                tooltip=esc(row["name"]),
             ).add_to(target)
         group.add_to(self.fmap)
         group = folium.FeatureGroup(name="Specialist palliative care services", show=True)
         for row in _to_wgs84(self.results.specialist_services).to_dict("records"):
             folium.Marker(
                 [row["geometry"].y, row["geometry"].x],
-                icon=_spc_icon(str(row.get("service_type", ""))),
-                popup=folium.Popup(_spc_popup(row), max_width=320),
-                tooltip=_esc(row["name"]),
+                icon=spc_icon(str(row.get("service_type", ""))),
+                popup=folium.Popup(spc_popup(row), max_width=320),
+                tooltip=esc(row["name"]),
             ).add_to(group)
         group.add_to(self.fmap)
 
@@ -399,8 +284,8 @@ class _Layers:
                 color="#b2182b",
                 weight=2,
                 dash_array="6 6",
-                tooltip=f"{_esc(row['name'])}: {_minutes(row.get('spc_travel_time_min'))} to "
-                f"{_esc(spcs.loc[target, 'name'])}",
+                tooltip=f"{esc(row['name'])}: {minutes_text(row.get('spc_travel_time_min'))} to "
+                f"{esc(spcs.loc[target, 'name'])}",
             ).add_to(group)
             drawn += 1
         if not drawn:
@@ -445,7 +330,7 @@ class _Layers:
         if surface is None:
             self.notes.append("No travel-time surface computed in this run.")
         else:
-            uri, latlon = _surface_raster(surface)
+            uri, latlon = surface_raster(surface)
             _image_layer(group, uri, latlon)
             self.has_surface = True
         group.add_to(self.fmap)
@@ -459,8 +344,8 @@ class _Layers:
             spots = _to_wgs84(spots, SIMPLIFY_M)
             spots = spots.assign(
                 label=[
-                    f"Hotspot {_esc(r['hotspot_id'])}: {_num(r['pop_count'])} people, need/yr "
-                    f"{_num(float(r['need_cancer']) + float(r['need_non_cancer']), 1)}"
+                    f"Hotspot {esc(r['hotspot_id'])}: {num_text(r['pop_count'])} people, need/yr "
+                    f"{num_text(float(r['need_cancer']) + float(r['need_non_cancer']), 1)}"
                     for r in spots.drop(columns="geometry").to_dict("records")
                 ]
             )
@@ -487,26 +372,6 @@ def _kind_bands(catch: gpd.GeoDataFrame | None, kind: str) -> gpd.GeoDataFrame |
     return dissolved[["threshold_min", "geometry"]].assign(kind=kind, facility_id=None)
 
 
-def _surface_raster(surface: dict) -> tuple[str, list[list[float]]]:
-    """The travel-time raster re-gridded to Web Mercator and coloured by :data:`TIME_BANDS_MIN`."""
-    array = np.asarray(surface["array"], float)
-    rows, cols = np.nonzero(np.isfinite(array))
-    if not rows.size:
-        return _png_data_uri(np.zeros((1, 1, 4), np.uint8)), [[0.0, 0.0], [0.0, 0.0]]
-    xs, ys = rasterio.transform.xy(surface["transform"], rows, cols, offset="center")
-    merc = gpd.GeoSeries(gpd.points_from_xy(xs, ys), crs=surface["crs"]).to_crs(3857)
-    xy = np.column_stack([merc.x.to_numpy(), merc.y.to_numpy()])
-    bounds = np.array([xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()])
-    max_px = min(RASTER_MAX_PX, max(array.shape))
-    prow, pcol, shape, latlon = _mercator_grid(xy, bounds, max_px)
-    band = np.searchsorted(np.asarray(TIME_BANDS_MIN[1:]), array[rows, cols], side="right")
-    palette = np.array([_hex_rgba(c, 170) for c in TIME_COLOURS], dtype=np.uint8)
-    rgba = np.zeros((*shape, 4), dtype=np.uint8)
-    order = np.argsort(-band, kind="stable")  # the quickest band in a pixel wins
-    rgba[prow[order], pcol[order]] = palette[band[order]]
-    return _png_data_uri(rgba), latlon
-
-
 def _subarea_summary(results: Results) -> pd.DataFrame:
     """Per sub-area: people, need and need shares by coverage class, from the table."""
     table = results.tables.get("coverage_by_subarea")
@@ -523,134 +388,6 @@ def _subarea_summary(results: Results) -> pd.DataFrame:
     out = sums.join(wide.div(need.where(need > 0), axis=0).add_prefix("share_"))
     out["share_no_spc"] = out["share_gp_only"] + out["share_neither"]
     return out.reset_index()
-
-
-def _subarea_popup(row: dict, spc_min: float) -> str:
-    shares = "".join(
-        f"<br>{_esc(COVERAGE_LABELS[c])}: {_pct(row.get(f'share_{c}'))}" for c in COVERAGE_CLASSES
-    )
-    return (
-        f"<b>{_esc(row['area_name'])}</b><br>People: {_num(row.get('pop_count'))}<br>"
-        f"Palliative need/yr: cancer {_num(row.get('need_cancer'), 1)}, non-cancer "
-        f"{_num(row.get('need_non_cancer'), 1)}<br>Need without SPC within {spc_min:g} min: "
-        f"<b>{_pct(row.get('share_no_spc'))}</b><br><i>Share of need by coverage</i>{shares}"
-    )
-
-
-def _pct(value: object) -> str:
-    try:
-        share = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "n/a"
-    return f"{share:.0%}" if np.isfinite(share) else "n/a"
-
-
-def _ramp(share: float | None) -> str:
-    share = 0.0 if share is None else float(share)
-    return DENSITY_RAMP[min(int(share * len(DENSITY_RAMP)), len(DENSITY_RAMP) - 1)]
-
-
-def _gp_popup(row: dict, isolated: bool) -> str:
-    flag = " &mdash; <b>isolated from SPC</b>" if isolated else ""
-    return (
-        f"<b>{_esc(row['name'])}</b><br>GP practice{flag}<br>"
-        f"Nearest SPC: {_minutes(row.get('spc_travel_time_min'))}<br>"
-        f"People nearest: {_num(row.get('pop_served'))}<br>"
-        f"Need/yr served: cancer {_num(row.get('need_cancer_served'), 1)}, non-cancer "
-        f"{_num(row.get('need_non_cancer_served'), 1)}"
-    )
-
-
-def _spc_popup(row: dict) -> str:
-    accepts = row.get("accepts_non_cancer", True)
-    accepts = True if accepts is None or pd.isna(accepts) else bool(accepts)
-    return (
-        f"<b>{_esc(row['name'])}</b><br>Specialist palliative care: "
-        f"{_esc(row.get('service_type', ''))}<br>Capacity: {_esc(row.get('capacity', ''))}<br>"
-        f"Accepts non-cancer: {'yes' if accepts else 'no (cancer only)'}"
-    )
-
-
-def _spc_svg(service_type: str, size: int = 22) -> str:
-    colour = SPC_COLOURS.get(service_type, "#54278f")
-    path = SPC_SHAPES.get(service_type, SPC_SHAPES["inpatient"])
-    return (
-        f'<svg width="{size}" height="{size}" viewBox="0 0 22 22"><path d="{path}" '
-        f'fill="{colour}" stroke="#fff" stroke-width="2"/></svg>'
-    )
-
-
-def _spc_icon(service_type: str) -> folium.DivIcon:
-    return folium.DivIcon(
-        html=_spc_svg(service_type), icon_size=(22, 22), icon_anchor=(11, 11), class_name="gm-spc"
-    )
-
-
-# --- Title, legend and controls -----------------------------------------------------------------
-
-
-def _legend_rows(results: Results, layers: _Layers) -> str:
-    def swatch(colour: str, label: str, extra: str = "") -> str:
-        return (
-            f'<div><span class="gm-sw" style="background:{colour};{extra}"></span>'
-            f"{_esc(label)}</div>"
-        )
-
-    rows = ["<b>People by coverage</b>"]
-    rows += [swatch(COVERAGE_COLOURS[c], COVERAGE_LABELS[c]) for c in COVERAGE_CLASSES]
-    rows.append(swatch("#fff", "GP practice isolated from SPC", "border:2px solid #b2182b"))
-    rows.append(swatch("#fff", "GP practice", "border:1px solid #222"))
-    rows += [
-        f"<div>{_spc_svg(t, 12)} SPC: {_esc(t)}</div>"
-        for t in sorted(set(results.specialist_services.get("service_type", pd.Series(dtype=str))))
-    ]
-    rows.append("<b>Remoteness</b>")
-    rows += [
-        swatch(c, k, "border-radius:0")
-        for k, c in _ordered_colours(results.remoteness_classes).items()
-    ]
-    for key, title in (("need", "Need per cell (per yr)"), ("pop", "People per cell")):
-        breaks = layers.density_breaks.get(key)
-        if breaks:
-            edges = ["0", *[f"{b:.2g}" if key == "need" else _num(b) for b in breaks]]
-            labels = [f"{a}–{b}" for a, b in itertools.pairwise(edges)]
-            labels.append(f"> {edges[-1]}")
-            rows.append(f"<b>{_esc(title)}</b>")
-            rows += [
-                swatch(c, lab, "border-radius:0")
-                for c, lab in zip(DENSITY_RAMP, labels, strict=True)
-            ]
-    if layers.has_surface:
-        rows.append("<b>Travel time to nearest SPC</b>")
-        edges = [*TIME_BANDS_MIN[1:], None]
-        rows += [
-            swatch(c, f"{lo}–{hi} min" if hi is not None else f"> {lo} min", "border-radius:0")
-            for c, lo, hi in zip(TIME_COLOURS, TIME_BANDS_MIN, edges, strict=True)
-        ]
-    rows += [f"<div class='gm-note'>{_esc(n)}</div>" for n in layers.notes]
-    return "".join(rows)
-
-
-def _title_and_legend(fmap: folium.Map, results: Results, layers: _Layers) -> None:
-    date = results.provenance.get("osm_data_date") or "unknown"
-    th = results.thresholds_min
-    block = f"""
-<style>
-.gm-box{{position:absolute;z-index:1000;background:#fff;padding:8px 10px;border-radius:4px;
-box-shadow:0 1px 4px rgba(0,0,0,.4);font:12px/1.4 sans-serif;max-width:300px}}
-#gm-legend{{max-height:55vh;overflow-y:auto}}
-.gm-sw{{display:inline-block;width:12px;height:12px;margin-right:6px;border-radius:50%;
-vertical-align:middle}}
-.gm-note{{color:#555;font-style:italic}}
-.gm-spc{{background:none;border:none}}
-</style>
-<div class="gm-box" id="gm-title" style="top:10px;left:60px">
-<b>{_esc(results.region_name)}</b><br>Palliative care access: GP within {th.get("gp", 0):g} min,
-specialist palliative care within {th.get("spc", 0):g} min by road.<br>
-Road data: OpenStreetMap, {_esc(date)} &copy; OpenStreetMap contributors (ODbL)</div>
-<div class="gm-box" id="gm-legend" style="bottom:30px;left:10px">{_legend_rows(results, layers)}
-</div>"""
-    fmap.get_root().html.add_child(Element(block))
 
 
 def build_map(
@@ -677,7 +414,7 @@ def build_map(
     fmap = folium.Map(tiles=None if offline else tiles, control_scale=True, prefer_canvas=True)
     fmap.options["maxZoom"] = MAX_ZOOM  # MarkerCluster needs it even with no tile layer
     trim_default_assets(fmap)
-    layers = _Layers(fmap, results, offline=offline)
+    layers = MapLayers(fmap, results, offline=offline)
     minx, miny, maxx, maxy = layers.origins.total_bounds
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
     for step in (
@@ -693,7 +430,7 @@ def build_map(
     ):
         step()
     folium.LayerControl(collapsed=False).add_to(fmap)
-    _title_and_legend(fmap, results, layers)
+    add_title_and_legend(fmap, results, layers)
     from folium.plugins import Fullscreen, MeasureControl
 
     Fullscreen(position="topleft").add_to(fmap)
