@@ -96,6 +96,30 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--pdf", action="store_true", help="also write PDFs (needs WeasyPrint)")
     report.add_argument("--online", action="store_true", help="allow downloading roads")
     common(report)
+    scenario = sub.add_parser(
+        "scenario", help="run a what-if scenario against the baseline on the same network"
+    )
+    scenario.add_argument("config", type=Path, help="region config (YAML)")
+    scenario.add_argument("scenario", type=Path, help="scenario file (YAML)")
+    scenario.add_argument("--out", type=Path, default=None, help="output folder")
+    common(scenario)
+    sites = sub.add_parser("sites", help="choose k sites for specialist outreach (greedy MCLP)")
+    sites.add_argument("config", type=Path, help="region config (YAML)")
+    sites.add_argument("--k", type=int, default=5, help="number of sites (default 5)")
+    sites.add_argument(
+        "--candidates",
+        default="gp_practices",
+        help="gp_practices (default), grid (need-weighted k-means), or a CSV/vector file of "
+        "sites with id, name, x, y (longitude/latitude)",
+    )
+    sites.add_argument(
+        "--non-cancer-weight", type=float, default=1.0, help="weight of non-cancer need"
+    )
+    sites.add_argument(
+        "--remote-weight", type=float, default=1.0, help="weight of need in remote classes"
+    )
+    sites.add_argument("--out", type=Path, default=None, help="output folder")
+    common(sites)
     validate = sub.add_parser("validate", help="check a config and its inputs; write nothing")
     validate.add_argument("config", type=Path, help="region config (YAML)")
     common(validate)
@@ -111,6 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args.config, quiet=args.quiet)
         if args.command == "report":
             return _report(args)
+        if args.command == "scenario":
+            return _scenario(args)
+        if args.command == "sites":
+            return _sites(args)
         config_path = DEMO_CONFIG if args.command == "demo" else args.config
         return _run(
             config_path, out=args.out, online=getattr(args, "online", False), quiet=args.quiet
@@ -203,6 +231,67 @@ def _report(args: argparse.Namespace) -> int:
         files = [write_report(results, target / "report.html", pdf=args.pdf)]
     if not args.quiet:
         print(f"gapmap: wrote {len(files)} files to {files[0].parent}")
+    return EXIT_OK
+
+
+def _scenario(args: argparse.Namespace) -> int:
+    """``gapmap scenario``: baseline and scenario on one network, and what changed."""
+    from geo.scenario import run_scenario
+    from geo.scenario_config import load_scenario
+
+    config = _load_and_check(args.config)
+    scenario = load_scenario(args.scenario)
+    outcome = run_scenario(config, scenario, out_dir=args.out)
+    if not args.quiet:
+        spc = outcome.changes[
+            (outcome.changes["coverage"] == "spc") & (outcome.changes["remoteness_class"] == "All")
+        ].iloc[0]
+        virtual = outcome.changes[
+            (outcome.changes["coverage"] == "virtual")
+            & (outcome.changes["remoteness_class"] == "All")
+        ].iloc[0]
+        need = ("need_cancer", "need_non_cancer")
+        print(
+            f"gapmap: scenario '{scenario.name}'\n"
+            f"  specialist coverage by road: +{spc['pop_count_gained']:,.0f} / "
+            f"-{spc['pop_count_lost']:,.0f} people, need/yr +"
+            f"{sum(spc[f'{c}_gained'] for c in need):,.1f} / "
+            f"-{sum(spc[f'{c}_lost'] for c in need):,.1f}\n"
+            f"  virtual (telehealth) coverage: {virtual['pop_count_scenario']:,.0f} people\n"
+            f"  wrote {outcome.out_dir} (baseline/, scenario/, tables/scenario_changes.csv, "
+            "scenario_map.html)"
+        )
+    return EXIT_OK
+
+
+def _sites(args: argparse.Namespace) -> int:
+    """``gapmap sites``: k outreach sites by lazy greedy maximal coverage."""
+    from geo.sites_run import run_sites, summary
+
+    config = _load_and_check(args.config)
+    _, choice, target = run_sites(
+        config,
+        k=args.k,
+        candidates=args.candidates,
+        non_cancer_weight=args.non_cancer_weight,
+        remote_weight=args.remote_weight,
+        out_dir=args.out,
+    )
+    if not args.quiet:
+        info = summary(choice)
+        lines = [
+            f"gapmap: {info['sites_chosen']} sites from {info['candidates']} candidates cover "
+            f"{info['share_of_unmet_covered']:.0%} of the need beyond specialist reach",
+            f"  greedy guarantee >= {info['greedy_guarantee']:.1%} of the optimum; certified "
+            f">= {info['certified_ratio']:.1%} on this region",
+        ]
+        lines += [
+            f"  {int(r['rank'])}. {r['name']} (+{r['marginal_need_cancer']:.1f} cancer, "
+            f"+{r['marginal_need_non_cancer']:.1f} non-cancer need/yr)"
+            for r in choice.table.to_dict("records")
+        ]
+        lines.append(f"  wrote {target}")
+        print("\n".join(lines))
     return EXIT_OK
 
 

@@ -74,7 +74,7 @@ def _resolve_path(value: Path, info: ValidationInfo) -> Path:
 
 
 InputPath = Annotated[Path, AfterValidator(_resolve_path)]
-ServiceType = Literal["inpatient", "community", "hospital"]
+ServiceType = Literal["inpatient", "community", "hospital", "outreach"]
 
 
 class _Strict(BaseModel):
@@ -236,6 +236,27 @@ class SubareasConfig(_Strict):
     name_column: str | None = None
 
 
+class HomeVisitsConfig(_Strict):
+    """Community SPC teams' home-visit reach: a round trip and a visit fit in one shift.
+
+    A home is within reach when ``2 × travel time + visit_min ≤ shift_min``.
+    """
+
+    shift_min: float = Field(default=480.0, gt=0, description="Length of a team's shift.")
+    visit_min: float = Field(default=60.0, ge=0, description="Time spent at the home.")
+
+    @model_validator(mode="after")
+    def _visit_fits(self) -> HomeVisitsConfig:
+        if self.visit_min >= self.shift_min:
+            raise ValueError("home_visits.visit_min must be shorter than shift_min")
+        return self
+
+    @property
+    def reach_min(self) -> float:
+        """One-way travel time a team can cover: ``(shift_min - visit_min) / 2``."""
+        return (self.shift_min - self.visit_min) / 2.0
+
+
 class ThresholdsConfig(_Strict):
     """Coverage thresholds in minutes, per service kind and optionally per remoteness class."""
 
@@ -247,6 +268,11 @@ class ThresholdsConfig(_Strict):
     bands_min: list[float] = Field(default_factory=lambda: [15.0, 30.0, 60.0, 120.0])
     isolated_gp_min: float = Field(
         default=60.0, gt=0, description="A GP practice farther than this from SPC is isolated."
+    )
+    home_visits: HomeVisitsConfig | None = Field(
+        default=None,
+        description="When set, community SPC teams also cover homes within their home-visit "
+        "reach, whatever the SPC threshold.",
     )
 
     @model_validator(mode="after")
@@ -338,7 +364,7 @@ def load_config(path: str | Path) -> RegionConfig:
         Several entries are invalid; each is listed with its key.
     """
     path = Path(path)
-    raw = _read_yaml(path)
+    raw = read_yaml(path)
     return parse_config(raw, path=path)
 
 
@@ -352,7 +378,7 @@ def parse_config(raw: dict[str, Any], *, path: Path) -> RegionConfig:
     return config.model_copy(update={"source_path": path.resolve()})
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError("config file not found; check the path", path=path)
     try:

@@ -28,7 +28,7 @@ from geo.errors import InputError, MissingCRSError
 
 log = logging.getLogger(__name__)
 
-SPC_SERVICE_TYPES = ("inpatient", "community", "hospital")
+SPC_SERVICE_TYPES = ("inpatient", "community", "hospital", "outreach")
 FacilityKind = Literal["gp", "spc"]
 _TRUE = {"yes", "y", "true", "t", "1", "1.0"}
 _FALSE = {"no", "n", "false", "f", "0", "0.0"}

@@ -31,12 +31,18 @@ COVERAGE_LABELS = {
 }
 REMOTENESS_PALETTE = ("#ffffcc", "#c2e699", "#78c679", "#31a354", "#006837", "#00441b", "#002a11")
 DENSITY_RAMP = ("#fff5eb", "#fdd0a2", "#fd8d3c", "#d94801", "#7f2704")
-SPC_COLOURS = {"inpatient": "#54278f", "community": "#807dba", "hospital": "#3f007d"}
+SPC_COLOURS = {
+    "inpatient": "#54278f",
+    "community": "#807dba",
+    "hospital": "#3f007d",
+    "outreach": "#e7298a",
+}
 # Inline-SVG shapes per SPC service type (core Leaflet DivIcons: no icon fonts to fetch).
 SPC_SHAPES = {
     "inpatient": "M11 1 L21 11 L11 21 L1 11 Z",
     "community": "M11 2 L21 20 L1 20 Z",
     "hospital": "M3 3 H19 V19 H3 Z",
+    "outreach": "M11 1 L13.5 8 L21 8 L15 12.5 L17.5 20 L11 15.5 L4.5 20 L7 12.5 L1 8 L8.5 8 Z",
 }
 # Travel-time surface legend: band i covers [TIME_BANDS_MIN[i], TIME_BANDS_MIN[i + 1]).
 TIME_BANDS_MIN = (0, 15, 30, 45, 60, 90, 120)

@@ -16,6 +16,7 @@ network request at all.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import folium
@@ -110,7 +111,7 @@ class MapLayers:
         self.vector = len(self.origins) <= MAX_VECTOR_ORIGINS
         self.has_surface = False
 
-    def _points(self, group, frame: gpd.GeoDataFrame, colour_key: str, colours, fields, aliases):
+    def points(self, group, frame: gpd.GeoDataFrame, colour_key: str, colours, fields, aliases):
         """Circle markers coloured by ``colour_key`` with a tooltip of ``fields``."""
         folium.GeoJson(
             _geojson(frame, [colour_key, *[f for f in fields if f != colour_key]]),
@@ -149,7 +150,7 @@ class MapLayers:
         if self.vector:
             pts = self.origins.assign(k=cls, r=cls.map(esc))
             escaped = {esc(k): v for k, v in colours.items()}
-            self._points(group, pts.assign(k=pts["r"]), "k", escaped, ["r"], ["Remoteness"])
+            self.points(group, pts.assign(k=pts["r"]), "k", escaped, ["r"], ["Remoteness"])
             return
         names = list(colours)
         idx = cls.map({c: i for i, c in enumerate(names)}).fillna(len(names)).astype(int)
@@ -162,8 +163,8 @@ class MapLayers:
         )
         _image_layer(group, uri, latlon)
 
-    def coverage(self) -> None:
-        group = folium.FeatureGroup(name="People by coverage class", show=True)
+    def coverage(self, name: str = "People by coverage class", *, show: bool = True) -> None:
+        group = folium.FeatureGroup(name=name, show=show)
         origins = self.origins
         if self.vector:
             pts = origins.assign(
@@ -173,7 +174,7 @@ class MapLayers:
                 s=origins["spc_travel_time_min"].map(minutes_text),
                 r=origins["remoteness_class"].map(esc),
             )
-            self._points(
+            self.points(
                 group,
                 pts,
                 "c",
@@ -391,7 +392,11 @@ def _subarea_summary(results: Results) -> pd.DataFrame:
 
 
 def build_map(
-    results: Results, *, offline: bool = False, tiles: str | None = "OpenStreetMap"
+    results: Results,
+    *,
+    offline: bool = False,
+    tiles: str | None = "OpenStreetMap",
+    extra_layers: Callable[[folium.Map, MapLayers], None] | None = None,
 ) -> folium.Map:
     """Build the region's interactive map.
 
@@ -403,6 +408,8 @@ def build_map(
         Embed Leaflet, use no tiles and inline controls so the page needs no network.
     tiles
         Basemap tiles (ignored offline); None for none.
+    extra_layers
+        Adds more overlays (e.g. a scenario's before/after layers) before the layer control.
 
     Returns
     -------
@@ -429,6 +436,8 @@ def build_map(
         layers.facilities,
     ):
         step()
+    if extra_layers is not None:
+        extra_layers(fmap, layers)
     folium.LayerControl(collapsed=False).add_to(fmap)
     add_title_and_legend(fmap, results, layers)
     from folium.plugins import Fullscreen, MeasureControl

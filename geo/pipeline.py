@@ -29,6 +29,7 @@ from geo.access_run import access_equity, access_scores, uncovered_hotspots
 from geo.catchments_run import build_catchments
 from geo.config import RegionConfig
 from geo.errors import InputError
+from geo.facilities import SPC_SERVICE_TYPES
 from geo.layers import (
     assign_subareas,
     load_need,
@@ -119,19 +120,40 @@ def run(
     crs = _analysis_crs(config)
     cache = Path(cache_dir) if cache_dir else _default_cache(config)
     inputs = load_inputs(config, crs=crs, cache_dir=cache, online=online, timer=timer)
-    results = analyse(config, inputs, timer=timer)
-    results.provenance = _provenance(
-        config, results, inputs.road_info, inputs.remoteness, inputs.need, timer, started, crs
-    )
-    if "uncertainty" in results.tables:
-        results.provenance["uncertainty"] = results.tables["uncertainty"].to_dict(orient="records")
+    results = analyse_with_provenance(config, inputs, timer=timer, started=started)
     target = output_dir(config, out_dir)
     files: list[Path] = []
     if write:
         with timer.stage("outputs", "writing map, report, layers and tables"):
-            files = _write(results, target, config)
+            files = write_region(results, target, config)
     results.provenance["timings_s"] = dict(timer.timings_s)
     return RunOutcome(results=results, out_dir=target if write else None, files=files)
+
+
+def analyse_with_provenance(
+    config: RegionConfig,
+    inputs: RegionInputs,
+    *,
+    timer: _Timer | None = None,
+    started: datetime | None = None,
+) -> Results:
+    """:func:`analyse`, plus the provenance (``run.json``) a written run carries."""
+    timer = timer or _Timer(None)
+    started = started or datetime.now(timezone.utc)
+    results = analyse(config, inputs, timer=timer)
+    results.provenance = _provenance(
+        config,
+        results,
+        inputs.road_info,
+        inputs.remoteness,
+        inputs.need,
+        timer,
+        started,
+        inputs.crs,
+    )
+    if "uncertainty" in results.tables:
+        results.provenance["uncertainty"] = results.tables["uncertainty"].to_dict(orient="records")
+    return results
 
 
 @dataclass
@@ -321,17 +343,12 @@ def _classify(
     origins = origins.copy()
     for col, values in times.origin_columns.items():
         origins[col] = values
+    spc_all, spc_nc = _with_home_visits(config, origins, spc_th)
     origins["coverage_class"] = coverage_class(
-        origins["gp_travel_time_min"],
-        origins["spc_travel_time_min"],
-        gp_threshold_min=gp_th,
-        spc_threshold_min=spc_th,
+        origins["gp_travel_time_min"], spc_all, gp_threshold_min=gp_th, spc_threshold_min=spc_th
     )
     origins["coverage_class_non_cancer"] = coverage_class(
-        origins["gp_travel_time_min"],
-        origins["spc_non_cancer_travel_time_min"],
-        gp_threshold_min=gp_th,
-        spc_threshold_min=spc_th,
+        origins["gp_travel_time_min"], spc_nc, gp_threshold_min=gp_th, spc_threshold_min=spc_th
     )
     gps = times.gp_practices.copy()
     served = origins.groupby("nearest_gp_id")[["pop_count", "need_cancer", "need_non_cancer"]].sum()
@@ -341,6 +358,25 @@ def _classify(
     link = gps["spc_travel_time_min"].to_numpy(float)
     gps["isolated"] = ~(np.nan_to_num(link, nan=np.inf) <= th.isolated_gp_min)
     return origins, gps
+
+
+def _with_home_visits(
+    config: RegionConfig, origins: pd.DataFrame, spc_th: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """SPC times to classify by: homes within a community team's home-visit reach count as
+    within the SPC threshold (their time is capped at it for classification only)."""
+    spc_all = origins["spc_travel_time_min"].to_numpy(float)
+    spc_nc = origins["spc_non_cancer_travel_time_min"].to_numpy(float)
+    visits = config.thresholds.home_visits
+    if visits is None or "spc_community_travel_time_min" not in origins:
+        return spc_all, spc_nc
+    community = np.nan_to_num(origins["spc_community_travel_time_min"].to_numpy(float), nan=np.inf)
+    reached = community <= visits.reach_min
+    spc_all = np.where(reached, np.fmin(spc_all, spc_th), spc_all)
+    # Non-cancer: only when a service taking non-cancer referrals is as near as that team
+    # (conservative: the per-type times do not say which community team takes non-cancer).
+    spc_nc = np.where(reached & (spc_nc <= community), np.fmin(spc_nc, spc_th), spc_nc)
+    return spc_all, spc_nc
 
 
 def _thresholds(config: RegionConfig, origins: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -426,7 +462,7 @@ def _tables(
         "spc": "spc_travel_time_min",
         "spc_non_cancer": "spc_non_cancer_travel_time_min",
     }
-    for service_type in ("inpatient", "community", "hospital"):
+    for service_type in SPC_SERVICE_TYPES:
         col = f"spc_{service_type}_travel_time_min"
         if col in origins:
             service_columns[f"spc_{service_type}"] = col
@@ -516,7 +552,8 @@ def output_dir(config: RegionConfig, out_dir: str | Path | None) -> Path:
     return Path("maps") / (slug or "region")
 
 
-def _write(results: Results, target: Path, config: RegionConfig) -> list[Path]:
+def write_region(results: Results, target: Path, config: RegionConfig) -> list[Path]:
+    """Write a region's output folder (map, report, layers, tables, run.json) atomically."""
     from geo.maps import write_map
     from geo.report import write_report
 

@@ -22,6 +22,7 @@ SPC_DIRECTIONS = {
     "inpatient": "to_facility",
     "hospital": "to_facility",
     "community": "from_facility",
+    "outreach": "to_facility",  # a visiting specialist clinic held at a GP practice
 }
 
 

@@ -129,13 +129,13 @@ def _open(browser, path: Path):
     return page, events
 
 
-def _check_map(browser, path: Path, *, tiles: bool) -> None:
+def _check_map(browser, path: Path, *, tiles: bool, overlays=OVERLAYS) -> None:
     page, events = _open(browser, path)
     page.wait_for_selector(".leaflet-control-layers")
     labels = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
     labels = [label.strip() for label in labels]
-    assert sorted(labels) == sorted(OVERLAYS)
-    for name in OVERLAYS:  # every overlay toggles on and off again
+    assert sorted(labels) == sorted(overlays)
+    for name in overlays:  # every overlay toggles on and off again
         box = page.get_by_role("checkbox", name=name, exact=True)
         checked, before = box.is_checked(), page.evaluate(COUNT_LAYERS)
         box.click()
@@ -205,3 +205,29 @@ def test_hostile_names_show_as_text(browser, hostile_pages):
     assert 'O\'Brien & Partners "Family" Clinic' in page.inner_text("body")
     assert events["dialogs"] == [] and events["errors"] == []
     page.close()
+
+
+def test_scenario_and_sites_maps(browser, tmp_path):
+    from geo.scenario import run_scenario
+    from geo.scenario_config import load_scenario
+    from geo.sites_run import run_sites
+    from tests.conftest import REPO_ROOT
+
+    config = load_config(DEMO_CONFIG)
+    scenario = load_scenario(REPO_ROOT / "scripts" / "scenarios" / "demo_west_outreach.yml")
+    out = run_scenario(config, scenario, out_dir=tmp_path / "scen", cache_dir=tmp_path).out_dir
+    extra = (
+        "Before the scenario: people by coverage class",
+        "Gained specialist coverage",
+        "Lost specialist coverage",
+        "Virtual (telehealth) coverage",
+        "Scenario: services added, moved or removed",
+    )
+    _check_map(browser, out / "scenario_map.html", tiles=True, overlays=OVERLAYS + extra)
+    run_sites(config, k=3, out_dir=tmp_path / "sites", cache_dir=tmp_path)
+    _check_map(
+        browser,
+        tmp_path / "sites" / "sites_map.html",
+        tiles=True,
+        overlays=(*OVERLAYS, "Chosen outreach sites (ranked)"),
+    )

@@ -1,0 +1,202 @@
+"""Scenarios: the shipped files run, change tables add up, bad files fail cleanly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import geo.scenario as scenario_module
+from geo.cli import main
+from geo.config import load_config
+from geo.errors import InputError, InputErrors
+from geo.scenario import run_scenario
+from geo.scenario_config import WORKING_DAYS_PER_MONTH, ScenarioConfig, load_scenario
+from tests.conftest import DEMO_CONFIG, IOW_CONFIG, REPO_ROOT
+
+SCENARIOS = REPO_ROOT / "scripts" / "scenarios"
+COUNTS = ("pop_count", "need_cancer", "need_non_cancer")
+COVERED = {"gp": ("both", "gp_only"), "spc": ("both", "spc_only"), "both": ("both",)}
+
+
+def _covered_totals(folder, measure: str) -> pd.DataFrame:
+    """A run's own coverage table, summed over the classes that count as covered (its
+    non-cancer need is already split by the non-cancer coverage class)."""
+    table = pd.read_csv(folder / "tables" / "coverage_by_remoteness.csv")
+    table = table[table["coverage_class"].isin(COVERED[measure])]
+    return table.groupby("remoteness_class")[list(COUNTS)].sum()
+
+
+def _check_adds_up(out) -> pd.DataFrame:
+    changes = pd.read_csv(out / "tables" / "scenario_changes.csv")
+    for col in COUNTS:
+        net = changes[f"{col}_gained"] - changes[f"{col}_lost"]
+        diff = changes[f"{col}_scenario"] - changes[f"{col}_baseline"]
+        np.testing.assert_allclose(net, diff, atol=1e-6)
+    for measure in COVERED:  # and equals the difference of the two runs' own tables
+        before = _covered_totals(out / "baseline", measure)
+        after = _covered_totals(out / "scenario", measure)
+        rows = changes[changes["coverage"] == measure].set_index("remoteness_class")
+        for col in COUNTS:
+            net = rows[f"{col}_gained"] - rows[f"{col}_lost"]
+            expected = after[col].reindex(net.index, fill_value=0.0) - before[col].reindex(
+                net.index, fill_value=0.0
+            )
+            np.testing.assert_allclose(net, expected, atol=1e-4, err_msg=f"{measure} {col}")
+    return changes
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("scenario") / "demo"
+    code = main(
+        ["scenario", str(DEMO_CONFIG), str(SCENARIOS / "demo_west_outreach.yml"), "--out", str(out)]
+    )
+    assert code == 0
+    return out
+
+
+def test_demo_scenario_writes_both_runs_and_a_map(demo_run):
+    for name in ("baseline", "scenario"):
+        assert (demo_run / name / "map.html").is_file()
+        assert (demo_run / name / "report.html").is_file()
+    page = (demo_run / "scenario_map.html").read_text(encoding="utf-8")
+    for layer in (
+        "Before the scenario: people by coverage class",
+        "Gained specialist coverage",
+        "Lost specialist coverage",
+        "Virtual (telehealth) coverage",
+        "Scenario: services added, moved or removed",
+    ):
+        assert layer in page
+
+
+def test_demo_change_table_adds_up(demo_run):
+    changes = _check_adds_up(demo_run)
+    spc = changes[(changes["coverage"] == "spc") & (changes["remoteness_class"] == "All")].iloc[0]
+    assert spc["pop_count_gained"] > 0  # outreach in the west reaches people
+    assert spc["pop_count_lost"] > 0  # the cancer-only Coolabah team closes
+    remote = changes[
+        (changes["coverage"] == "spc") & changes["remoteness_class"].isin(["Remote", "Very Remote"])
+    ]
+    assert remote["need_non_cancer_gained"].sum() > 0
+
+
+def test_outreach_clinics_and_virtual_coverage(demo_run):
+    services = pd.read_csv(demo_run / "scenario" / "tables" / "gp_specialist_links.csv")
+    assert not services.empty
+    import geopandas as gpd
+
+    spc = gpd.read_file(demo_run / "scenario" / "layers.gpkg", layer="specialist_services")
+    outreach = spc[spc["service_type"] == "outreach"].set_index("facility_id")
+    assert sorted(outreach.index) == ["outreach:SPC02@GP013", "outreach:SPC02@GP016"]
+    base = gpd.read_file(demo_run / "baseline" / "layers.gpkg", layer="specialist_services")
+    visitor = float(base.set_index("facility_id").loc["SPC02", "capacity"])
+    assert outreach.loc["outreach:SPC02@GP013", "capacity"] == pytest.approx(
+        visitor * 2 / WORKING_DAYS_PER_MONTH
+    )
+    assert "SPC05" not in set(spc["facility_id"]) and "SPC06" in set(spc["facility_id"])
+    origins = gpd.read_file(demo_run / "scenario" / "layers.gpkg", layer="origins")
+    virtual = origins["virtual_coverage"].astype(bool)
+    assert virtual.any()
+    assert (origins.loc[virtual, "coverage_class"] == "gp_only").all()  # never road coverage
+
+
+def test_telehealth_alone_changes_no_road_coverage(tmp_path):
+    scenario = ScenarioConfig(name="links only", telehealth={"practices": ["GP013", "GP016"]})
+    outcome = run_scenario(load_config(DEMO_CONFIG), scenario, write=False, cache_dir=tmp_path)
+    for measure in ("gp", "spc", "both"):
+        rows = outcome.changes[outcome.changes["coverage"] == measure]
+        assert (rows["pop_count_gained"] == 0).all() and (rows["pop_count_lost"] == 0).all()
+    virtual = outcome.scenario.origins["virtual_coverage"]
+    linked = outcome.scenario.origins.loc[virtual, "nearest_gp_id"]
+    assert set(linked) <= {"GP013", "GP016"} and virtual.any()
+
+
+def test_network_is_loaded_once(tmp_path, monkeypatch):
+    calls = []
+    real = scenario_module.load_inputs
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scenario_module, "load_inputs", counting)
+    scenario = ScenarioConfig(name="close Coolabah", remove_facilities=["SPC05"])
+    outcome = run_scenario(load_config(DEMO_CONFIG), scenario, write=False, cache_dir=tmp_path)
+    assert len(calls) == 1
+    assert outcome.baseline.origins["origin_id"].equals(outcome.scenario.origins["origin_id"])
+
+
+def test_home_visit_reach_counts_community_teams(tmp_path):
+    """Hand check: with a long shift every home a community team reaches within
+    (shift - visit) / 2 minutes counts as within specialist reach."""
+    scenario = ScenarioConfig(name="long shifts", home_visits={"shift_min": 600, "visit_min": 60})
+    outcome = run_scenario(load_config(DEMO_CONFIG), scenario, write=False, cache_dir=tmp_path)
+    origins = outcome.scenario.origins
+    community = np.nan_to_num(origins["spc_community_travel_time_min"].to_numpy(float), nan=np.inf)
+    within = community <= 270.0
+    assert within.any()
+    assert origins.loc[within, "coverage_class"].isin(["both", "spc_only"]).all()
+
+
+def test_isle_of_wight_scenario_adds_up(tmp_path, geo_data_root_env):
+    out = tmp_path / "iow"
+    scenario = SCENARIOS / "isle_of_wight_west_wight.yml"
+    assert main(["scenario", str(IOW_CONFIG), str(scenario), "--out", str(out), "-q"]) == 0
+    changes = _check_adds_up(out)
+    spc = changes[(changes["coverage"] == "spc") & (changes["remoteness_class"] == "All")].iloc[0]
+    assert spc["pop_count_gained"] > 0 and spc["pop_count_lost"] == 0
+
+
+BAD = """name: bad
+remove_facilities: [SPC99]
+outreach_clinics:
+  - {site: GP999, service: SPC01, days_per_month: 2}
+  - {site: GP013, service: GP001, days_per_month: 2}
+add_facilities:
+  - {facility_id: X1, kind: spc, service_type: community, name: Sydney, x: 151.2, y: -33.85}
+  - {facility_id: GP001, kind: gp, name: Clash, x: 148.43, y: -31.98}
+telehealth: {practices: [GP404]}
+"""
+
+
+def test_bad_scenario_lists_every_problem_and_writes_nothing(tmp_path, capsys):
+    path = tmp_path / "bad.yml"
+    path.write_text(BAD)
+    out = tmp_path / "out"
+    assert main(["scenario", str(DEMO_CONFIG), str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    for text in (
+        "SPC99",
+        "GP999",
+        "'GP001' is not an SPC",
+        "road network",
+        "already exists",
+        "GP404",
+        "bad.yml",
+    ):
+        assert text in err, text
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        (
+            "name: x\noutreach_clinics:\n  - {site: GP013, service: SPC02, days_per_month: -1}\n",
+            "days_per_month",
+        ),
+        ("name: x\nhome_visits: {shift_min: 60, visit_min: 90}\n", "shorter than shift_min"),
+        (
+            "name: x\nadd_facilities:\n  - {facility_id: A, kind: spc, name: A, x: 1, y: 2}\n",
+            "needs a service_type",
+        ),
+        ("name: x\nremove_facility: [SPC01]\n", "remove_facility"),
+    ],
+)
+def test_invalid_scenario_files(tmp_path, text, match):
+    path = tmp_path / "s.yml"
+    path.write_text(text)
+    with pytest.raises((InputError, InputErrors), match=match):
+        load_scenario(path)
