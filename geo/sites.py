@@ -69,14 +69,20 @@ def coverage_matrix(
     threshold_min: np.ndarray,
     *,
     direction: str = "to_facility",
+    origins_of_interest: np.ndarray | None = None,
 ) -> sparse.csr_matrix:
     """Boolean candidates × origins matrix: True where the origin is within its threshold.
 
     One bounded search per candidate (limited to the largest threshold), run in chunks.
-    Unreachable origins or candidates (off the road network) cover nothing.
+    Unreachable origins or candidates (off the road network) cover nothing. With
+    ``origins_of_interest`` (a boolean mask, e.g. origins with unmet need) only those columns
+    are filled, which keeps the matrix small when most need is already covered.
     """
     n_cand, n_orig = len(candidate_snap.node), len(origin_snap.node)
-    o_rows = np.flatnonzero(origin_snap.reachable)
+    wanted = origin_snap.reachable
+    if origins_of_interest is not None:
+        wanted = wanted & np.asarray(origins_of_interest, bool)
+    o_rows = np.flatnonzero(wanted)
     c_rows = np.flatnonzero(candidate_snap.reachable)
     if not o_rows.size or not c_rows.size:
         return sparse.csr_matrix((n_cand, n_orig), dtype=bool)

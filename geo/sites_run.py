@@ -59,9 +59,8 @@ class SiteChoice:
     total_unmet: float
 
 
-def gp_candidates(results: Results) -> gpd.GeoDataFrame:
+def gp_candidates(gps: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Every GP practice of the region as a candidate outreach site."""
-    gps = results.gp_practices
     return gpd.GeoDataFrame(
         {"site_id": gps["facility_id"].to_numpy(), "name": gps["name"].to_numpy()},
         geometry=gps.geometry.to_numpy(),
@@ -141,7 +140,9 @@ def choose_sites(
             f"{len(off)} candidate site(s) lie more than {max_snap_distance_m:g} m from the road "
             f"network (e.g. {', '.join(off[:5])}): check their coordinates and CRS"
         )
-    cover = coverage_matrix(network, origin_snap, snap, spc_threshold_min)
+    cover = coverage_matrix(
+        network, origin_snap, snap, spc_threshold_min, origins_of_interest=weight > 0
+    )
     selection = greedy_max_coverage(cover, weight, k)
     table = _ranked_table(candidates, origins, cover, selection, weight)
     return SiteChoice(candidates, selection, table, float(weight.sum()))
@@ -238,7 +239,7 @@ def run_sites(
 
 def _candidates(spec: str, results: Results, weight, network) -> gpd.GeoDataFrame:
     if spec == "gp_practices":
-        return gp_candidates(results)
+        return gp_candidates(results.gp_practices)
     if spec == "grid":
         return grid_candidates(results.origins, weight, network)
     path = Path(spec)
