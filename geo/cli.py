@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sites.add_argument("--out", type=Path, default=None, help="output folder")
     common(sites)
+    from geo.cli_batch import add_batch_parser
+
+    add_batch_parser(sub, common)
     validate = sub.add_parser("validate", help="check a config and its inputs; write nothing")
     validate.add_argument("config", type=Path, help="region config (YAML)")
     common(validate)
@@ -131,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose, quiet=args.quiet)
     try:
+        if args.command == "batch":
+            return _batch(args)
         if args.command == "validate":
             return _validate(args.config, quiet=args.quiet)
         if args.command == "report":
@@ -232,6 +237,19 @@ def _report(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"gapmap: wrote {len(files)} files to {files[0].parent}")
     return EXIT_OK
+
+
+def _batch(args: argparse.Namespace) -> int:
+    """``gapmap batch``: regions as Dask tasks; 1 when any region failed."""
+    from geo.batch import run_batch
+    from geo.cli_batch import batch_summary_text
+
+    outcome = run_batch(
+        args.batch, args.out, scheduler_address=args.scheduler, n_workers=args.workers
+    )
+    if not args.quiet:
+        print(batch_summary_text(outcome))
+    return EXIT_FAILURE if outcome.failed else EXIT_OK
 
 
 def _scenario(args: argparse.Namespace) -> int:

@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 Geometry = shapely.Geometry
 
 
+# Cells read per strip of a population raster (16M float cells: ~0.5 GB with centres).
+MAX_CELLS_PER_READ = 16_000_000
+
+
 def _finish(
     xy: np.ndarray,
     counts: np.ndarray,
@@ -68,8 +72,14 @@ def origins_from_raster(
     count_band: int = 1,
     age_bands: Mapping[str, int] | None = None,
     aggregate_factor: int = 1,
+    max_cells_per_read: int = MAX_CELLS_PER_READ,
 ) -> gpd.GeoDataFrame:
     """One origin per populated raster cell.
+
+    The raster is read in strips of whole rows (at most ``max_cells_per_read`` cells, a
+    multiple of ``aggregate_factor`` rows) and only populated cells are kept from each, so a
+    national raster larger than memory reads in bounded memory; the result does not depend on
+    the strip size.
 
     Parameters
     ----------
@@ -86,6 +96,8 @@ def origins_from_raster(
         Output column → band number, e.g. ``{"pop_65plus": 2}``.
     aggregate_factor
         Sum blocks of ``factor × factor`` cells into one origin (for speed).
+    max_cells_per_read
+        Cells read at once (bounds memory).
 
     Returns
     -------
@@ -114,28 +126,23 @@ def origins_from_raster(
                     f"band {band} does not exist (the raster has {src.count})", path=path
                 )
         window = _window(src, region, crs)
-        arrays = [_read_band(src, b, window) for b in [count_band, *age_bands.values()]]
-        transform = src.window_transform(window)
-        src_crs = src.crs
-    counts, ages = arrays[0], arrays[1:]
-    _check_values(counts, path)
-    to_crs = Transformer.from_crs(src_crs, crs, always_xy=True)
-    if region is not None:
-        # Clip cell by cell (by cell centre) before any aggregation, so an aggregated run
-        # holds exactly the people of the clipped one.
-        cx, cy = _cell_centres(transform, counts.shape)
-        x, y = to_crs.transform(cx.ravel(), cy.ravel())
-        inside = shapely.contains_xy(region, x, y).reshape(counts.shape)
-        counts = np.where(inside, counts, 0.0)
-        ages = [np.where(inside, a, 0.0) for a in ages]
-    if aggregate_factor > 1:
-        counts, ages, transform, cx, cy = _aggregate(counts, ages, transform, aggregate_factor)
-    else:
-        cx, cy = _cell_centres(transform, counts.shape)
-    x, y = to_crs.transform(cx.ravel(), cy.ravel())
-    xy = np.column_stack([x, y])
-    extra = {name: a.ravel() for name, a in zip(age_bands, ages, strict=True)}
-    origins = _finish(xy, counts.ravel(), crs, extra=extra)
+        to_crs = Transformer.from_crs(src.crs, crs, always_xy=True)
+        parts = [
+            _strip_origins(
+                src,
+                strip,
+                [count_band, *age_bands.values()],
+                region,
+                to_crs,
+                aggregate_factor,
+                path,
+            )
+            for strip in _strips(window, aggregate_factor, max_cells_per_read)
+        ]
+    xy = np.vstack([p[0] for p in parts])
+    counts = np.concatenate([p[1] for p in parts])
+    extra = {name: np.concatenate([p[2][i] for p in parts]) for i, name in enumerate(age_bands)}
+    origins = _finish(xy, counts, crs, extra=extra)
     if origins.empty:
         raise InputError(
             "no population inside the region: check the raster covers the region "
@@ -167,6 +174,40 @@ def _window(src, region: Geometry | None, crs: CRS) -> Window:
         min(win.width + 2, src.width),
         min(win.height + 2, src.height),
     ).intersection(full)
+
+
+def _strips(window: Window, factor: int, max_cells: int) -> list[Window]:
+    """Row strips covering ``window``, each a multiple of ``factor`` rows (block-aligned)."""
+    rows = max(max_cells // max(int(window.width), 1), 1)
+    rows = max(rows // factor, 1) * factor
+    height, width = int(window.height), int(window.width)
+    return [
+        Window(window.col_off, window.row_off + top, width, min(rows, height - top))
+        for top in range(0, height, rows)
+    ]
+
+
+def _strip_origins(src, strip: Window, bands: list[int], region, to_crs, factor: int, path: Path):
+    """Populated cells (or aggregated blocks) of one strip: xy, counts, age arrays."""
+    arrays = [_read_band(src, b, strip) for b in bands]
+    transform = src.window_transform(strip)
+    counts, ages = arrays[0], arrays[1:]
+    _check_values(counts, path)
+    if region is not None:
+        # Clip cell by cell (by cell centre) before any aggregation, so an aggregated run
+        # holds exactly the people of the clipped one.
+        cx, cy = _cell_centres(transform, counts.shape)
+        x, y = to_crs.transform(cx.ravel(), cy.ravel())
+        inside = shapely.contains_xy(region, x, y).reshape(counts.shape)
+        counts = np.where(inside, counts, 0.0)
+        ages = [np.where(inside, a, 0.0) for a in ages]
+    if factor > 1:
+        counts, ages, transform, cx, cy = _aggregate(counts, ages, transform, factor)
+    else:
+        cx, cy = _cell_centres(transform, counts.shape)
+    keep = counts.ravel() > 0
+    x, y = to_crs.transform(cx.ravel()[keep], cy.ravel()[keep])
+    return np.column_stack([x, y]), counts.ravel()[keep], [a.ravel()[keep] for a in ages]
 
 
 def _cell_centres(transform, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

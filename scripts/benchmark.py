@@ -453,7 +453,17 @@ def _ratios(results: dict, reference: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--scale" in argv:  # the partitioned national benchmark (scripts/benchmark_scale.py)
+        from benchmark_scale import main as scale_main
+
+        return scale_main([a for a in argv if a != "--scale"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="run scripts/benchmark_scale.py instead (options after it go to that script)",
+    )
     parser.add_argument("--graphs", default="iow,1m,4m")
     parser.add_argument("--engines", default="gapmap,scipy,igraph,networkx,pandana")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")

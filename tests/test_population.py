@@ -59,6 +59,22 @@ def test_raster_region_clip_and_aggregation_preserve_totals(tmp_path):
     assert len(aggregated) <= 10 * 13  # ceil(40 / 4) x ceil(50 / 4) blocks
 
 
+@pytest.mark.parametrize("factor", [1, 3])
+def test_raster_read_in_strips_equals_one_read(tmp_path, factor):
+    """A raster read a few rows at a time (bounded memory) gives exactly the one-read origins."""
+    rng = np.random.default_rng(1)
+    counts = rng.gamma(1.0, 3.0, (41, 37)) * (rng.random((41, 37)) > 0.4)
+    older = counts * 0.2
+    path = _raster(tmp_path / "p.tif", [counts, older])
+    region = box(500_350, 5_996_100, 503_300, 5_999_650)
+    kwargs = {"crs": CRS, "region": region, "aggregate_factor": factor}
+    kwargs["age_bands"] = {"pop_65plus": 2}
+    whole = origins_from_raster(path, **kwargs)
+    strips = origins_from_raster(path, max_cells_per_read=37 * 4, **kwargs)  # 4-row strips
+    pd.testing.assert_frame_equal(whole.drop(columns="geometry"), strips.drop(columns="geometry"))
+    assert whole.geometry.geom_equals_exact(strips.geometry, tolerance=1e-6).all()
+
+
 def test_raster_is_reprojected(tmp_path):
     path = _raster(tmp_path / "p.tif", [[[5.0]]], crs="EPSG:4326", origin=(147.0, -32.0), res=0.01)
     with rasterio.open(path) as src:
