@@ -64,20 +64,23 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True).replace("`", "&#96;").replace("$", "&#36;")
 
 
-def minutes_text(value: object) -> str:
-    try:
-        minutes = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "unreachable"
-    return f"{minutes:.0f} min" if np.isfinite(minutes) else "unreachable"
-
-
-def num_text(value: object, digits: int = 0) -> str:
+def _finite(value: object) -> float | None:
+    """``value`` as a float, or None when missing, not a number or infinite."""
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return "n/a"
-    return f"{number:,.{digits}f}" if np.isfinite(number) else "n/a"
+        return None
+    return number if np.isfinite(number) else None
+
+
+def minutes_text(value: object) -> str:
+    minutes = _finite(value)
+    return "unreachable" if minutes is None else f"{minutes:.0f} min"
+
+
+def num_text(value: object, digits: int = 0) -> str:
+    number = _finite(value)
+    return "n/a" if number is None else f"{number:,.{digits}f}"
 
 
 def ordered_colours(order: list[str]) -> dict[str, str]:
@@ -102,11 +105,8 @@ def subarea_popup(row: dict, spc_min: float) -> str:
 
 
 def pct_text(value: object) -> str:
-    try:
-        share = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "n/a"
-    return f"{share:.0%}" if np.isfinite(share) else "n/a"
+    share = _finite(value)
+    return "n/a" if share is None else f"{share:.0%}"
 
 
 def share_colour(share: float | None) -> str:

@@ -116,15 +116,7 @@ def origins_from_raster(
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(f"cannot read as a raster ({exc})", path=path) from None
     with src:
-        if src.crs is None:
-            raise MissingCRSError(
-                "the raster declares no CRS; assign one (gdal_edit.py -a_srs)", path=path
-            )
-        for band in [count_band, *age_bands.values()]:
-            if not 1 <= band <= src.count:
-                raise InputError(
-                    f"band {band} does not exist (the raster has {src.count})", path=path
-                )
+        check_raster(src, [count_band, *age_bands.values()], path)
         window = _window(src, region, crs)
         to_crs = Transformer.from_crs(src.crs, crs, always_xy=True)
         parts = [
@@ -189,10 +181,10 @@ def _strips(window: Window, factor: int, max_cells: int) -> list[Window]:
 
 def _strip_origins(src, strip: Window, bands: list[int], region, to_crs, factor: int, path: Path):
     """Populated cells (or aggregated blocks) of one strip: xy, counts, age arrays."""
-    arrays = [_read_band(src, b, strip) for b in bands]
+    arrays = [read_band(src, b, strip) for b in bands]
     transform = src.window_transform(strip)
     counts, ages = arrays[0], arrays[1:]
-    _check_values(counts, path)
+    check_counts(counts, path)
     if region is not None:
         # Clip cell by cell (by cell centre) before any aggregation, so an aggregated run
         # holds exactly the people of the clipped one.
@@ -216,12 +208,25 @@ def _cell_centres(transform, shape: tuple[int, int]) -> tuple[np.ndarray, np.nda
     return np.asarray(cx, float).reshape(shape), np.asarray(cy, float).reshape(shape)
 
 
-def _read_band(src, band: int, window: Window) -> np.ndarray:
+def check_raster(src, bands: list[int], path: Path) -> None:
+    """A population raster must declare its CRS and hold every band asked for."""
+    if src.crs is None:
+        raise MissingCRSError(
+            "the raster declares no CRS; assign one (gdal_edit.py -a_srs)", path=path
+        )
+    for band in bands:
+        if not 1 <= band <= src.count:
+            raise InputError(f"band {band} does not exist (the raster has {src.count})", path=path)
+
+
+def read_band(src, band: int, window: Window) -> np.ndarray:
+    """One band of a window as floats, nodata as 0."""
     data = src.read(band, window=window, masked=True).astype(float)
     return np.ma.filled(data, 0.0)
 
 
-def _check_values(counts: np.ndarray, path: Path) -> None:
+def check_counts(counts: np.ndarray, path: Path) -> None:
+    """Head counts must be finite and non-negative outside nodata."""
     if not np.all(np.isfinite(counts)):
         raise InputError(
             "the population raster holds NaN or infinite values outside its "
@@ -579,7 +584,7 @@ def _density_weights(path: Path, cell_xy: np.ndarray, cell_m: float, anchor, crs
             win = win.round_offsets(op="floor").round_lengths(op="ceil").intersection(full)
         except rasterio.errors.WindowError:
             raise InputError("the density raster does not cover the polygons", path=path) from None
-        values = _read_band(src, 1, win)
+        values = read_band(src, 1, win)
         transform = src.window_transform(win)
         src_crs = src.crs
     from_src = Transformer.from_crs(src_crs, crs, always_xy=True)

@@ -21,7 +21,8 @@ import rasterio
 from pyproj import CRS, Transformer
 from rasterio.windows import Window
 
-from geo.errors import InputError, MissingCRSError
+from geo.errors import InputError
+from geo.population import check_counts, check_raster, read_band
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def iter_raster_origins(
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(f"cannot read as a raster ({exc})", path=path) from None
     with src:
-        _check_raster(src, [count_band, *age_bands.values()], path)
+        check_raster(src, [count_band, *age_bands.values()], path)
         to_crs = Transformer.from_crs(src.crs, CRS.from_user_input(crs or src.crs), always_xy=True)
         windows = chunk_windows(
             src.width, src.height, src.block_shapes[count_band - 1], max_cells=max_cells
@@ -130,41 +131,15 @@ def iter_raster_origins(
                 yield chunk
 
 
-def _check_raster(src, bands: list[int], path: Path) -> None:
-    if src.crs is None:
-        raise MissingCRSError(
-            "the raster declares no CRS; assign one (gdal_edit.py -a_srs)", path=path
-        )
-    for band in bands:
-        if not 1 <= band <= src.count:
-            raise InputError(f"band {band} does not exist (the raster has {src.count})", path=path)
-
-
 def _read_window(
     src, window: Window, count_band: int, age_bands: dict[str, int], to_crs, path: Path
 ) -> RasterChunk | None:
-    counts = np.ma.filled(src.read(count_band, window=window, masked=True).astype(float), 0.0)
-    if not np.all(np.isfinite(counts)):
-        raise InputError(
-            "the population raster holds NaN or infinite values outside its nodata; "
-            "set the nodata value",
-            path=path,
-        )
-    if (counts < 0).any():
-        raise InputError(
-            f"the population raster holds negative counts (min {counts.min()}); set the "
-            "nodata value if these mark missing data",
-            path=path,
-        )
+    counts = read_band(src, count_band, window)
+    check_counts(counts, path)
     rows, cols = np.nonzero(counts > 0)
     if rows.size == 0:
         return None
-    ages = {
-        name: np.ma.filled(src.read(band, window=window, masked=True).astype(float), 0.0)[
-            rows, cols
-        ]
-        for name, band in age_bands.items()
-    }
+    ages = {name: read_band(src, band, window)[rows, cols] for name, band in age_bands.items()}
     # Centres from the raster's own transform and global indices: the same arithmetic as a
     # whole-raster read, so centres are bit-identical.
     cx, cy = rasterio.transform.xy(
