@@ -231,3 +231,16 @@ def test_scenario_and_sites_maps(browser, tmp_path):
         tiles=True,
         overlays=(*OVERLAYS, "Chosen outreach sites (ranked)"),
     )
+
+
+def test_empty_layers_render_in_the_browser(browser, tmp_path):
+    results = make_results(200, seed=8, with_hotspots=False, with_catchments=False)
+    for frame in (results.gp_practices, results.tables["gp_specialist_links"]):
+        frame["isolated"] = False
+    path = write_map(results, tmp_path / "map.html", offline=True)
+    _check_map(browser, path, tiles=False)
+    page, _ = _open(browser, path)
+    legend = page.locator("#gm-legend").inner_text()
+    assert "No hotspots of uncovered need found." in legend
+    assert "No isolated GP practices." in legend
+    page.close()
