@@ -111,10 +111,7 @@ def origins_from_raster(
     age_bands = dict(age_bands or {})
     if aggregate_factor < 1:
         raise InputError("population.aggregate_factor must be at least 1", path=path)
-    try:
-        src = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"cannot read as a raster ({exc})", path=path) from None
+    src = open_raster(path)
     with src:
         check_raster(src, [count_band, *age_bands.values()], path)
         window = _window(src, region, crs)
@@ -206,6 +203,14 @@ def _cell_centres(transform, shape: tuple[int, int]) -> tuple[np.ndarray, np.nda
     rows, cols = np.indices(shape)
     cx, cy = rasterio.transform.xy(transform, rows.ravel(), cols.ravel(), offset="center")
     return np.asarray(cx, float).reshape(shape), np.asarray(cy, float).reshape(shape)
+
+
+def open_raster(path: Path):
+    """Open a raster with rasterio, or raise an :class:`InputError` naming the file."""
+    try:
+        return rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"cannot read as a raster ({exc})", path=path) from None
 
 
 def check_raster(src, bands: list[int], path: Path) -> None:

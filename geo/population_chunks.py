@@ -21,8 +21,7 @@ import rasterio
 from pyproj import CRS, Transformer
 from rasterio.windows import Window
 
-from geo.errors import InputError
-from geo.population import check_counts, check_raster, read_band
+from geo.population import check_counts, check_raster, open_raster, read_band
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +113,7 @@ def iter_raster_origins(
     """
     path = Path(path)
     age_bands = dict(age_bands or {})
-    try:
-        src = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"cannot read as a raster ({exc})", path=path) from None
+    src = open_raster(path)
     with src:
         check_raster(src, [count_band, *age_bands.values()], path)
         to_crs = Transformer.from_crs(src.crs, CRS.from_user_input(crs or src.crs), always_xy=True)
