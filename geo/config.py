@@ -325,6 +325,19 @@ class OutputConfig(_Strict):
     tiles: str | None = "OpenStreetMap"
 
 
+class PartitionConfig(_Strict):
+    """Route a big region tile by tile on Dask (see the README's Scaling section).
+
+    Each tile is searched on the roads inside it plus a buffer wide enough for the largest
+    threshold, so every time within the thresholds and bands is exactly the whole-network
+    time; beyond the last band, times are ``inf`` (counted in the last, open band).
+    """
+
+    tile_size_km: float = Field(gt=0, description="Side of the square tiles.")
+    workers: int = Field(default=2, ge=1, description="Local cluster worker processes.")
+    scheduler: str | None = Field(default=None, description="A running Dask scheduler address.")
+
+
 class RegionConfig(_Strict):
     """A whole region run. See the README's config walk-through."""
 
@@ -340,7 +353,17 @@ class RegionConfig(_Strict):
     catchments: CatchmentsConfig = Field(default_factory=CatchmentsConfig)
     uncertainty: UncertaintyConfig = Field(default_factory=UncertaintyConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    partition: PartitionConfig | None = None
     source_path: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _partition_without_catchments(self) -> RegionConfig:
+        if self.partition is not None and self.catchments.enabled:
+            raise ValueError(
+                "catchments need whole-network searches: with partition, set "
+                "catchments: {enabled: false}"
+            )
+        return self
 
 
 def load_config(path: str | Path) -> RegionConfig:

@@ -137,6 +137,7 @@ def travel_time_bands(
         Service kind (e.g. ``gp``, ``spc``) -> travel-time column in minutes.
     bands_min
         Upper band edges in minutes (a band includes its upper edge: 15 min is in ``0-15``).
+        Times of ``inf`` fall in the last (open) band; NaN (no road) in ``unreachable``.
 
     Returns
     -------
@@ -151,7 +152,9 @@ def travel_time_bands(
         minutes = origins[col].to_numpy(float)
         idx = np.searchsorted(edges, minutes, side="left") - 1
         idx = np.clip(idx, 0, len(edges) - 1)
-        idx[~np.isfinite(minutes)] = len(labels) - 1
+        # NaN: no road (unreachable); +inf: beyond every band (e.g. beyond a partitioned
+        # run's search limit), counted in the last band.
+        idx[np.isnan(minutes)] = len(labels) - 1
         sums = (
             origins[["pop_count", "need_cancer", "need_non_cancer"]]
             .groupby(idx)

@@ -216,14 +216,7 @@ def analyse(config: RegionConfig, inputs: RegionInputs, *, timer: _Timer | None 
         inputs.specialist_services,
     )
     with timer.stage("travel", "computing road travel times"):
-        times = compute_service_times(
-            network,
-            origins,
-            gps,
-            spcs,
-            max_snap_distance_m=config.roads.max_snap_distance_m,
-            offroad_speed_kph=config.roads.offroad_speed_kph,
-        )
+        times = _service_times(config, network, origins, gps, spcs)
     catchments, surface = None, None
     if config.catchments.enabled:
         with timer.stage("catchments", "drawing travel-time catchments"):
@@ -332,6 +325,22 @@ def _load_facilities(config: RegionConfig, crs: CRS) -> tuple[gpd.GeoDataFrame, 
             )
         )
     return out[0], out[1]
+
+
+def _service_times(config: RegionConfig, network, origins, gps, spcs) -> ServiceTimes:
+    """Nearest GP and SPC times: whole-network searches, or tile by tile with ``partition``."""
+    if config.partition is not None:
+        from geo.partition_run import partitioned_times
+
+        return partitioned_times(config, network, origins, gps, spcs)
+    return compute_service_times(
+        network,
+        origins,
+        gps,
+        spcs,
+        max_snap_distance_m=config.roads.max_snap_distance_m,
+        offroad_speed_kph=config.roads.offroad_speed_kph,
+    )
 
 
 def _classify(
