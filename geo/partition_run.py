@@ -16,7 +16,7 @@ import numpy as np
 
 from geo.config import RegionConfig
 from geo.dask_cluster import dask_client
-from geo.network import RoadNetwork
+from geo.network import RoadNetwork, SnapResult
 from geo.partition_services import partitioned_service_times
 from geo.service_times import ServiceTimes, _snapper, _with_snap, unreachable_reasons
 
@@ -49,12 +49,25 @@ def partitioned_times(
     part = config.partition
     roads = config.roads
     snap = _snapper(network, roads.max_snap_distance_m, roads.offroad_speed_kph)
-    o_snap, gp_snap, spc_snap = snap(origins), snap(gp_practices), snap(services)
+    gp_snap, spc_snap = snap(gp_practices), snap(services)
     gps = _with_snap(gp_practices, gp_snap, "GP practice", roads.max_snap_distance_m)
     spcs = _with_snap(services, spc_snap, "specialist service", roads.max_snap_distance_m)
     # GP practices ride along as extra points: their SPC time is the GP-specialist link.
+    n = len(origins)
     x = np.concatenate([origins.geometry.x.to_numpy(), gps.geometry.x.to_numpy()])
     y = np.concatenate([origins.geometry.y.to_numpy(), gps.geometry.y.to_numpy()])
+    points_snap = network.snap(
+        x,
+        y,
+        max_snap_distance_m=roads.max_snap_distance_m,
+        offroad_speed_kph=roads.offroad_speed_kph,
+    )
+    o_snap = SnapResult(
+        points_snap.node[:n],
+        points_snap.snap_distance_m[:n],
+        points_snap.connector_time_s[:n],
+        points_snap.reachable[:n],
+    )
     limit = search_limit_min(config)
     with dask_client(part.scheduler, n_workers=part.workers) as client:
         columns, run = partitioned_service_times(
@@ -69,8 +82,8 @@ def partitioned_times(
             offroad_speed_kph=roads.offroad_speed_kph,
             tile_size_m=part.tile_size_km * 1000.0,
             client=client,
+            origin_snap=points_snap,
         )
-    n = len(origins)
     log.info("partitioned travel times: %d tiles, search limit %g min", len(run.tiles), limit)
     gps["spc_travel_time_min"] = columns["spc_travel_time_min"][n:]
     gps["nearest_spc_id"] = columns["nearest_spc_id"][n:]

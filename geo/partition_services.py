@@ -80,6 +80,7 @@ def partitioned_service_times(
     spc_threshold_min: float,
     max_snap_distance_m: float = 5000.0,
     offroad_speed_kph: float = 15.0,
+    origin_snap: SnapResult | None = None,
     **partition: Any,
 ) -> tuple[dict[str, np.ndarray], PartitionedTimes]:
     """Nearest GP and SPC times of origins by partition, as ``compute_service_times`` columns.
@@ -100,6 +101,8 @@ def partitioned_service_times(
         The largest thresholds that will be applied (e.g. remote GP thresholds included).
     max_snap_distance_m, offroad_speed_kph
         Snapping, as in the pipeline.
+    origin_snap
+        The origins already snapped with those settings (skips snapping them again).
     **partition
         ``tile_size_m``, ``tiles``, ``client``... for :func:`partitioned_nearest`.
 
@@ -109,7 +112,7 @@ def partitioned_service_times(
         The origin columns and the :class:`PartitionedTimes` (tile statistics).
     """
     snap_kw = {"max_snap_distance_m": max_snap_distance_m, "offroad_speed_kph": offroad_speed_kph}
-    o_snap = network.snap(origin_x, origin_y, **snap_kw)
+    o_snap = network.snap(origin_x, origin_y, **snap_kw) if origin_snap is None else origin_snap
     searches, outputs = service_searches(
         _snap_points(network, gp_practices, snap_kw),
         _snap_points(network, services, snap_kw),
