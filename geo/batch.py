@@ -47,10 +47,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from geo import __version__
-from geo.config import InputPath, RegionConfig, _Strict, load_config, validation_problems
+from geo.config import InputPath, RegionConfig, _Strict, load_config, validate_file_model
 from geo.errors import ConfigError, InputError, InputErrors
 from geo.outputs import provenance_json, sha256_file, write_atomic_text
 
@@ -151,12 +151,7 @@ def load_batch(path: str | Path) -> BatchConfig:
         raise ConfigError(f"not a valid YAML batch file ({exc})", path=path) from None
     if not isinstance(raw, dict):
         raise ConfigError("a batch file is a mapping: 'regions:' or 'template:'", path=path)
-    try:
-        batch = BatchConfig.model_validate(raw, context={"base_dir": path.parent.resolve()})
-    except ValidationError as exc:
-        problems = validation_problems(exc, BatchConfig, path)
-        raise (problems[0] if len(problems) == 1 else InputErrors(problems)) from None
-    return batch.model_copy(update={"source_path": path.resolve()})
+    return validate_file_model(BatchConfig, raw, path)
 
 
 def slugify(name: str) -> str:

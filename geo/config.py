@@ -24,7 +24,7 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -366,6 +366,9 @@ class RegionConfig(_Strict):
         return self
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 def load_config(path: str | Path) -> RegionConfig:
     """Read and validate a region config.
 
@@ -393,12 +396,24 @@ def load_config(path: str | Path) -> RegionConfig:
 
 def parse_config(raw: dict[str, Any], *, path: Path) -> RegionConfig:
     """Validate an already-parsed config mapping (see :func:`load_config`)."""
+    return validate_file_model(RegionConfig, raw, path)
+
+
+def validate_file_model(model: type[M], raw: Any, path: Path) -> M:
+    """Validate a YAML file's mapping against ``model`` (relative paths resolved against the
+    file's folder) and record the file as ``source_path``.
+
+    Raises
+    ------
+    ConfigError, InputErrors
+        One invalid entry, or several (each named with its key).
+    """
     try:
-        config = RegionConfig.model_validate(raw, context={"base_dir": path.parent.resolve()})
+        obj = model.model_validate(raw, context={"base_dir": path.parent.resolve()})
     except ValidationError as exc:
-        problems = validation_problems(exc, RegionConfig, path)
+        problems = validation_problems(exc, model, path)
         raise (problems[0] if len(problems) == 1 else InputErrors(problems)) from None
-    return config.model_copy(update={"source_path": path.resolve()})
+    return obj.model_copy(update={"source_path": path.resolve()})
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from geo.config import (
     HomeVisitsConfig,
@@ -19,9 +19,8 @@ from geo.config import (
     ThresholdsConfig,
     _Strict,
     read_yaml,
-    validation_problems,
+    validate_file_model,
 )
-from geo.errors import InputErrors
 
 # Working days in an average month: a clinic held this many days a month runs full time.
 WORKING_DAYS_PER_MONTH = 21.7
@@ -125,9 +124,4 @@ def load_scenario(path: str | Path) -> ScenarioConfig:
     """
     path = Path(path)
     raw: dict[str, Any] = read_yaml(path)
-    try:
-        scenario = ScenarioConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = validation_problems(exc, ScenarioConfig, path)
-        raise (problems[0] if len(problems) == 1 else InputErrors(problems)) from None
-    return scenario.model_copy(update={"source_path": path.resolve()})
+    return validate_file_model(ScenarioConfig, raw, path)
