@@ -77,8 +77,9 @@ def synthetic_graph(n_nodes: int, seed: int = 0) -> dict[str, np.ndarray]:
 
 def prepare(name: str) -> Path:
     """Build (once) and cache the graph, its facilities and table origins as ``.npz``."""
-    from geo.network import RoadNetwork, build_network
-    from geo.speeds import SpeedSettings
+    from geo.inputs.roads import build_network
+    from geo.inputs.speeds import SpeedSettings
+    from geo.routing.network import RoadNetwork
 
     path = CACHE / f"{name}.npz"
     if path.is_file():
@@ -109,7 +110,7 @@ def prepare(name: str) -> Path:
 
 # -- one measurement per process -------------------------------------------------------------
 def _load(path: Path):
-    from geo.network import RoadNetwork
+    from geo.routing.network import RoadNetwork
 
     d = dict(np.load(path))
     net = RoadNetwork.from_arrays(
@@ -127,7 +128,7 @@ def run_nearest(engine: str, path: Path) -> dict:
     fac = d["facilities"]
     prep = time.perf_counter()
     if engine == "gapmap":
-        from geo.travel import nearest_facility
+        from geo.routing.travel import nearest_facility
 
         start = time.perf_counter()
         times = nearest_facility(net, fac, direction="from_facility").time_s
@@ -192,7 +193,7 @@ def run_table(engine: str, path: Path) -> dict:
         fac = fac[:subset]
     prep = time.perf_counter()
     if engine == "gapmap":
-        from geo.travel import od_table
+        from geo.routing.travel import od_table
 
         start = time.perf_counter()
         table = od_table(net, origins, fac, max_time_s=HORIZON_S, direction="from_facility")
@@ -271,8 +272,8 @@ def run_table(engine: str, path: Path) -> dict:
 def run_ingest(engine: str, _path: Path) -> dict:
     pbf = iow_pbf()
     if engine == "gapmap":
-        from geo.network import build_network
-        from geo.speeds import SpeedSettings
+        from geo.inputs.roads import build_network
+        from geo.inputs.speeds import SpeedSettings
 
         start = time.perf_counter()
         net = build_network(pbf, SpeedSettings(profile="gb"), "EPSG:27700").network
@@ -280,7 +281,7 @@ def run_ingest(engine: str, _path: Path) -> dict:
     else:  # osmnx reads OSM XML: convert first (untimed), then time its route
         import osmnx as ox
 
-        from geo.roads import write_drivable_xml
+        from geo.inputs.roads import write_drivable_xml
 
         xml = CACHE / "iow-drive.osm"
         if not xml.is_file():
@@ -296,11 +297,11 @@ def run_ingest(engine: str, _path: Path) -> dict:
 
 def run_catchments(engine: str, _path: Path) -> dict:
     from geo.config import load_config
-    from geo.facilities import load_facilities
+    from geo.inputs.facilities import load_facilities
 
     cfg = load_config(REPO / "scripts" / "regions" / "isle_of_wight.yml")
-    from geo.network import build_network
-    from geo.speeds import SpeedSettings
+    from geo.inputs.roads import build_network
+    from geo.inputs.speeds import SpeedSettings
 
     net = build_network(iow_pbf(), SpeedSettings(profile="gb"), "EPSG:27700").network
     g = cfg.gp_practices
@@ -316,7 +317,7 @@ def run_catchments(engine: str, _path: Path) -> dict:
     snap = net.snap(gps.geometry.x.to_numpy(), gps.geometry.y.to_numpy())
     thresholds = [5.0, 10.0, 15.0, 20.0]
     if engine == "gapmap":
-        from geo.catchments import SurfaceGrid, catchments_by_facility
+        from geo.analysis.catchments import SurfaceGrid, catchments_by_facility
 
         start = time.perf_counter()
         grid = SurfaceGrid.build(net, cell_size_m=100.0, max_offroad_m=500.0)
@@ -362,8 +363,8 @@ def run_catchments(engine: str, _path: Path) -> dict:
 
 def run_end_to_end(engine: str, path: Path) -> dict:
     """gapmap from edge arrays to the 60-minute table in one process (peak memory target)."""
-    from geo.network import RoadNetwork
-    from geo.travel import nearest_facility, od_table
+    from geo.routing.network import RoadNetwork
+    from geo.routing.travel import nearest_facility, od_table
 
     name = path.stem
     start = time.perf_counter()

@@ -3,8 +3,8 @@
 A road-like grid of 1M nodes (the travel-time benchmark's graph), one origin per node with
 people and a 65+ share, 300 GP practices, 12 SPC services of the three types (one cancer-only),
 remoteness by distance from the centre, need from the Australian rates — then
-:func:`geo.pipeline.analyse`: travel times, coverage, speed uncertainty, access scores, hotspots
-and every table. Catchments are left out (they are a map layer).
+:func:`geo.analysis.region.analyse`: travel times, coverage, speed uncertainty, access scores,
+hotspots and every table. Catchments are left out (they are a map layer).
 
     python scripts/benchmark_analysis.py --origins 1000000
 """
@@ -32,9 +32,9 @@ def synthetic_inputs(n_origins: int, seed: int = 0):
     """A synthetic region's inputs, built in memory."""
     from benchmark import synthetic_graph
 
-    from geo.need import need_from_rates
-    from geo.network import RoadNetwork
-    from geo.remoteness import ABS_CLASSES, RemotenessResult
+    from geo.inputs.need import need_from_rates
+    from geo.inputs.remoteness import ABS_CLASSES, RemotenessResult
+    from geo.routing.network import RoadNetwork
 
     g = synthetic_graph(n_origins, seed)
     net = RoadNetwork.from_arrays(g["src"], g["dst"], g["t"], g["x"], g["y"], CRS)
@@ -86,8 +86,11 @@ def synthetic_inputs(n_origins: int, seed: int = 0):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from geo.analysis.region import analyse
     from geo.config import parse_config
-    from geo.pipeline import RegionInputs, _Timer, analyse
+    from geo.inputs.region import RegionInputs
+    from geo.progress import StageTimer
+    from geo.routing.network import Snaps
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--origins", type=int, default=1_000_000)
@@ -109,8 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         },
         path=REPO / "synthetic.yml",
     )
-    inputs = RegionInputs(net, gps, spcs, origins, None, remoteness, need, net.crs)
-    timer = _Timer(None)
+    timer = StageTimer()
+    with timer.stage("snapping", "snapping origins and facilities"):
+        snaps = Snaps.of(net, origins, gps, spcs)
+    inputs = RegionInputs(net, gps, spcs, origins, None, remoteness, need, net.crs, snaps)
     results = analyse(config, inputs, timer=timer)
     done = time.perf_counter()
     report = {

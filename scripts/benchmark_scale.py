@@ -46,7 +46,7 @@ N_GP, N_SPC = 3000, 150
 
 def _peak_mb() -> float:
     """This process's own peak (``VmHWM``: a child does not inherit its parent's peak)."""
-    from geo.partition import peak_rss_mb
+    from geo.routing.partition import peak_rss_mb
 
     return peak_rss_mb()
 
@@ -116,8 +116,8 @@ def _write_population(path: Path, x: np.ndarray, y: np.ndarray, n_cells: int) ->
 def _inputs(folder: Path, timings: dict) -> dict:
     import geopandas as gpd
 
-    from geo.network import RoadNetwork
-    from geo.population_chunks import iter_raster_origins
+    from geo.inputs.population_chunks import iter_raster_origins
+    from geo.routing.network import RoadNetwork
 
     start = time.perf_counter()
     with np.load(folder / "graph.npz") as g:
@@ -145,29 +145,27 @@ def _inputs(folder: Path, timings: dict) -> dict:
             geometry=gpd.points_from_xy(f["spc_x"], f["spc_y"]),
             crs=CRS,
         )
-    searches, outputs = _searches(net, gps, spcs)
+    searches, outputs = _searches(net, snap, gps, spcs)
     timings["snap_s"] = time.perf_counter() - start
     return {"net": net, "snap": snap, "pop": pop, "searches": searches, "outputs": outputs}
 
 
-def _searches(net, gps, spcs):
-    from geo.partition_services import service_searches
+def _searches(net, snap, gps, spcs):
+    """The pipeline's one search plan (GP searches bounded by GP_MIN, SPC by SPC_MIN)."""
+    from geo.analysis.service_times import plan_searches
+    from geo.routing.network import Snaps
 
-    gp_snap = net.snap(gps.geometry.x.to_numpy(), gps.geometry.y.to_numpy())
-    spc_snap = net.snap(spcs.geometry.x.to_numpy(), spcs.geometry.y.to_numpy())
-    return service_searches(
-        gp_snap, spc_snap, spcs, gp_threshold_min=GP_MIN, spc_threshold_min=SPC_MIN
-    )
+    kw = {"max_snap_distance_m": 5000.0, "offroad_speed_kph": 15.0}
+    snaps = Snaps(snap, net.snap_points(gps, **kw), net.snap_points(spcs, **kw), **kw)
+    plan = plan_searches(snaps, spcs, limit_min=SPC_MIN, gp_limit_min=GP_MIN)
+    return plan.searches, plan.outputs
 
 
 def _coverage(times: dict[str, np.ndarray], pop: np.ndarray) -> dict[str, float]:
-    from geo.access import COVERAGE_CLASSES, coverage_class
+    from geo.analysis.coverage import COVERAGE_CLASSES, classify, reach
 
-    classes = coverage_class(
-        times["gp_travel_time_min"],
-        times["spc_travel_time_min"],
-        gp_threshold_min=GP_MIN,
-        spc_threshold_min=SPC_MIN,
+    classes = classify(
+        reach(times["gp_travel_time_min"], GP_MIN), reach(times["spc_travel_time_min"], SPC_MIN)
     )
     total = pop.sum()
     return {c: round(float(pop[classes == c].sum() / total), 6) for c in COVERAGE_CLASSES}
@@ -175,7 +173,7 @@ def _coverage(times: dict[str, np.ndarray], pop: np.ndarray) -> dict[str, float]
 
 def run_measurement(mode: str, folder: Path, n_workers: int, tile_km: float) -> dict:
     """Build, read, snap, route and classify; save the time arrays; report timings/memory."""
-    from geo.partition import partitioned_nearest, unpartitioned_nearest
+    from geo.routing.partition import partitioned_nearest, unpartitioned_nearest
 
     start = time.perf_counter()
     timings: dict = {}
@@ -209,7 +207,7 @@ def run_measurement(mode: str, folder: Path, n_workers: int, tile_km: float) -> 
 
 
 def _partitioned(net, snap, offsets, d, n_workers, tile_km, partitioned_nearest):
-    from geo.dask_cluster import dask_client
+    from geo.routing.cluster import dask_client
 
     with dask_client(n_workers=n_workers) as client:
         result = partitioned_nearest(

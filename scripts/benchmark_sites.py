@@ -44,11 +44,18 @@ def _plain_greedy(cover, weight: np.ndarray, k: int) -> tuple[list[int], float]:
 def main(argv: list[str] | None = None) -> int:
     from benchmark_analysis import synthetic_inputs
 
+    from geo.analysis.region import classify, travel_times
+    from geo.analysis.sites import (
+        choose_sites,
+        coverage_matrix,
+        gp_candidates,
+        greedy_max_coverage,
+        grid_candidates,
+        unmet_weight,
+    )
     from geo.config import parse_config
-    from geo.pipeline import _classify, _thresholds
-    from geo.service_times import compute_service_times
-    from geo.sites import coverage_matrix, greedy_max_coverage, unmet_weight
-    from geo.sites_run import choose_sites, gp_candidates, grid_candidates
+    from geo.inputs.region import RegionInputs
+    from geo.routing.network import Snaps
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--origins", type=int, default=1_000_000)
@@ -58,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
-    net, origins, gps, spcs, _, _ = synthetic_inputs(args.origins)
+    net, origins, gps, spcs, remoteness, need = synthetic_inputs(args.origins)
     config = parse_config(
         {
             "region": {"name": "synthetic", "crs": "EPSG:3857"},
@@ -72,19 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     roads = config.roads
     t1 = time.perf_counter()
-    times = compute_service_times(
-        net,
-        origins,
-        gps,
-        spcs,
-        max_snap_distance_m=roads.max_snap_distance_m,
-        offroad_speed_kph=roads.offroad_speed_kph,
-    )
-    origins, gps = _classify(config, origins, gps, times)
+    snaps = Snaps.of(net, origins, gps, spcs)
+    inputs = RegionInputs(net, gps, spcs, origins, None, remoteness, need, net.crs, snaps)
+    times = travel_times(config, inputs)
+    origins, gps = classify(config, origins, times)
     t2 = time.perf_counter()
     weight = unmet_weight(origins)
-    _, spc_th = _thresholds(config, origins)
-    snap = times.facility_snaps["origins"]
+    spc_th = origins["spc_threshold_min"].to_numpy(float)
+    snap = snaps.origins
     choice = choose_sites(
         net,
         origins,

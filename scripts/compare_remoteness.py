@@ -24,10 +24,9 @@ sys.path.insert(0, str(REPO))
 
 def _run(config_path: Path):
     from geo.config import load_config
-    from geo.layers import assign_subareas, load_population, load_remoteness, load_subareas
-    from geo.network import build_network
-    from geo.remoteness import computed_aria
-    from geo.roads import SpeedSettings
+    from geo.inputs.layers import assign_subareas, load_population, load_remoteness, load_subareas
+    from geo.inputs.remoteness import computed_aria
+    from geo.inputs.roads import SpeedSettings, build_network
 
     cfg = load_config(config_path)
     crs = cfg.region.crs

@@ -55,7 +55,7 @@ def geo_data_root_env(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def iow_lsoa_origins(iow_dir: Path):
     """Isle of Wight LSOA population-weighted centroids as origins (EPSG:27700)."""
-    from geo.population import origins_from_points
+    from geo.inputs.population import origins_from_points
 
     return origins_from_points(
         iow_dir / "population" / "lsoa11_isle_of_wight_pwc_pop2017_ruc11.csv",
@@ -64,4 +64,65 @@ def iow_lsoa_origins(iow_dir: Path):
         id_column="lsoa11cd",
         x_column="pwc_longitude",
         y_column="pwc_latitude",
+        input_crs="EPSG:4326",
     )
+
+
+@pytest.fixture(scope="session")
+def demo_config():
+    """The demo region's config (frozen: derive variants with ``model_copy``)."""
+    from geo.config import load_config
+
+    return load_config(DEMO_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def demo_inputs(demo_config, tmp_path_factory):
+    """The demo region's loaded inputs, read and snapped once per session (per xdist worker).
+
+    Analyse them with any config variant that keeps the inputs (thresholds, uncertainty,
+    catchments); do not modify them.
+    """
+    from geo.workflows.pipeline import load_inputs
+
+    return load_inputs(demo_config, cache_dir=tmp_path_factory.mktemp("demo_cache"))
+
+
+@pytest.fixture(scope="session")
+def demo_outcome(demo_config, demo_inputs, tmp_path_factory):
+    """The demo region run once per test session, outputs written (as ``gapmap run`` does).
+
+    Returns a :class:`~geo.workflows.pipeline.RunOutcome`; its ``out_dir`` holds the files.
+    Tests must not modify the results or the folder (copy them first).
+    """
+    from geo.workflows.pipeline import RunOutcome, analyse, write
+
+    results = analyse(demo_config, demo_inputs)
+    out = tmp_path_factory.mktemp("demo_run") / "out"
+    files = write(results, out, demo_config)
+    return RunOutcome(results=results, out_dir=out, files=files)
+
+
+@pytest.fixture(scope="session")
+def demo_results(demo_outcome):
+    """The demo run's :class:`~geo.results.Results` (shared: do not modify)."""
+    return demo_outcome.results
+
+
+@pytest.fixture(scope="session")
+def iow_outcome(tmp_path_factory, data_root):
+    """The Isle of Wight run once per session, outputs written (skipped without real data)."""
+    from geo.config import load_config
+    from geo.workflows.pipeline import run
+
+    previous = os.environ.get("GEO_DATA_ROOT")
+    os.environ["GEO_DATA_ROOT"] = str(data_root)
+    try:
+        config = load_config(IOW_CONFIG)
+    finally:
+        if previous is None:
+            os.environ.pop("GEO_DATA_ROOT", None)
+        else:
+            os.environ["GEO_DATA_ROOT"] = previous
+    out = tmp_path_factory.mktemp("iow_run") / "out"
+    return run(config, out_dir=out, cache_dir=tmp_path_factory.mktemp("iow_cache"))

@@ -17,8 +17,9 @@ import pandas as pd
 from pyproj import CRS
 from shapely.geometry import LineString, Point, box
 
-from geo import gaps
-from geo.access import coverage_class
+from geo.analysis import gaps
+from geo.analysis.coverage import CoverageRule, classify_origins, gp_link_status
+from geo.analysis.findings import compute_findings
 from geo.results import Results
 
 CRS_CODE = 7855
@@ -110,8 +111,15 @@ def _facilities() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     )
     minutes, nearest = _travel_time_min(gp_xy, spc_xy)
     gps["spc_travel_time_min"] = minutes
+    gps["spc_non_cancer_travel_time_min"] = minutes
     gps["nearest_spc_id"] = spcs["facility_id"].to_numpy()[nearest]
-    gps["isolated"] = minutes > THRESHOLDS_MIN["spc"]
+    gps["snap_distance_m"] = 25.0
+    gps["reachable"] = True
+    gps["link_status"] = gp_link_status(gps, isolated_gp_min=THRESHOLDS_MIN["spc"])
+    gps["isolated"] = gps["link_status"] == "isolated"
+    for frame in (gps, spcs):
+        frame["snap_distance_m"] = 25.0
+        frame["reachable"] = True
     return gps, spcs
 
 
@@ -129,12 +137,15 @@ def _origins(n_origins: int, rng: np.random.Generator, gps, spcs) -> gpd.GeoData
         rng.integers(1, 120, n_origins),
     ).astype(float)
     gp_min, gp_idx = _travel_time_min(xy, np.array([(p.x, p.y) for p in gps.geometry]))
-    spc_min, _ = _travel_time_min(xy, np.array([(p.x, p.y) for p in spcs.geometry]))
+    spc_xy = np.array([(p.x, p.y) for p in spcs.geometry])
+    spc_min, _ = _travel_time_min(xy, spc_xy)
+    spc_nc_min, _ = _travel_time_min(xy, spc_xy[spcs["accepts_non_cancer"].to_numpy(bool)])
     snap_m = rng.exponential(300.0, n_origins)
     snap_m[-2:] = 6_000.0  # two places far from any road: unreachable
     reachable = snap_m <= 5_000.0
     gp_min[~reachable] = np.nan
     spc_min[~reachable] = np.nan
+    spc_nc_min[~reachable] = np.nan
     origins = gpd.GeoDataFrame(
         {
             "origin_id": np.arange(1, n_origins + 1),
@@ -146,6 +157,7 @@ def _origins(n_origins: int, rng: np.random.Generator, gps, spcs) -> gpd.GeoData
             "need_non_cancer": pop * NON_CANCER_RATE,
             "gp_travel_time_min": gp_min,
             "spc_travel_time_min": spc_min,
+            "spc_non_cancer_travel_time_min": spc_nc_min,
             "snap_distance_m": snap_m,
             "reachable": reachable,
             "nearest_gp": gp_idx,
@@ -154,12 +166,10 @@ def _origins(n_origins: int, rng: np.random.Generator, gps, spcs) -> gpd.GeoData
         crs=CRS_CODE,
     )
     origins.loc[origins.index[n_town], "area_id"] = None  # one place outside every sub-area
-    origins["coverage_class"] = coverage_class(
-        gp_min,
-        spc_min,
-        gp_threshold_min=THRESHOLDS_MIN["gp"],
-        spc_threshold_min=THRESHOLDS_MIN["spc"],
-    )
+    rule = CoverageRule(gp_min=THRESHOLDS_MIN["gp"], spc_min=THRESHOLDS_MIN["spc"])
+    classes = classify_origins(origins, origins["remoteness_class"], rule)
+    for col in classes.columns:
+        origins[col] = classes[col].to_numpy()
     return origins
 
 
@@ -168,6 +178,7 @@ def _serve(gps: gpd.GeoDataFrame, origins: gpd.GeoDataFrame) -> None:
     served = origins.groupby("nearest_gp")[["pop_count", "need_cancer", "need_non_cancer"]].sum()
     served = served.reindex(range(len(gps)), fill_value=0.0)
     gps["pop_served"] = served["pop_count"].to_numpy()
+    origins["nearest_gp_id"] = gps["facility_id"].to_numpy()[origins["nearest_gp"].to_numpy()]
     gps["need_cancer_served"] = served["need_cancer"].to_numpy()
     gps["need_non_cancer_served"] = served["need_non_cancer"].to_numpy()
 
@@ -207,6 +218,7 @@ def _catchments(spcs: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _tables(origins, gps, spcs, subareas, suppress_below: float) -> dict[str, pd.DataFrame]:
     return {
+        "coverage_totals": gaps.coverage_totals(origins),
         "coverage_by_remoteness": gaps.coverage_by_remoteness(
             origins, class_order=REMOTENESS_CLASSES
         ),
@@ -293,8 +305,20 @@ def make_results(
     subareas, remoteness = _areas()
     hotspots = None
     if with_hotspots:
-        uncovered = origins["coverage_class"].isin(["gp_only", "neither"]).to_numpy()
-        hotspots = gaps.hotspots(origins, uncovered=uncovered, eps_m=15_000.0, min_need=0.05)
+        hotspots = gaps.hotspots(origins, eps_m=15_000.0, min_need=0.05)
+    thresholds = {
+        "gp_min": THRESHOLDS_MIN["gp"],
+        "spc_min": THRESHOLDS_MIN["spc"],
+        "isolated_gp_min": THRESHOLDS_MIN["spc"],
+        "by_remoteness": {},
+    }
+    findings = compute_findings(
+        origins,
+        gp_practices=gps,
+        specialist_services=spcs,
+        class_order=REMOTENESS_CLASSES,
+        thresholds=thresholds,
+    )
     return Results(
         region_name=REGION_NAME,
         crs=CRS.from_epsg(CRS_CODE),
@@ -308,6 +332,7 @@ def make_results(
         remoteness_areas=remoteness if with_remoteness_areas else None,
         catchments=_catchments(spcs) if with_catchments else None,
         hotspots=hotspots,
+        findings=findings,
         provenance=_provenance(suppress_below),
     )
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.access import (
+from geo.analysis.access import (
     concentration_index,
     cumulative_opportunities,
     gaussian_weights,

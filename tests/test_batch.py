@@ -11,19 +11,19 @@ import pytest
 import yaml
 from pyproj import CRS
 
-from geo.batch import (
+from geo.cli import main as cli_main
+from geo.config import load_config
+from geo.errors import InputError
+from geo.inputs.layers import assign_subareas, load_population, load_subareas
+from geo.render.files import TABLE_NAMES
+from geo.workflows.batch import (
     is_current,
     load_batch,
     plan_batch,
     run_batch,
     slugify,
 )
-from geo.cli import main as cli_main
-from geo.config import load_config
-from geo.errors import InputError
-from geo.layers import assign_subareas, load_population, load_subareas
-from geo.outputs import TABLE_NAMES
-from geo.pipeline import run
+from geo.workflows.pipeline import run
 from tests.conftest import DEMO_CONFIG, DEMO_DIR, REPO_ROOT
 
 LIGHT = {"catchments": {"enabled": False}, "uncertainty": {"enabled": False}}
@@ -72,7 +72,7 @@ def write_batch(folder: Path, name: str, body: dict) -> Path:
 
 def single_run_tables(config_path: Path, folder: Path) -> Path:
     """Tables of an in-process single-region run, written as the pipeline writes them."""
-    results = run(load_config(config_path), write=False).results
+    results = run(load_config(config_path), write_outputs=False).results
     folder.mkdir(parents=True)
     for name, table in results.tables.items():
         table.to_csv(folder / f"{name}.csv", index=False, float_format="%.10g")
@@ -171,7 +171,7 @@ def test_subarea_batch_cuts_each_subarea_from_the_national_layer(tmp_path: Path)
     config = load_config(template)
     crs = CRS.from_user_input(config.region.crs)
     origins = assign_subareas(
-        load_population(config.population, crs=crs, boundary=None, network=None),
+        load_population(config.population, crs=crs, region=None, network=None),
         load_subareas(config.subareas, crs=crs),
     )
     expected = origins.loc[origins["area_id"] == "SA2-003", "pop_count"].sum()

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from geo.config import load_config
-from geo.maps import write_map
-from geo.pipeline import run
-from geo.report import write_report
+from geo.render.maps import write_map
+from geo.render.report import write_report
+from geo.workflows.pipeline import run
 from tests.conftest import DEMO_CONFIG, IOW_CONFIG
 from tests.results_factory import HOSTILE_SCRIPT, make_results
 
@@ -208,9 +208,9 @@ def test_hostile_names_show_as_text(browser, hostile_pages):
 
 
 def test_scenario_and_sites_maps(browser, tmp_path):
-    from geo.scenario import run_scenario
-    from geo.scenario_config import load_scenario
-    from geo.sites_run import run_sites
+    from geo.config.scenario import load_scenario
+    from geo.workflows.scenario import run_scenario
+    from geo.workflows.sites import run_sites
     from tests.conftest import REPO_ROOT
 
     config = load_config(DEMO_CONFIG)

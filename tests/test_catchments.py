@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point
 
-from geo.catchments import SurfaceGrid, catchments_by_facility, isochrone_polygons
-from geo.network import RoadNetwork
-from geo.travel import nearest_facility
+from geo.analysis.catchments import SurfaceGrid, catchments_by_facility, isochrone_polygons
+from geo.routing.network import RoadNetwork
+from geo.routing.travel import nearest_facility
 
 CRS = "EPSG:7855"
 
@@ -54,7 +54,7 @@ def test_isochrones_nested_holes_kept_and_never_unreachable():
     assert large.contains(small) or large.equals(small)
     assert small.area == pytest.approx((6 * 7 - 1) * 100)
     assert len(small.geoms[0].interiors) == 1  # the hole is kept
-    hole = transform * (3.5, 3.5)
+    hole = transform @ (3.5, 3.5)
     assert not small.contains(Point(hole))
 
 

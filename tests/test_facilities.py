@@ -8,7 +8,7 @@ import pytest
 from shapely.geometry import Point
 
 from geo.errors import InputError, MissingCRSError
-from geo.facilities import load_facilities
+from geo.inputs.facilities import load_facilities
 
 SPC_COLUMNS = {
     "id": "sid",

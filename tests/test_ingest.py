@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from shapely.geometry import Point, box
 
+from geo.analysis.service_times import compute_service_times
 from geo.errors import InputError, NetworkError
-from geo.network import RoadNetwork, build_network
-from geo.roads import download_roads, load_roads
-from geo.service_times import compute_service_times
-from geo.speeds import SpeedSettings
+from geo.inputs.roads import build_network, download_roads, load_roads
+from geo.inputs.speeds import SpeedSettings
+from geo.routing.network import RoadNetwork, Snaps
 from tests.conftest import DEMO_DIR
 
 CRS = "EPSG:7855"
@@ -84,6 +84,7 @@ def overpass_server():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/api", requests
     server.shutdown()
+    server.server_close()
 
 
 def test_download_is_opt_in_and_goes_through_osmnx(tmp_path, overpass_server, monkeypatch):
@@ -122,15 +123,10 @@ def test_facilities_beyond_the_network_are_listed_with_a_reason(caplog):
         )
 
     origins = gpd.GeoDataFrame({"pop_count": [1.0, 1.0]}, geometry=points, crs=CRS)
+    gps, spcs = facilities("gp"), facilities("spc")
+    snaps = Snaps.of(net, origins, gps, spcs)
     with caplog.at_level(logging.WARNING):
-        times = compute_service_times(
-            net,
-            origins,
-            facilities("gp"),
-            facilities("spc"),
-            max_snap_distance_m=5000,
-            offroad_speed_kph=15,
-        )
+        times = compute_service_times(net, gps, spcs, snaps)
     assert "Offshore Clinic" in caplog.text
     gps = times.gp_practices
     assert gps["reachable"].tolist() == [True, False]

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.access import two_step_fca
+from geo.analysis.access import two_step_fca
 from geo.config import CatchmentsConfig, UncertaintyConfig, load_config
-from geo.pipeline import run
-from geo.roads import write_drivable_xml
-from geo.travel import od_table
+from geo.inputs.roads import write_drivable_xml
+from geo.routing.travel import od_table
+from geo.workflows.pipeline import run
 from tests.conftest import IOW_CONFIG
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
@@ -32,7 +32,7 @@ def iow(tmp_path_factory, data_root):
             "uncertainty": UncertaintyConfig(enabled=False),
         }
     )
-    outcome = run(cfg, write=False, cache_dir=tmp_path_factory.mktemp("cache"))
+    outcome = run(cfg, write_outputs=False, cache_dir=tmp_path_factory.mktemp("cache"))
     return cfg, outcome.results
 
 
@@ -69,8 +69,8 @@ def test_gp_2sfca_equals_pysal_access(iow):
     from access import Access
 
     cfg, results = iow
-    from geo.network import build_network
-    from geo.speeds import SpeedSettings
+    from geo.inputs.roads import build_network
+    from geo.inputs.speeds import SpeedSettings
 
     net = build_network(cfg.roads.path, SpeedSettings(profile="gb"), results.crs).network
     origins, gps = results.origins, results.gp_practices

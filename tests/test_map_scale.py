@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from geo.maps import MAX_VECTOR_ORIGINS, build_map, render_html
+from geo.render.maps import MAX_VECTOR_ORIGINS, build_map, render_html
 from tests.results_factory import make_results
 
 MAX_MAP_MB = 15.0

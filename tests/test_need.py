@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from geo.errors import InputError
-from geo.need import classify_icd10, load_rates, need_from_deaths, need_from_rates
+from geo.inputs.need import classify_icd10, load_rates, need_from_deaths, need_from_rates
+from geo.reference import read_reference
 from tests.conftest import DEMO_DIR
 
 
@@ -166,14 +167,14 @@ def test_need_from_rates_uses_age_bands_when_present():
 
 def test_rate_tables_cite_every_row():
     for country in ("au", "england"):
-        table = pd.read_csv(f"data/reference/need_rates_{country}.csv")
+        table = read_reference(f"need_rates_{country}")
         assert table["source"].str.len().min() > 40
         assert set(table["model"]) == {"etkind", "rosenwax", "flat75"}
         assert table["need_share"].between(0, 1).all()
 
 
 def test_flat75_without_causes_uses_the_cited_cancer_share():
-    from geo.need import FLAT_CANCER_SHARE_OF_DEATHS
+    from geo.inputs.need import FLAT_CANCER_SHARE_OF_DEATHS
 
     deaths = pd.DataFrame({"area": ["A", "B"], "cause": ["all causes", "C34"], "n": [40.0, 8.0]})
     result = need_from_deaths(

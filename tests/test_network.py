@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from geo.errors import InputError, NetworkError
-from geo.network import RoadNetwork, build_network
-from geo.roads import load_roads
-from geo.speeds import SpeedSettings
+from geo.inputs.roads import build_network, load_roads
+from geo.inputs.speeds import SpeedSettings
+from geo.routing.network import RoadNetwork
 from tests.conftest import DEMO_DIR
 
 CRS = "EPSG:7855"

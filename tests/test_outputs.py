@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from geo.outputs import atomic_directory, provenance_json, sha256_file
+from geo.render.files import atomic_directory, provenance_json, sha256_file
 
 
 def test_atomic_directory_replaces_only_on_success(tmp_path):

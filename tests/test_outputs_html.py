@@ -7,11 +7,8 @@ import re
 
 import pytest
 
-from geo.config import load_config
-from geo.maps import build_map, render_html, write_map
-from geo.pipeline import run
-from geo.report import key_findings, render_report, write_report
-from tests.conftest import DEMO_CONFIG
+from geo.render.maps import build_map, render_html, write_map
+from geo.render.report import key_findings, render_report, write_report
 
 HOSTILE = "<script>alert('x')</script> & \"Ngurra\" 北区 `${alert(3)}`"
 # Anything the browser would fetch: scripts, stylesheets, images, frames, CSS urls (plain
@@ -24,9 +21,8 @@ REMOTE_REF = re.compile(
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    outcome = run(load_config(DEMO_CONFIG), write=False, cache_dir=tmp_path_factory.mktemp("cache"))
-    return outcome.results
+def results(demo_results):
+    return demo_results
 
 
 @pytest.fixture(scope="module")
@@ -104,12 +100,14 @@ def test_online_map_needs_the_network_only_for_tiles(results):
 
 def test_report_numbers_come_from_the_tables(results):
     page = render_report(results)
-    table = results.tables["coverage_by_remoteness"]
-    total = table[table["remoteness_class"] == "All"].set_index("coverage_class")
-    assert f"{total['pop_count'].sum():,.0f} people live in the region" in page
-    assert f"{total.loc['gp_only', 'pop_count']:,.0f} people" in page
-    isolated = results.tables["gp_specialist_links"]["isolated"].sum()
-    assert f"{isolated} of {len(results.gp_practices)} GP practices are isolated" in page
+    origins = results.origins
+    assert f"{origins['pop_count'].sum():,.0f} people live in the region" in page
+    gp_only = origins.loc[origins["coverage_class"] == "gp_only", "pop_count"].sum()
+    assert f"{gp_only:,.0f} people" in page
+    links = results.tables["gp_specialist_links"]
+    isolated = (links["link_status"] == "isolated").sum()
+    routed = links["link_status"].isin(["linked", "isolated"]).sum()
+    assert f"{isolated} of {routed} GP practices are isolated" in page
     for finding in key_findings(results):
         assert (
             finding.replace("'", "&#39;").replace("&", "&amp;")[:60] in page or finding[:60] in page

@@ -15,9 +15,12 @@ import rasterio
 import shapely
 from rasterio.transform import from_origin
 
-from geo.dask_cluster import dask_client
-from geo.partition import (
-    Search,
+from geo.analysis.service_times import compute_service_times
+from geo.inputs.population import origins_from_raster
+from geo.inputs.population_chunks import chunk_windows, iter_raster_origins
+from geo.routing.cluster import dask_client
+from geo.routing.network import Snaps
+from geo.routing.partition import (
     assign_tiles,
     buffer_for,
     grid_tiles,
@@ -26,10 +29,7 @@ from geo.partition import (
     polygon_tiles,
     unpartitioned_nearest,
 )
-from geo.partition_services import partitioned_service_times
-from geo.population import origins_from_raster
-from geo.population_chunks import chunk_windows, iter_raster_origins
-from geo.service_times import compute_service_times
+from geo.routing.travel import Search
 from tests.conftest import REPO_ROOT
 
 N_NODES = 100_000
@@ -64,25 +64,18 @@ def _synthetic_inputs(n: int):
 @pytest.fixture(scope="module")
 def region():
     net, origins, gps, spcs, _, _ = _synthetic_inputs(N_NODES)
-    reference = compute_service_times(
-        net, origins, gps, spcs, max_snap_distance_m=5000.0, offroad_speed_kph=15.0
-    )
-    return net, origins, gps, spcs, reference.origin_columns
+    snaps = Snaps.of(net, origins, gps, spcs)
+    reference = compute_service_times(net, gps, spcs, snaps)
+    return net, snaps, gps, spcs, reference.origin_columns
 
 
-def _partitioned(region, **kwargs):
-    net, origins, gps, spcs, _ = region
-    columns, times = partitioned_service_times(
-        net,
-        origins.geometry.x.to_numpy(),
-        origins.geometry.y.to_numpy(),
-        gps,
-        spcs,
-        gp_threshold_min=GP_MIN,
-        spc_threshold_min=SPC_MIN,
-        **kwargs,
+def _partitioned(region, **partition):
+    """The one search plan, run tile by tile (GP searches bounded by GP_MIN, SPC by SPC_MIN)."""
+    net, snaps, gps, spcs, _ = region
+    times = compute_service_times(
+        net, gps, spcs, snaps, partition=partition, limit_min=SPC_MIN, gp_limit_min=GP_MIN
     )
-    return columns, times
+    return times.origin_columns, times.partition
 
 
 def _assert_exact_within_threshold(columns, reference) -> None:
@@ -107,7 +100,9 @@ def test_tiles_on_dask_equal_the_unpartitioned_run_within_the_threshold(region) 
     assert len(times.tiles) >= 4
     # Each tile really is cut: its buffered subgraph is a part of the network.
     assert times.tiles["nodes"].max() < 0.8 * net.n_nodes
-    assert times.tiles["origins"].sum() == int(region[4]["reachable"].sum())
+    # Origins and GP practices (their SPC link) are the points routed.
+    routed = int(region[4]["reachable"].sum()) + int(region[1].gp.reachable.sum())
+    assert times.tiles["origins"].sum() == routed
     assert (times.tiles["peak_rss_mb"] > 0).all()
     assert set(times.tiles["worker"]) != {"local"}
     assert times.buffer_m == pytest.approx(SPC_MIN * 1500.0)
@@ -150,8 +145,8 @@ def test_grid_tiles_own_every_node_once_and_buffer_follows_the_fastest_edge(regi
 
 
 def test_generic_searches_report_rows_and_inf_beyond(region) -> None:
-    net, origins, gps, _, _ = region
-    snap = net.snap(origins.geometry.x.to_numpy(), origins.geometry.y.to_numpy())
+    net, snaps, gps, _, _ = region
+    snap = snaps.origins
     gp = net.snap(gps.geometry.x.to_numpy(), gps.geometry.y.to_numpy())
     rows = np.arange(len(gps))[::3]
     searches = {

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from geo.analysis.region import search_limit_min
 from geo.config import PartitionConfig, load_config
 from geo.errors import InputError, InputErrors
-from geo.partition_run import search_limit_min
-from geo.pipeline import run
+from geo.workflows.pipeline import run
 from tests.conftest import DEMO_CONFIG
 
 pytestmark = pytest.mark.slow
@@ -32,9 +32,9 @@ def _config(*, partition: PartitionConfig | None = None):
 
 
 def test_partitioned_run_equals_the_whole_network_run(tmp_path):
-    whole = run(_config(), write=False, cache_dir=tmp_path).results
+    whole = run(_config(), write_outputs=False, cache_dir=tmp_path).results
     tiled_config = _config(partition=PartitionConfig(tile_size_km=40, workers=2))
-    tiled = run(tiled_config, write=False, cache_dir=tmp_path).results
+    tiled = run(tiled_config, write_outputs=False, cache_dir=tmp_path).results
     assert set(whole.tables) == set(tiled.tables)
     for name, table in whole.tables.items():
         pd.testing.assert_frame_equal(table, tiled.tables[name], check_exact=False, rtol=1e-12)
@@ -52,7 +52,7 @@ def test_beyond_the_search_limit_counts_in_the_open_band(tmp_path):
     config = config.model_copy(
         update={"thresholds": config.thresholds.model_copy(update={"bands_min": [15.0, 30.0]})}
     )
-    tiled = run(config, write=False, cache_dir=tmp_path).results
+    tiled = run(config, write_outputs=False, cache_dir=tmp_path).results
     spc = tiled.origins["spc_travel_time_min"].to_numpy(float)
     assert np.isinf(spc).any()  # beyond max(thresholds, bands) = 60 min: inf
     bands = tiled.tables["travel_time_bands"]

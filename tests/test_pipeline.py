@@ -11,10 +11,7 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from geo.config import load_config
-from geo.pipeline import run
-
-from .conftest import DEMO_CONFIG, IOW_CONFIG
+from geo.analysis.coverage import COVERAGE_CLASSES
 
 ORIGIN_COLUMNS = {
     "origin_id",
@@ -28,6 +25,7 @@ ORIGIN_COLUMNS = {
     "snap_distance_m",
 }
 TABLES = (
+    "coverage_totals",
     "coverage_by_remoteness",
     "coverage_by_subarea",
     "gp_specialist_links",
@@ -36,10 +34,8 @@ TABLES = (
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo") / "out"
-    outcome = run(load_config(DEMO_CONFIG), out_dir=out, cache_dir=tmp_path_factory.mktemp("cache"))
-    return outcome, out
+def demo_run(demo_outcome):
+    return demo_outcome, demo_outcome.out_dir
 
 
 def _check_contract(outcome, out):
@@ -53,7 +49,8 @@ def _check_contract(outcome, out):
     origins = gpd.read_file(out / "layers.gpkg", layer="origins")
     assert set(origins.columns) >= ORIGIN_COLUMNS
     assert origins["origin_id"].is_unique
-    assert set(origins["coverage_class"]) <= {"both", "gp_only", "spc_only", "neither"}
+    assert set(origins["coverage_class"]) <= set(COVERAGE_CLASSES)
+    assert set(origins["coverage_class_non_cancer"]) <= set(COVERAGE_CLASSES)
     provenance = json.loads((out / "run.json").read_text(encoding="utf-8"))
     for key in (
         "inputs",
@@ -64,6 +61,8 @@ def _check_contract(outcome, out):
         "version",
         "timings_s",
         "remoteness",
+        "findings",
+        "headline_shares",
     ):
         assert key in provenance, key
     assert all(v["sha256"] for v in provenance["inputs"].values())
@@ -73,14 +72,16 @@ def _check_contract(outcome, out):
 def _check_totals(results, out):
     origins = results.origins
     totals = {c: origins[c].sum() for c in ("pop_count", "need_cancer", "need_non_cancer")}
-    rem = pd.read_csv(out / "tables" / "coverage_by_remoteness.csv")
-    sub = pd.read_csv(out / "tables" / "coverage_by_subarea.csv")
     bands = pd.read_csv(out / "tables" / "travel_time_bands.csv")
+    for name in ("coverage_totals", "coverage_by_remoteness", "coverage_by_subarea"):
+        table = pd.read_csv(out / "tables" / f"{name}.csv")
+        assert not (table.filter(like="_class").eq("All").any(axis=None)), name
+        assert not ((table["pop_count"] == 0) & (table["need"] > 0)).any(), name
+        for group, need in (("cancer", "need_cancer"), ("non_cancer", "need_non_cancer")):
+            part = table[table["need_group"] == group]
+            assert part["pop_count"].sum() == pytest.approx(totals["pop_count"]), name
+            assert part["need"].sum() == pytest.approx(totals[need]), name
     for col, total in totals.items():
-        assert rem.loc[rem["remoteness_class"] == "All", col].sum() == pytest.approx(total)
-        assert rem.loc[rem["remoteness_class"] != "All", col].sum() == pytest.approx(total)
-        assert sub.loc[sub["area_id"] == "All", col].sum() == pytest.approx(total)
-        assert sub.loc[sub["area_id"] != "All", col].sum() == pytest.approx(total)
         for _, group in bands.groupby("service_kind"):
             assert group[col].sum() == pytest.approx(total, rel=1e-6)
     links = pd.read_csv(out / "tables" / "gp_specialist_links.csv")
@@ -124,16 +125,15 @@ def test_demo_times_are_consistent(demo_run):
         and c not in {"spc_travel_time_min", "spc_non_cancer_travel_time_min"}
     ]
     assert per_type
-    fastest = np.nanmin(origins[per_type].to_numpy(), axis=1)
+    fastest = np.nan_to_num(origins[per_type].to_numpy(), nan=np.inf).min(axis=1)
     np.testing.assert_allclose(spc[reachable], fastest[reachable])
     assert (origins.loc[reachable, "gp_travel_time_min"] >= 0).all()
     assert np.isnan(spc[~reachable]).all()
 
 
 @pytest.mark.realdata
-def test_isle_of_wight_end_to_end(tmp_path, geo_data_root_env):
-    out = tmp_path / "iow"
-    outcome = run(load_config(IOW_CONFIG), out_dir=out, cache_dir=tmp_path / "cache")
+def test_isle_of_wight_end_to_end(iow_outcome):
+    outcome, out = iow_outcome, iow_outcome.out_dir
     results = _check_contract(outcome, out)
     _check_totals(results, out)
     origins = results.origins
@@ -158,13 +158,12 @@ def test_demo_access_scores_equity_and_hotspots(demo_run):
     need = origins["need_cancer"] + origins["need_non_cancer"]
     total = (origins["access_spc_e2sfca"] / 100 * need).sum()
     assert total == pytest.approx(results.specialist_services["capacity"].sum(), rel=1e-6)
-    equity = results.tables["access_equity"].set_index("measure")
+    equity = results.tables["access_equity"].set_index(["measure", "remoteness_class"])
     assert (
-        equity.loc["access_spc_e2sfca", "mean_Major Cities"]
-        > equity.loc["access_spc_e2sfca", "mean_Very Remote"]
+        equity.loc[("access_spc_e2sfca", "Major Cities"), "mean_need_weighted"]
+        > equity.loc[("access_spc_e2sfca", "Very Remote"), "mean_need_weighted"]
     )
     spots = results.hotspots
-    assert len(spots) > 0 and spots["need_total"].is_monotonic_decreasing
-    uncovered = ~(origins["spc_travel_time_min"].fillna(np.inf) <= results.thresholds_min["spc"])
-    uncovered_need = need[uncovered].sum()
-    assert 0 < spots["need_total"].sum() <= uncovered_need + 1e-9
+    assert len(spots) > 0 and spots["need_beyond_spc"].is_monotonic_decreasing
+    beyond = results.findings.need_in(("gp_only", "neither"))
+    assert 0 < spots["need_beyond_spc"].sum() <= beyond + 1e-9

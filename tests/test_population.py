@@ -11,7 +11,7 @@ from rasterio.transform import from_origin
 from shapely.geometry import box
 
 from geo.errors import InputError, MissingCRSError
-from geo.population import origins_from_points, origins_from_polygons, origins_from_raster
+from geo.inputs.population import origins_from_points, origins_from_polygons, origins_from_raster
 
 CRS = "EPSG:7855"
 
@@ -122,6 +122,7 @@ def test_points_csv_and_errors(tmp_path):
         age_columns={"pop_65plus": "old"},
         x_column="lon",
         y_column="lat",
+        input_crs="EPSG:4326",
     )
     assert origins["source_area_id"].tolist() == ["A", "C"]
     assert origins["pop_count"].sum() == 15.5
@@ -130,10 +131,16 @@ def test_points_csv_and_errors(tmp_path):
         bad, index=False
     )
     with pytest.raises(InputError) as err:
-        origins_from_points(bad, crs=CRS, count_column="n", x_column="lon", y_column="lat")
+        origins_from_points(
+            bad, crs=CRS, count_column="n", x_column="lon", y_column="lat", input_crs=4326
+        )
     assert err.value.row == 3 and err.value.column == "n"
     with pytest.raises(InputError, match="column not found"):
-        origins_from_points(csv, crs=CRS, count_column="people", x_column="lon", y_column="lat")
+        origins_from_points(
+            csv, crs=CRS, count_column="people", x_column="lon", y_column="lat", input_crs=4326
+        )
+    with pytest.raises(InputError, match="carries no CRS"):
+        origins_from_points(csv, crs=CRS, count_column="n", x_column="lon", y_column="lat")
 
 
 def test_polygons_spread_by_roads_and_preserve_totals(tmp_path):
@@ -249,7 +256,8 @@ def test_polygon_bad_count_names_the_feature(tmp_path):
     with pytest.raises(InputError) as err:
         origins_from_polygons(path, crs=CRS, count_column="n")
     assert err.value.row == 2 and err.value.column == "n"
-    polys.set_crs(None, allow_override=True).to_file(tmp_path / "nocrs.shp")
+    with pytest.warns(UserWarning, match="'crs' was not provided"):  # on purpose
+        polys.set_crs(None, allow_override=True).to_file(tmp_path / "nocrs.shp")
     with pytest.raises(MissingCRSError):
         origins_from_polygons(tmp_path / "nocrs.shp", crs=CRS, count_column="n")
 

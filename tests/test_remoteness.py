@@ -9,16 +9,16 @@ import pytest
 from shapely.geometry import box
 
 from geo.errors import InputError
-from geo.network import build_network
-from geo.population import origins_from_raster
-from geo.remoteness import (
+from geo.inputs.population import origins_from_raster
+from geo.inputs.remoteness import (
     ABS_CLASSES,
     classify_by_lookup,
     classify_by_polygons,
     computed_aria,
     normalise_abs_class,
 )
-from geo.speeds import SpeedSettings
+from geo.inputs.roads import build_network
+from geo.inputs.speeds import SpeedSettings
 from tests.conftest import DEMO_DIR
 
 CRS = "EPSG:7855"
@@ -230,7 +230,7 @@ def test_lifted_lookup_by_population_weighted_majority(tmp_path):
 
 def _line_network():
     """A two-way road along y=0 with a node every kilometre from 0 to 100 km."""
-    from geo.network import RoadNetwork
+    from geo.routing.network import RoadNetwork
 
     n = 101
     a, b = np.arange(n - 1), np.arange(1, n)
@@ -281,13 +281,14 @@ def test_computed_aria_absent_centre_classes():
 @pytest.mark.realdata
 def test_computed_aria_agrees_with_ruc2011_on_the_isle_of_wight(geo_data_root_env):
     from geo.config import load_config
-    from geo.layers import load_population, load_remoteness
+    from geo.inputs.layers import load_population, load_remoteness, read_boundary
     from tests.conftest import IOW_CONFIG
 
     cfg = load_config(IOW_CONFIG)
     crs = cfg.region.crs
     net = build_network(cfg.roads.path, SpeedSettings(profile="gb"), crs).network
-    origins = load_population(cfg.population, crs=crs, boundary=cfg.region.boundary, network=net)
+    region = read_boundary(cfg.region.boundary, crs=crs)
+    origins = load_population(cfg.population, crs=crs, region=region, network=net)
     official = load_remoteness(cfg.remoteness, origins, crs=crs, network=net)
     computed = computed_aria(origins, net)
     urban = official.classes.str.startswith("Urban").to_numpy()

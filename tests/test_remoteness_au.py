@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from geo.population import origins_from_points
-from geo.remoteness import classify_by_lookup, classify_by_polygons
+from geo.inputs.population import origins_from_points
+from geo.inputs.remoteness import classify_by_lookup, classify_by_polygons
 
 pytestmark = pytest.mark.realdata
 ALBERS = "EPSG:3577"  # GDA94 / Australian Albers: equal-area metres for the whole country

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from geo.analysis.findings import remote_classes
 from geo.cli import main
 from geo.errors import GeoError
-from geo.report import html_to_pdf, key_findings, remote_classes, render_report, write_report
-from geo.workshop_packs import pack_file_name, subarea_results, write_workshop_packs
+from geo.render.packs import pack_file_name, subarea_results, write_workshop_packs
+from geo.render.report import CLASS_LABELS, html_to_pdf, key_findings, render_report, write_report
 from tests.conftest import DEMO_CONFIG
 from tests.results_factory import REMOTENESS_CLASSES, make_results
 
@@ -50,7 +51,8 @@ def _page_tables(page: str) -> list[pd.DataFrame]:
 
 
 def _number(text: str) -> float:
-    return float(text.replace(",", "")) if text else float("nan")
+    """A printed count (NaN for a suppressed ``<5`` or an empty cell)."""
+    return float(text.replace(",", "")) if text and not text.startswith("<") else float("nan")
 
 
 @pytest.fixture(scope="module")
@@ -60,47 +62,73 @@ def results():
 
 def test_report_tables_are_the_result_tables(results):
     page = render_report(results)
-    shown = [t for t in _page_tables(page) if "remoteness_class" in t and "coverage_class" in t]
+    shown = [t for t in _page_tables(page) if "Remoteness" in t and "Coverage" in t]
     assert len(shown) == 1
     table = results.tables["coverage_by_remoteness"]
-    assert list(shown[0]["remoteness_class"]) == list(table["remoteness_class"])
-    for col in ("pop_count", "need_cancer", "need_non_cancer", "need_total_pct"):
+    assert list(shown[0]["Remoteness"]) == list(table["remoteness_class"])
+    assert list(shown[0]["Coverage"]) == [CLASS_LABELS[c] for c in table["coverage_class"]]
+    for label, col in (("People", "pop_count"), ("Need / yr", "need")):
+        printed = shown[0][label].map(_number).to_numpy()
+        visible = ~np.isnan(printed)
         np.testing.assert_allclose(
-            shown[0][col].map(_number), table[col], atol=0.051, err_msg=col
+            printed[visible], table[col].to_numpy()[visible], atol=0.051, err_msg=col
         )  # one decimal in the page
-    links = next(t for t in _page_tables(page) if "nearest_spc_name" in t)
-    assert list(links["name"]) == list(results.tables["gp_specialist_links"]["name"])
+        small = ((table[col] > 0) & (table[col] < 5)).to_numpy()
+        assert not (small & visible).any(), f"a small {col} cell is shown"
+    links = next(t for t in _page_tables(page) if "Nearest SPC service" in t)
+    assert list(links["GP practice"]) == list(results.tables["gp_specialist_links"]["name"])
 
 
-def test_findings_quote_the_tables(results):
+def test_findings_equal_a_direct_computation(results):
     findings = key_findings(results)
-    table = results.tables["coverage_by_remoteness"]
-    total = table[table["remoteness_class"] == "All"].set_index("coverage_class")
-    no_spc = total.loc[["gp_only", "neither"]]
-    assert findings[0].startswith(f"{total['pop_count'].sum():,.0f} people live in the region")
-    assert (
-        f"{no_spc['pop_count'].sum():,.0f} people, with {no_spc['need_total'].sum():,.1f}"
-        in (findings[1])
+    o = results.origins
+    need = o["need_cancer"].sum() + o["need_non_cancer"].sum()
+    off = ~o["reachable"]
+    assert findings[0] == (
+        f"{off.sum()} populated places ({o.loc[off, 'pop_count'].sum():,.0f} people) lie beyond "
+        "the snapping limit of any mapped road; their access is unknown."
     )
-    by = table[table["remoteness_class"].isin(["Remote Australia", "Very Remote Australia"])]
-    remote = by[by["coverage_class"].isin(["gp_only", "neither"])]["need_total"].sum()
-    share = remote / no_spc["need_total"].sum() * 100
-    assert (
-        f"{share:.0f}% of that need is in Remote Australia or Very Remote Australia"
-        in (findings[1])
+    assert findings[1].startswith(f"{o['pop_count'].sum():,.0f} people live in the region")
+    assert f"an estimated {need:,.1f} of them need palliative care" in findings[1]
+    beyond_c = o.loc[o["coverage_class"].isin(["gp_only", "neither"]), "need_cancer"].sum()
+    beyond_nc = o.loc[
+        o["coverage_class_non_cancer"].isin(["gp_only", "neither"]), "need_non_cancer"
+    ].sum()
+    beyond = next(f for f in findings if "lives beyond" in f)
+    assert beyond.startswith(
+        f"{beyond_c + beyond_nc:,.1f} a year of that need ({beyond_c:,.1f} cancer, "
+        f"{beyond_nc:,.1f} non-cancer)"
     )
+    remote = o["remoteness_class"].isin(["Remote Australia", "Very Remote Australia"])
+    in_remote = (
+        o.loc[remote & o["coverage_class"].isin(["gp_only", "neither"]), "need_cancer"].sum()
+        + o.loc[
+            remote & o["coverage_class_non_cancer"].isin(["gp_only", "neither"]),
+            "need_non_cancer",
+        ].sum()
+    )
+    share = 100 * in_remote / (beyond_c + beyond_nc)
+    assert f"{share:.1f}% of it in Remote Australia or Very Remote Australia areas" in beyond
+    gap = next(f for f in findings if f.startswith("The integration gap"))
+    people = o.loc[o["coverage_class"] == "gp_only", "pop_count"].sum()
+    assert f"The integration gap: {people:,.0f} people" in gap
 
 
 def test_remote_classes_for_each_scheme():
-    assert remote_classes(REMOTENESS_CLASSES)[0] == ["Remote Australia", "Very Remote Australia"]
+    assert remote_classes(REMOTENESS_CLASSES) == ["Remote Australia", "Very Remote Australia"]
     england = ["Urban major conurbation", "Rural village and dispersed in a sparse setting"]
-    names, label = remote_classes(england)
-    assert names == [england[-1]] and "most remote class" in label
+    assert remote_classes(england) == [england[-1]]
+    # Only classes the area has are ever named.
+    assert remote_classes(england, present=[england[0]]) == [england[0]]
+    assert remote_classes(REMOTENESS_CLASSES, present=REMOTENESS_CLASSES[:2]) == [
+        REMOTENESS_CLASSES[1]
+    ]
 
 
 def test_report_renders_every_chart_and_empty_sections():
     bare = make_results(120, seed=2, with_hotspots=False, with_catchments=False)
-    bare.tables["gp_specialist_links"]["isolated"] = False
+    for link in bare.findings.gp_links:
+        link["link_status"] = "linked"
     page = render_report(bare)
     assert page.count("data:image/png;base64,") == 7
     assert "No GP practice is isolated" in page
@@ -111,13 +139,17 @@ def test_packs_add_up_to_the_region(results):
     table = results.tables["coverage_by_subarea"]
     for area_id in results.subareas["area_id"]:
         pack = subarea_results(results, area_id)
-        totals = pack.tables["coverage_by_remoteness"]
-        totals = totals[totals["remoteness_class"] == "All"].set_index("coverage_class")
-        region = table[table["area_id"] == area_id].set_index("coverage_class")
-        for cls in region.index:
-            assert totals.loc[cls, "pop_count"] == pytest.approx(region.loc[cls, "pop_count"])
-            assert totals.loc[cls, "need_total"] == pytest.approx(region.loc[cls, "need_total"])
+        totals = pack.tables["coverage_totals"].set_index(["need_group", "coverage_class"])
+        region = table[table["area_id"] == area_id].set_index(["need_group", "coverage_class"])
+        for key in region.index:
+            assert totals.loc[key, "pop_count"] == pytest.approx(region.loc[key, "pop_count"])
+            assert totals.loc[key, "need"] == pytest.approx(region.loc[key, "need"])
         assert set(pack.gp_practices.within(pack.subareas.union_all())) <= {True}
+        # The pack speaks of the sub-area, with the sub-area's own people.
+        people = pack.origins["pop_count"].sum()
+        assert any(
+            f.startswith(f"{people:,.0f} people live in this sub-area") for f in key_findings(pack)
+        )
     in_areas = results.origins["area_id"].notna()
     assert sum(
         len(subarea_results(results, a).origins) for a in results.subareas["area_id"]
@@ -127,7 +159,7 @@ def test_packs_add_up_to_the_region(results):
 def test_pack_errors_and_file_names(results):
     with pytest.raises(GeoError, match="no sub-area with area_id 'nope'"):
         subarea_results(results, "nope")
-    assert pack_file_name("A/1", '<script>"x"</script> 東') == "report_A_1_script_x_script.html"
+    assert pack_file_name("A/1", '<script>"x"</script> 東') == "report_a_1_script_x_script.html"
 
 
 def test_workshop_packs_are_written_atomically(results, tmp_path, monkeypatch):
@@ -145,7 +177,7 @@ def test_workshop_packs_are_written_atomically(results, tmp_path, monkeypatch):
             raise GeoError("disk full")
         return write_report(*args, **kwargs)
 
-    monkeypatch.setattr("geo.workshop_packs.write_report", fail_second)
+    monkeypatch.setattr("geo.render.packs.write_report", fail_second)
     with pytest.raises(GeoError, match="disk full"):
         write_workshop_packs(make_results(60, seed=1), tmp_path / "packs")
     assert len(pd.read_csv(tmp_path / "packs" / "index.csv")) == 2  # old packs untouched

@@ -6,44 +6,52 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import geo.scenario as scenario_module
+import geo.workflows.scenario as scenario_module
 from geo.cli import main
 from geo.config import load_config
+from geo.config.scenario import WORKING_DAYS_PER_MONTH, ScenarioConfig, load_scenario
 from geo.errors import InputError, InputErrors
-from geo.scenario import run_scenario
-from geo.scenario_config import WORKING_DAYS_PER_MONTH, ScenarioConfig, load_scenario
+from geo.workflows.scenario import analyse_scenario, run_scenario, scenario_config
 from tests.conftest import DEMO_CONFIG, IOW_CONFIG, REPO_ROOT
 
 SCENARIOS = REPO_ROOT / "scripts" / "scenarios"
-COUNTS = ("pop_count", "need_cancer", "need_non_cancer")
+COUNTS = ("pop_count", "need")
 COVERED = {"gp": ("both", "gp_only"), "spc": ("both", "spc_only"), "both": ("both",)}
 
 
 def _covered_totals(folder, measure: str) -> pd.DataFrame:
-    """A run's own coverage table, summed over the classes that count as covered (its
-    non-cancer need is already split by the non-cancer coverage class)."""
+    """A run's own coverage table, summed over the classes that count as covered, per need
+    group and remoteness class (each group's need by its own class)."""
     table = pd.read_csv(folder / "tables" / "coverage_by_remoteness.csv")
     table = table[table["coverage_class"].isin(COVERED[measure])]
-    return table.groupby("remoteness_class")[list(COUNTS)].sum()
+    return table.groupby(["need_group", "remoteness_class"])[["pop_count", "need"]].sum()
 
 
 def _check_adds_up(out) -> pd.DataFrame:
     changes = pd.read_csv(out / "tables" / "scenario_changes.csv")
-    for col in COUNTS:
-        net = changes[f"{col}_gained"] - changes[f"{col}_lost"]
-        diff = changes[f"{col}_scenario"] - changes[f"{col}_baseline"]
-        np.testing.assert_allclose(net, diff, atol=1e-6)
+    totals = pd.read_csv(out / "tables" / "scenario_change_totals.csv")
+    for table in (changes, totals):
+        for col in COUNTS:
+            net = table[f"{col}_gained"] - table[f"{col}_lost"]
+            diff = table[f"{col}_scenario"] - table[f"{col}_baseline"]
+            np.testing.assert_allclose(net, diff, atol=1e-6)
+    by_class = changes.groupby(["coverage", "need_group"])[[f"{c}_gained" for c in COUNTS]].sum()
+    np.testing.assert_allclose(
+        by_class.to_numpy(),
+        totals.set_index(["coverage", "need_group"]).loc[by_class.index, by_class.columns],
+        atol=1e-6,
+    )
     for measure in COVERED:  # and equals the difference of the two runs' own tables
         before = _covered_totals(out / "baseline", measure)
         after = _covered_totals(out / "scenario", measure)
-        rows = changes[changes["coverage"] == measure].set_index("remoteness_class")
+        rows = changes[changes["coverage"] == measure].set_index(["need_group", "remoteness_class"])
         for col in COUNTS:
             net = rows[f"{col}_gained"] - rows[f"{col}_lost"]
             expected = after[col].reindex(net.index, fill_value=0.0) - before[col].reindex(
                 net.index, fill_value=0.0
             )
             np.testing.assert_allclose(net, expected, atol=1e-4, err_msg=f"{measure} {col}")
-    return changes
+    return totals
 
 
 @pytest.fixture(scope="module")
@@ -72,14 +80,17 @@ def test_demo_scenario_writes_both_runs_and_a_map(demo_run):
 
 
 def test_demo_change_table_adds_up(demo_run):
-    changes = _check_adds_up(demo_run)
-    spc = changes[(changes["coverage"] == "spc") & (changes["remoteness_class"] == "All")].iloc[0]
+    totals = _check_adds_up(demo_run).set_index(["coverage", "need_group"])
+    spc = totals.loc[("spc", "cancer")]
     assert spc["pop_count_gained"] > 0  # outreach in the west reaches people
     assert spc["pop_count_lost"] > 0  # the cancer-only Coolabah team closes
+    changes = pd.read_csv(demo_run / "tables" / "scenario_changes.csv")
     remote = changes[
-        (changes["coverage"] == "spc") & changes["remoteness_class"].isin(["Remote", "Very Remote"])
+        (changes["coverage"] == "spc")
+        & (changes["need_group"] == "non_cancer")
+        & changes["remoteness_class"].isin(["Remote", "Very Remote"])
     ]
-    assert remote["need_non_cancer_gained"].sum() > 0
+    assert remote["need_gained"].sum() > 0
 
 
 def test_outreach_clinics_and_virtual_coverage(demo_run):
@@ -102,15 +113,19 @@ def test_outreach_clinics_and_virtual_coverage(demo_run):
     assert (origins.loc[virtual, "coverage_class"] == "gp_only").all()  # never road coverage
 
 
-def test_telehealth_alone_changes_no_road_coverage(tmp_path):
+def test_telehealth_alone_changes_no_road_coverage(demo_config, demo_inputs):
     scenario = ScenarioConfig(name="links only", telehealth={"practices": ["GP013", "GP016"]})
-    outcome = run_scenario(load_config(DEMO_CONFIG), scenario, write=False, cache_dir=tmp_path)
+    outcome = analyse_scenario(demo_config, demo_inputs, scenario)
     for measure in ("gp", "spc", "both"):
         rows = outcome.changes[outcome.changes["coverage"] == measure]
         assert (rows["pop_count_gained"] == 0).all() and (rows["pop_count_lost"] == 0).all()
-    virtual = outcome.scenario.origins["virtual_coverage"]
-    linked = outcome.scenario.origins.loc[virtual, "nearest_gp_id"]
+    origins = outcome.scenario.origins
+    virtual = origins["virtual_coverage"]
+    linked = origins.loc[virtual, "nearest_gp_id"]
     assert set(linked) <= {"GP013", "GP016"} and virtual.any()
+    # Virtual non-cancer coverage only for people whose non-cancer need has no road coverage.
+    nc = origins["virtual_coverage_non_cancer"]
+    assert (origins.loc[nc, "coverage_class_non_cancer"] == "gp_only").all()
 
 
 def test_network_is_loaded_once(tmp_path, monkeypatch):
@@ -123,29 +138,41 @@ def test_network_is_loaded_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(scenario_module, "load_inputs", counting)
     scenario = ScenarioConfig(name="close Coolabah", remove_facilities=["SPC05"])
-    outcome = run_scenario(load_config(DEMO_CONFIG), scenario, write=False, cache_dir=tmp_path)
+    outcome = run_scenario(
+        load_config(DEMO_CONFIG), scenario, write_outputs=False, cache_dir=tmp_path
+    )
     assert len(calls) == 1
     assert outcome.baseline.origins["origin_id"].equals(outcome.scenario.origins["origin_id"])
 
 
-def test_home_visit_reach_counts_community_teams(tmp_path):
+def test_home_visit_reach_counts_community_teams(demo_config, demo_inputs):
     """Hand check: with a long shift every home a community team reaches within
     (shift - visit) / 2 minutes counts as within specialist reach."""
     scenario = ScenarioConfig(name="long shifts", home_visits={"shift_min": 600, "visit_min": 60})
-    outcome = run_scenario(load_config(DEMO_CONFIG), scenario, write=False, cache_dir=tmp_path)
+    config = scenario_config(demo_config, scenario)
+    outcome = analyse_scenario(config, demo_inputs, scenario)
     origins = outcome.scenario.origins
     community = np.nan_to_num(origins["spc_community_travel_time_min"].to_numpy(float), nan=np.inf)
     within = community <= 270.0
     assert within.any()
     assert origins.loc[within, "coverage_class"].isin(["both", "spc_only"]).all()
+    # Non-cancer need counts only teams that take non-cancer referrals (Coolabah does not).
+    nc = np.nan_to_num(origins["spc_community_non_cancer_travel_time_min"].to_numpy(), nan=np.inf)
+    assert origins.loc[nc <= 270.0, "coverage_class_non_cancer"].isin(["both", "spc_only"]).all()
+    only_cancer_team = within & (nc > 270.0) & ~(origins["spc_non_cancer_travel_time_min"] <= 60)
+    assert (
+        not origins.loc[only_cancer_team, "coverage_class_non_cancer"]
+        .isin(["both", "spc_only"])
+        .any()
+    )
 
 
 def test_isle_of_wight_scenario_adds_up(tmp_path, geo_data_root_env):
     out = tmp_path / "iow"
     scenario = SCENARIOS / "isle_of_wight_west_wight.yml"
     assert main(["scenario", str(IOW_CONFIG), str(scenario), "--out", str(out), "-q"]) == 0
-    changes = _check_adds_up(out)
-    spc = changes[(changes["coverage"] == "spc") & (changes["remoteness_class"] == "All")].iloc[0]
+    totals = _check_adds_up(out).set_index(["coverage", "need_group"])
+    spc = totals.loc[("spc", "cancer")]
     assert spc["pop_count_gained"] > 0 and spc["pop_count_lost"] == 0
 
 

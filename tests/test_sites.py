@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from scipy import sparse
 
+from geo.analysis.sites import GREEDY_GUARANTEE, coverage_matrix, greedy_max_coverage, unmet_weight
 from geo.cli import main
 from geo.config import load_config
 from geo.errors import InputError
-from geo.network import RoadNetwork
-from geo.sites import GREEDY_GUARANTEE, coverage_matrix, greedy_max_coverage, unmet_weight
-from geo.sites_run import run_sites
+from geo.routing.network import RoadNetwork
+from geo.workflows.sites import run_sites
 from tests.conftest import DEMO_CONFIG
 
 log = logging.getLogger(__name__)

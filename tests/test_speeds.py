@@ -7,13 +7,14 @@ import pandas as pd
 import pytest
 
 from geo.errors import ConfigError
-from geo.speeds import (
+from geo.inputs.speeds import (
     SpeedSettings,
     assign_speeds,
     load_profile,
     parse_duration_s,
     parse_maxspeed,
 )
+from geo.reference import read_reference
 
 
 @pytest.mark.parametrize(
@@ -126,7 +127,7 @@ def test_unparsed_maxspeed_is_counted():
 
 def test_profiles_cite_sources_and_cover_every_class():
     for profile in ("au", "gb", "generic"):
-        table = pd.read_csv(f"data/reference/speeds_{profile}.csv")
+        table = read_reference(f"speeds_{profile}")
         assert table["source"].str.len().min() > 10
         assert {"motorway", "primary", "residential", "track", "road"} <= set(table["highway"])
         assert (table["urban_kph"] <= table["rural_kph"]).all()

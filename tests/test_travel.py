@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from geo.errors import NetworkError
-from geo.network import RoadNetwork, build_network
-from geo.speeds import SpeedSettings
-from geo.travel import k_nearest, nearest_facility, od_table
+from geo.inputs.roads import build_network
+from geo.inputs.speeds import SpeedSettings
+from geo.routing.network import RoadNetwork
+from geo.routing.travel import k_nearest, nearest_facility, od_table
 from tests.conftest import DEMO_DIR
 
 CRS = "EPSG:7855"

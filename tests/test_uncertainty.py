@@ -5,67 +5,63 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geo.config import CatchmentsConfig, UncertaintyConfig, load_config
-from geo.network import RoadNetwork
-from geo.pipeline import run
-from geo.uncertainty import monte_carlo, road_groups, with_speed_multipliers
-from tests.conftest import DEMO_CONFIG
-
-
-def _run(tmp_path, **uncertainty):
-    cfg = load_config(DEMO_CONFIG).model_copy(
-        update={
-            "uncertainty": UncertaintyConfig(**uncertainty),
-            "catchments": CatchmentsConfig(enabled=False),
-        }
-    )
-    table = run(cfg, write=False, cache_dir=tmp_path).results.tables["uncertainty"]
-    return table.set_index("measure")
+from geo.analysis.uncertainty import monte_carlo, road_groups, with_speed_multipliers
+from geo.config import CatchmentsConfig, UncertaintyConfig
+from geo.routing.network import RoadNetwork
+from geo.workflows.pipeline import analyse
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
+def run_with(demo_config, demo_inputs):
+    """The demo's uncertainty table for given settings (the loaded inputs are reused)."""
+
+    def table(**uncertainty):
+        cfg = demo_config.model_copy(
+            update={
+                "uncertainty": UncertaintyConfig(**uncertainty),
+                "catchments": CatchmentsConfig(enabled=False),
+            }
+        )
+        return analyse(cfg, demo_inputs).tables["uncertainty"].set_index("measure")
+
+    return table
 
 
-def test_intervals_are_reproducible_and_bracket_the_median(cache):
-    a = _run(cache, draws=12, spread=0.2, seed=7)
-    b = _run(cache, draws=12, spread=0.2, seed=7)
-    c = _run(cache, draws=12, spread=0.2, seed=8)
+def test_intervals_are_reproducible_and_bracket_the_median(run_with):
+    a = run_with(draws=12, spread=0.2, seed=7)
+    b = run_with(draws=12, spread=0.2, seed=7)
+    c = run_with(draws=12, spread=0.2, seed=8)
     assert a.equals(b)
     assert not a[["p05", "p95"]].equals(c[["p05", "p95"]])
     assert (a["p05"] <= a["p50"]).all() and (a["p50"] <= a["p95"]).all()
-    assert set(a.index) >= {"share_need_within_spc", "share_non_cancer_need_within_spc"}
+    assert set(a.index) >= {"need_within_spc_share", "non_cancer_need_within_spc_share"}
 
 
-def test_intervals_widen_with_the_spread_and_vanish_without_it(cache):
-    narrow = _run(cache, draws=20, spread=0.05, seed=1)
-    wide = _run(cache, draws=20, spread=0.4, seed=1)
+def test_intervals_widen_with_the_spread_and_vanish_without_it(run_with):
+    narrow = run_with(draws=20, spread=0.05, seed=1)
+    wide = run_with(draws=20, spread=0.4, seed=1)
     width = lambda t: t["p95"] - t["p05"]  # noqa: E731
     assert (
-        width(wide)["share_non_cancer_need_within_spc"]
-        > width(narrow)["share_non_cancer_need_within_spc"]
+        width(wide)["non_cancer_need_within_spc_share"]
+        > width(narrow)["non_cancer_need_within_spc_share"]
     )
     assert width(wide).sum() > width(narrow).sum()
-    none = _run(cache, draws=3, spread=0.0, seed=1)
+    none = run_with(draws=3, spread=0.0, seed=1)
     np.testing.assert_allclose(none["p05"], none["estimate"])
     np.testing.assert_allclose(none["p95"], none["estimate"])
 
 
-def test_estimate_matches_the_coverage_tables(cache):
-    cfg = load_config(DEMO_CONFIG).model_copy(
-        update={
-            "uncertainty": UncertaintyConfig(draws=2),
-            "catchments": CatchmentsConfig(enabled=False),
-        }
-    )
-    results = run(cfg, write=False, cache_dir=cache).results
-    unc = results.tables["uncertainty"].set_index("measure")["estimate"]
-    cov = results.tables["coverage_by_remoteness"]
-    total = cov[cov["remoteness_class"] == "All"].set_index("coverage_class")
-    assert unc["share_people_gp_only"] == pytest.approx(total.loc["gp_only", "pop_pct"] / 100)
-    assert unc["share_people_both"] == pytest.approx(total.loc["both", "pop_pct"] / 100)
-    assert results.provenance["uncertainty"][0]["draws"] == 2
+def test_estimate_is_the_runs_own_findings(demo_results):
+    """The intervals' estimates are the run's findings (one definition of every share)."""
+    unc = demo_results.tables["uncertainty"].set_index("measure")["estimate"]
+    shares = demo_results.findings.headline_shares()
+    for measure, value in shares.items():
+        assert unc[measure] == pytest.approx(value, nan_ok=True), measure
+    totals = demo_results.tables["coverage_totals"]
+    cancer = totals[totals["need_group"] == "cancer"].set_index("coverage_class")
+    assert unc["people_gp_only_share"] == pytest.approx(cancer.loc["gp_only", "pop_pct"] / 100)
+    assert unc["people_both_share"] == pytest.approx(cancer.loc["both", "pop_pct"] / 100)
+    assert demo_results.provenance["uncertainty"][0]["draws"] == 30
 
 
 def test_multipliers_scale_times_by_road_group():

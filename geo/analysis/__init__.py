@@ -1,0 +1,3 @@
+"""Analysis: service times (one search plan, two executors), the one coverage model, findings,
+gap tables, access scores, catchments, uncertainty, site selection, scenario edits; the analysis
+stage :func:`geo.analysis.region.analyse`."""

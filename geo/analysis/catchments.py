@@ -1,0 +1,378 @@
+"""Travel-time surfaces and isochrone polygons (catchments).
+
+A travel-time surface is a raster over the region: each cell's time is the best of its nearest
+road nodes' times plus the straight-line walk (or farm-track drive) from the node at the
+off-road speed. Cells farther than ``max_offroad_m`` from every road node are unreachable (NaN).
+Isochrones are the polygonised cells within each threshold, so they are nested by construction,
+keep their holes, and never contain unreachable land — unlike convex hulls of reached nodes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio.features
+from affine import Affine
+from pyproj import CRS
+from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
+from shapely.geometry import MultiPolygon, shape
+
+from geo.analysis.service_times import SPC_DIRECTIONS, ServiceTimes
+from geo.routing.network import RoadNetwork
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLDS_MIN = (15.0, 30.0, 60.0, 120.0)
+
+
+@dataclass(frozen=True)
+class SurfaceGrid:
+    """A raster grid over a network with each cell's nearest road nodes precomputed.
+
+    Attributes
+    ----------
+    transform
+        Affine transform of the grid (analysis CRS, metres).
+    shape
+        (rows, columns).
+    crs
+        The analysis CRS.
+    neighbour_node
+        (cells, k) int array: the k nearest road nodes of each cell (``n_nodes`` = none).
+    neighbour_offroad_s
+        (cells, k) float array: off-road seconds from each cell centre to those nodes.
+    """
+
+    transform: Affine
+    shape: tuple[int, int]
+    crs: CRS
+    neighbour_node: np.ndarray
+    neighbour_offroad_s: np.ndarray
+    max_offroad_m: float = 5000.0
+
+    @classmethod
+    def build(
+        cls,
+        network: RoadNetwork,
+        *,
+        cell_size_m: float = 250.0,
+        offroad_speed_kph: float = 15.0,
+        max_offroad_m: float = 5000.0,
+        k: int = 6,
+        bounds: tuple[float, float, float, float] | None = None,
+    ) -> SurfaceGrid:
+        """Lay a grid over ``bounds`` (default: the network's extent plus the off-road reach).
+
+        Parameters
+        ----------
+        network
+            The road network (projected CRS, metres).
+        cell_size_m
+            Grid cell size in metres.
+        offroad_speed_kph
+            Speed between a cell centre and a road node.
+        max_offroad_m
+            Cells farther than this from every road node are unreachable.
+        k
+            Road nodes considered per cell (more is slower but finds a faster node more often).
+        bounds
+            (minx, miny, maxx, maxy) in the network's CRS.
+        """
+        if bounds is None:
+            pad = max_offroad_m
+            bounds = (
+                network.node_x.min() - pad,
+                network.node_y.min() - pad,
+                network.node_x.max() + pad,
+                network.node_y.max() + pad,
+            )
+        minx, miny, maxx, maxy = bounds
+        cols = max(1, int(np.ceil((maxx - minx) / cell_size_m)))
+        rows = max(1, int(np.ceil((maxy - miny) / cell_size_m)))
+        transform = Affine(cell_size_m, 0.0, minx, 0.0, -cell_size_m, maxy)
+        xs = minx + (np.arange(cols) + 0.5) * cell_size_m
+        ys = maxy - (np.arange(rows) + 0.5) * cell_size_m
+        cx, cy = np.meshgrid(xs, ys)
+        tree = cKDTree(np.column_stack([network.node_x, network.node_y]))
+        k = min(k, network.n_nodes)
+        dist, idx = tree.query(
+            np.column_stack([cx.ravel(), cy.ravel()]), k=k, distance_upper_bound=max_offroad_m
+        )
+        dist = dist.reshape(-1, k)
+        idx = idx.reshape(-1, k)
+        offroad_s = dist / (offroad_speed_kph / 3.6)
+        return cls(
+            transform, (rows, cols), network.crs, idx.astype(np.int64), offroad_s, max_offroad_m
+        )
+
+    def surface_min(
+        self, node_time_s: np.ndarray, window: tuple[slice, slice] | None = None
+    ) -> np.ndarray:
+        """Minutes to reach each cell given seconds at every road node (NaN: unreachable).
+
+        ``window`` (row and column slices) limits the work to part of the grid.
+        """
+        padded = np.append(np.asarray(node_time_s, float), np.inf)
+        nodes = self.neighbour_node.reshape(*self.shape, -1)
+        offroad = self.neighbour_offroad_s.reshape(*self.shape, -1)
+        if window is not None:
+            nodes, offroad = nodes[window], offroad[window]
+        best = (padded[nodes] + offroad).min(axis=2)
+        best[~np.isfinite(best)] = np.nan
+        return best / 60.0
+
+    def window_around(
+        self, x: np.ndarray, y: np.ndarray, margin_m: float
+    ) -> tuple[tuple[slice, slice], Affine]:
+        """The grid window covering points (plus a margin) and its transform."""
+        t = self.transform  # north-up grid: t.a > 0 (cell width), t.e < 0
+        c0 = (x.min() - margin_m - t.c) / t.a
+        c1 = (x.max() + margin_m - t.c) / t.a
+        r0 = (y.max() + margin_m - t.f) / t.e
+        r1 = (y.min() - margin_m - t.f) / t.e
+        rows = slice(max(int(np.floor(r0)), 0), min(int(np.ceil(r1)), self.shape[0]))
+        cols = slice(max(int(np.floor(c0)), 0), min(int(np.ceil(c1)), self.shape[1]))
+        window_transform = Affine(
+            t.a, 0.0, t.c + cols.start * t.a, 0.0, t.e, t.f + rows.start * t.e
+        )
+        return (rows, cols), window_transform
+
+
+def isochrone_polygons(
+    surface_min: np.ndarray,
+    transform: Affine,
+    thresholds_min: Sequence[float],
+) -> list[MultiPolygon]:
+    """Polygonise the cells within each threshold (nested; holes kept).
+
+    Parameters
+    ----------
+    surface_min
+        Travel-time raster in minutes (NaN unreachable).
+    transform
+        The raster's affine transform.
+    thresholds_min
+        Thresholds in minutes, any order.
+
+    Returns
+    -------
+    list of shapely MultiPolygon
+        One (possibly empty) multipolygon per threshold, in the given order.
+    """
+    out = []
+    filled = np.nan_to_num(surface_min, nan=np.inf)
+    for threshold in thresholds_min:
+        mask = filled <= threshold
+        parts = [
+            shape(geom)
+            for geom, value in rasterio.features.shapes(
+                mask.astype(np.uint8), mask=mask, transform=transform, connectivity=4
+            )
+            if value == 1
+        ]
+        out.append(MultiPolygon(parts) if parts else MultiPolygon())
+    return out
+
+
+def catchments_by_kind(
+    grid: SurfaceGrid,
+    node_time_s_by_kind: dict[str, np.ndarray],
+    *,
+    thresholds_min: Sequence[float] = DEFAULT_THRESHOLDS_MIN,
+) -> gpd.GeoDataFrame:
+    """Isochrones of the nearest facility of each service kind.
+
+    Parameters
+    ----------
+    grid
+        The surface grid.
+    node_time_s_by_kind
+        Service kind (e.g. ``gp``, ``spc``) -> seconds from every road node to (or from) the
+        nearest facility of that kind, as computed by :func:`geo.travel.nearest_facility`.
+    thresholds_min
+        Thresholds in minutes.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``kind``, ``facility_id`` (None), ``threshold_min``, ``area_km2`` and the polygon.
+    """
+    rows = []
+    for kind, node_time in node_time_s_by_kind.items():
+        polygons = isochrone_polygons(grid.surface_min(node_time), grid.transform, thresholds_min)
+        rows += [(kind, None, float(t), p) for t, p in zip(thresholds_min, polygons, strict=True)]
+    return _frame(rows, grid.crs)
+
+
+def catchments_by_facility(
+    network: RoadNetwork,
+    grid: SurfaceGrid,
+    facility_nodes: np.ndarray,
+    facility_ids: Sequence[str],
+    *,
+    kind: str,
+    thresholds_min: Sequence[float] = DEFAULT_THRESHOLDS_MIN,
+    direction: str = "to_facility",
+    facility_offset_s: np.ndarray | None = None,
+    chunk_size: int = 64,
+) -> gpd.GeoDataFrame:
+    """Isochrones of each facility at each threshold.
+
+    Each facility gets one bounded search (limit = the largest threshold), run in chunks of
+    ``chunk_size`` facilities so memory stays at ``chunk_size × n_nodes`` floats.
+
+    Parameters
+    ----------
+    network
+        The road network.
+    grid
+        The surface grid.
+    facility_nodes
+        Road node of each facility.
+    facility_ids
+        Id of each facility (same order).
+    kind
+        Service kind label for the output.
+    thresholds_min
+        Thresholds in minutes.
+    direction
+        ``to_facility`` (home → service) or ``from_facility`` (service → home).
+    facility_offset_s
+        Off-network connector seconds of each facility (added to all its times).
+    chunk_size
+        Facilities per search batch.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``kind``, ``facility_id``, ``threshold_min``, ``area_km2`` and the polygon.
+    """
+    nodes = np.asarray(facility_nodes, np.int64)
+    offsets = np.zeros(len(nodes)) if facility_offset_s is None else np.asarray(facility_offset_s)
+    graph = network.graph_reversed if direction == "to_facility" else network.graph
+    limit_s = max(thresholds_min) * 60.0
+    rows = []
+    for start in range(0, len(nodes), chunk_size):
+        chunk = slice(start, start + chunk_size)
+        times = dijkstra(graph, directed=True, indices=nodes[chunk], limit=limit_s)
+        for i, node_time in enumerate(np.atleast_2d(times)):
+            j = start + i
+            # Only the part of the grid around the reached nodes can be within a threshold.
+            reached = np.flatnonzero(np.isfinite(node_time))
+            window, transform = grid.window_around(
+                network.node_x[reached], network.node_y[reached], grid.max_offroad_m
+            )
+            surface = grid.surface_min(node_time + offsets[j], window)
+            polygons = isochrone_polygons(surface, transform, thresholds_min)
+            rows += [
+                (kind, str(facility_ids[j]), float(t), p)
+                for t, p in zip(thresholds_min, polygons, strict=True)
+            ]
+    return _frame(rows, grid.crs)
+
+
+def _frame(rows: list[tuple], crs: CRS) -> gpd.GeoDataFrame:
+    frame = gpd.GeoDataFrame(
+        {
+            "kind": [r[0] for r in rows],
+            "facility_id": [r[1] for r in rows],
+            "threshold_min": [r[2] for r in rows],
+        },
+        geometry=[r[3] for r in rows],
+        crs=crs,
+    )
+    frame["area_km2"] = frame.geometry.area / 1e6
+    return frame
+
+
+# --- Catchments of a region run ----------------------------------------------------------------
+
+
+def build_catchments(
+    network: RoadNetwork,
+    times: ServiceTimes,
+    *,
+    thresholds_min: Sequence[float],
+    cell_size_m: float,
+    max_offroad_m: float,
+    offroad_speed_kph: float,
+    per_facility: bool,
+    bounds: tuple[float, float, float, float] | None = None,
+) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """Isochrones per service kind (and per facility) and the SPC travel-time surface.
+
+    Parameters
+    ----------
+    network, times
+        The run's network and travel times (with ``node_time_s``: an in-process run).
+    thresholds_min, cell_size_m, max_offroad_m, per_facility
+        As ``catchments:`` in the config.
+    offroad_speed_kph
+        Speed from a road node to a cell.
+    bounds
+        The grid's extent (the region boundary's bounds); default the network's.
+
+    Returns
+    -------
+    tuple
+        The ``catchments`` layer (``kind``, ``facility_id``, ``threshold_min``, ``area_km2``)
+        and the travel-time surface to the nearest SPC service (``array`` minutes,
+        ``transform``, ``crs``, ``kind``).
+    """
+    grid = SurfaceGrid.build(
+        network,
+        cell_size_m=cell_size_m,
+        offroad_speed_kph=offroad_speed_kph,
+        max_offroad_m=max_offroad_m,
+        bounds=bounds,
+    )
+    by_kind = {k: times.node_time_s[k] for k in ("gp", "spc")}
+    parts = [catchments_by_kind(grid, by_kind, thresholds_min=thresholds_min)]
+    if per_facility:
+        parts += _per_facility(network, grid, times, thresholds_min)
+    layer = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=network.crs)
+    layer = layer[~layer.geometry.is_empty].reset_index(drop=True)
+    surface = {
+        "array": grid.surface_min(times.node_time_s["spc"]),
+        "transform": grid.transform,
+        "crs": network.crs,
+        "kind": "spc",
+    }
+    log.info(
+        "catchments: %d isochrones on a %d x %d grid of %g m", len(layer), *grid.shape, cell_size_m
+    )
+    return layer, surface
+
+
+def _per_facility(network, grid, times: ServiceTimes, thresholds) -> list[gpd.GeoDataFrame]:
+    parts = []
+    gp_snap, spc_snap = times.snaps.gp, times.snaps.spc
+    gps, spcs = times.gp_practices, times.specialist_services
+    groups = [("gp", "to_facility", gp_snap, gps, np.ones(len(gps), bool))]
+    groups += [
+        (f"spc_{stype}", direction, spc_snap, spcs, (spcs["service_type"] == stype).to_numpy())
+        for stype, direction in SPC_DIRECTIONS.items()
+    ]
+    for kind, direction, snap, frame, mask in groups:
+        rows = np.flatnonzero(mask & snap.reachable)
+        if rows.size:
+            parts.append(
+                catchments_by_facility(
+                    network,
+                    grid,
+                    snap.node[rows],
+                    frame["facility_id"].to_numpy()[rows],
+                    kind=kind,
+                    thresholds_min=thresholds,
+                    direction=direction,
+                    facility_offset_s=snap.connector_time_s[rows],
+                )
+            )
+    return parts

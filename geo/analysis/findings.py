@@ -1,0 +1,157 @@
+"""Findings: every headline figure of a run, computed once from the coverage columns.
+
+:func:`compute_findings` sums the origins' coverage classes (:mod:`geo.analysis.coverage`) per
+need group, and reads each GP practice's link status; nothing else in the toolkit recomputes a
+headline. The same function serves a whole region, one sub-area (workshop packs) and every
+speed-uncertainty draw, so their figures share one definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geo.analysis.coverage import CLASS_COLUMN, COVERAGE_CLASSES, NEED_COLUMN, SPC_BEYOND
+from geo.results import Findings
+
+
+def remote_classes(class_order: Sequence[str], present: Sequence[str] | None = None) -> list[str]:
+    """The classes a finding calls remote, among those ``present`` (default: all).
+
+    Classes whose name says "remote" (ABS Remote and Very Remote Australia); for schemes
+    without such classes (England's rural-urban classification) the most remote class of the
+    ordering that is present. Empty when no class is present.
+    """
+    present_set = set(class_order if present is None else present)
+    ordered = [c for c in class_order if c in present_set]
+    named = [c for c in ordered if "remote" in c.lower() and "not remote" not in c.lower()]
+    return named or ordered[-1:]
+
+
+def coverage_counts(origins: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
+    """Need group -> coverage class -> people and need of that group in that class."""
+    people = origins["pop_count"].to_numpy(float)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for group, class_column in CLASS_COLUMN.items():
+        classes = origins[class_column].to_numpy(object)
+        need = origins[NEED_COLUMN[group]].to_numpy(float)
+        out[group] = {
+            c: {
+                "pop_count": float(people[classes == c].sum()),
+                "need": float(need[classes == c].sum()),
+            }
+            for c in COVERAGE_CLASSES
+        }
+    return out
+
+
+def _by_remoteness(origins: pd.DataFrame, class_order: Sequence[str]) -> dict[str, dict]:
+    out = {}
+    rem = origins["remoteness_class"].astype(object).to_numpy()
+    for name in [c for c in class_order if (rem == c).any()]:
+        part = origins[rem == name]
+        beyond = unknown = 0.0
+        for group, class_column in CLASS_COLUMN.items():
+            need = part[NEED_COLUMN[group]].to_numpy(float)
+            classes = part[class_column].to_numpy(object)
+            beyond += float(need[np.isin(classes, SPC_BEYOND)].sum())
+            unknown += float(need[classes == "unknown"].sum())
+        out[name] = {
+            "pop_count": float(part["pop_count"].sum()),
+            "need_cancer": float(part["need_cancer"].sum()),
+            "need_non_cancer": float(part["need_non_cancer"].sum()),
+            "need_beyond_spc": beyond,
+            "need_unknown_spc": unknown,
+        }
+    return out
+
+
+def gp_links(gp_practices: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each practice's link to specialist care, for findings and the report."""
+    if gp_practices is None or gp_practices.empty or "link_status" not in gp_practices:
+        return []
+    frame = gp_practices[["facility_id", "name", "link_status", "spc_travel_time_min"]].copy()
+    frame["pop_served"] = gp_practices.get("pop_served", pd.Series(0.0, index=frame.index))
+    records = frame.to_dict("records")
+    for row in records:
+        row["spc_travel_time_min"] = _finite_or_none(row["spc_travel_time_min"])
+        row["pop_served"] = float(row["pop_served"])
+    return records
+
+
+def _finite_or_none(value: Any) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def excluded_facilities(*frames: pd.DataFrame) -> list[dict[str, Any]]:
+    """Facilities left out of routing (off the road network), with why."""
+    rows = []
+    for frame in frames:
+        if frame is None or "reachable" not in frame:
+            continue
+        off = frame[~frame["reachable"].astype(bool)]
+        for row in off.to_dict("records"):
+            rows.append(
+                {
+                    "facility_id": row["facility_id"],
+                    "name": row["name"],
+                    "kind": row.get("kind"),
+                    "snap_distance_m": float(row["snap_distance_m"]),
+                    "reason": row.get("unreachable_reason"),
+                }
+            )
+    return rows
+
+
+def compute_findings(
+    origins: pd.DataFrame,
+    *,
+    gp_practices: pd.DataFrame | None,
+    specialist_services: pd.DataFrame | None = None,
+    class_order: Sequence[str],
+    thresholds: dict[str, Any],
+    unknown_kinds: dict[str, str] | None = None,
+    scope: str = "region",
+) -> Findings:
+    """Every headline figure of ``origins`` (a region's, or one sub-area's).
+
+    Parameters
+    ----------
+    origins
+        Origins with ``pop_count``, ``need_cancer``, ``need_non_cancer``, ``remoteness_class``,
+        ``reachable`` and the coverage columns of :func:`geo.analysis.coverage.classify_origins`.
+    gp_practices
+        The GP practices to report (with ``link_status`` and ``pop_served``).
+    specialist_services
+        The services (for the list of those left out of routing).
+    class_order
+        The remoteness scheme's classes, least remote first.
+    thresholds
+        ``gp_min``, ``spc_min``, ``isolated_gp_min``, ``by_remoteness`` (as configured).
+    unknown_kinds
+        Time column -> why it is unknown everywhere (from the search plan).
+    scope
+        ``region`` or ``subarea`` (wording of sentences).
+    """
+    by_rem = _by_remoteness(origins, class_order)
+    off = ~origins["reachable"].astype(bool).to_numpy() if len(origins) else np.zeros(0, bool)
+    return Findings(
+        scope=scope,
+        thresholds=dict(thresholds),
+        pop_count=float(origins["pop_count"].sum()),
+        need_cancer=float(origins["need_cancer"].sum()),
+        need_non_cancer=float(origins["need_non_cancer"].sum()),
+        origins=len(origins),
+        origins_off_network=int(off.sum()),
+        pop_off_network=float(origins["pop_count"].to_numpy(float)[off].sum()),
+        coverage=coverage_counts(origins),
+        by_remoteness=by_rem,
+        remote_classes=remote_classes(class_order, present=list(by_rem)),
+        gp_links=gp_links(gp_practices),
+        unknown_kinds=dict(unknown_kinds or {}),
+        excluded_facilities=excluded_facilities(gp_practices, specialist_services),
+    )

@@ -1,0 +1,372 @@
+"""Gap tables: people and palliative need by coverage class, remoteness, sub-area and travel time.
+
+Coverage tables are long and tidy: a row counts the people and the need of one need group
+(``need_group``: ``cancer`` or ``non_cancer``) whose coverage class *for that group* is the row's
+``coverage_class`` (classes from :mod:`geo.analysis.coverage`), so a row never mixes two
+populations and never has need without people. Each (grouping, need group) block adds up to the
+area's people and that group's need; region totals are a separate table (``coverage_totals``),
+never an ``All`` row inside a table.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo.analysis.coverage import CLASS_COLUMN, COVERAGE_CLASSES, NEED_COLUMN, SPC_BEYOND
+
+OUTSIDE_SUBAREAS = "(outside sub-areas)"
+UNKNOWN_BAND = "unknown"
+COVERAGE_COLUMNS = ("need_group", "coverage_class", "pop_count", "need", "pop_pct", "need_pct")
+
+
+def coverage_table(
+    origins: pd.DataFrame, *, by: str | None, categories: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """People and need by ``by`` × need group × coverage class (long, tidy).
+
+    Parameters
+    ----------
+    origins
+        Origins with ``pop_count``, ``need_cancer``, ``need_non_cancer``, ``coverage_class``,
+        ``coverage_class_non_cancer`` and the ``by`` column.
+    by
+        Grouping column, e.g. ``remoteness_class`` or ``area_id``; None for area totals.
+    categories
+        All values of ``by`` to list (in order), including those with nobody; default: the
+        values present, sorted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``by`` (unless None), ``need_group``, ``coverage_class``, ``pop_count``,
+        ``need`` (people a year), ``pop_pct`` and ``need_pct`` (0-100, of the row's
+        ``by`` × need-group block; NaN for an empty block).
+    """
+    key = by or "_all"
+    frame = origins if by else origins.assign(_all="all")
+    groups = (
+        (list(categories) if categories is not None else sorted(frame[key].dropna().unique()))
+        if by
+        else ["all"]
+    )
+    parts = []
+    for group, class_column in CLASS_COLUMN.items():
+        sums = (
+            frame[["pop_count", NEED_COLUMN[group]]]
+            .groupby([frame[key], frame[class_column]], observed=True)
+            .sum()
+            .rename(columns={NEED_COLUMN[group]: "need"})
+        )
+        index = pd.MultiIndex.from_product(
+            [groups, COVERAGE_CLASSES], names=[key, "coverage_class"]
+        )
+        sums.index = sums.index.set_names([key, "coverage_class"])
+        block = sums.reindex(index, fill_value=0.0).reset_index()
+        block.insert(1, "need_group", group)
+        parts.append(block)
+    table = pd.concat(parts, ignore_index=True)
+    for col, pct in (("pop_count", "pop_pct"), ("need", "need_pct")):
+        total = table.groupby([key, "need_group"], sort=False)[col].transform("sum")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table[pct] = 100.0 * table[col] / total.where(total > 0)
+    table = table.sort_values([key, "need_group"], kind="stable", key=_order(key, groups))
+    table = table.reset_index(drop=True)
+    return table.drop(columns="_all") if not by else table
+
+
+def _order(key: str, groups: list) -> object:
+    rank = {g: i for i, g in enumerate(groups)}
+
+    def sort_key(col: pd.Series) -> pd.Series:
+        return col.map(rank) if col.name == key else col
+
+    return sort_key
+
+
+def coverage_totals(origins: pd.DataFrame) -> pd.DataFrame:
+    """The area's people and need by need group × coverage class (the region totals)."""
+    return coverage_table(origins, by=None)
+
+
+def coverage_by_remoteness(origins: pd.DataFrame, *, class_order: Sequence[str]) -> pd.DataFrame:
+    """Coverage by remoteness class (least to most remote; classes present in the data only
+    when they are not in the scheme's order)."""
+    present = set(origins["remoteness_class"].dropna().unique())
+    order = list(class_order) + sorted(present - set(class_order))
+    return coverage_table(origins, by="remoteness_class", categories=order)
+
+
+def coverage_by_subarea(
+    origins: pd.DataFrame,
+    subareas: pd.DataFrame | None,
+    *,
+    suppress_below: float = 5.0,
+) -> pd.DataFrame:
+    """Coverage by sub-area, with names and small-count flags for reports.
+
+    Origins outside every sub-area are grouped as ``(outside sub-areas)`` so totals still add
+    up. ``small_count`` is True on a row whose people or need is positive but under
+    ``suppress_below``: reports suppress those cells (with complementary cells, see
+    :mod:`geo.render.suppression`).
+    """
+    area = origins["area_id"].astype(object).where(origins["area_id"].notna(), OUTSIDE_SUBAREAS)
+    frame = origins.assign(area_id=area)
+    ids = list(subareas["area_id"]) if subareas is not None else []
+    extra = sorted(set(frame["area_id"]) - set(ids))
+    table = coverage_table(frame, by="area_id", categories=ids + extra)
+    names = (
+        {}
+        if subareas is None
+        else dict(zip(subareas["area_id"], subareas["area_name"], strict=True))
+    )
+    names[OUTSIDE_SUBAREAS] = OUTSIDE_SUBAREAS
+    table.insert(1, "area_name", table["area_id"].map(names).fillna(table["area_id"]))
+    small = lambda v: (v > 0) & (v < suppress_below)  # noqa: E731
+    table["small_count"] = small(table["pop_count"]) | small(table["need"])
+    return table
+
+
+def band_labels(bands_min: Sequence[float]) -> list[str]:
+    """Labels such as ``0-15``, ``15-30``, ..., ``120+`` for band edges in minutes."""
+    edges = [0.0, *bands_min]
+    labels = [f"{_fmt(a)}-{_fmt(b)}" for a, b in itertools.pairwise(edges)]
+    return [*labels, f"{_fmt(edges[-1])}+"]
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def travel_time_bands(
+    origins: pd.DataFrame, *, service_columns: dict[str, str], bands_min: Sequence[float]
+) -> pd.DataFrame:
+    """People and need by travel-time band for each service kind.
+
+    Parameters
+    ----------
+    origins
+        Origins with count columns and the travel-time columns named in ``service_columns``.
+    service_columns
+        Service kind (e.g. ``gp``, ``spc``) -> travel-time column in minutes.
+    bands_min
+        Upper band edges in minutes (a band includes its upper edge: 15 min is in ``0-15``).
+        Times of ``inf`` fall in the last (open) band; NaN (unknown) in ``unknown``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``service_kind``, ``band``, ``band_order``, ``lower_min``, ``upper_min`` (NaN
+        for the open and unknown bands), ``pop_count``, ``need_cancer``, ``need_non_cancer``,
+        and ``pop_pct``, ``need_cancer_pct``, ``need_non_cancer_pct`` (0-100 of the region
+        total). Origins whose time is unknown form the ``unknown`` band.
+    """
+    labels = [*band_labels(bands_min), UNKNOWN_BAND]
+    edges = np.array([0.0, *bands_min])
+    frames = []
+    for kind, col in service_columns.items():
+        minutes = origins[col].to_numpy(float)
+        idx = np.searchsorted(edges, minutes, side="left") - 1
+        idx = np.clip(idx, 0, len(edges) - 1)
+        # NaN: unknown (off the road network, or no eligible service placed); +inf: beyond
+        # every band (no service reachable, or beyond a partitioned run's search limit).
+        idx[np.isnan(minutes)] = len(labels) - 1
+        sums = (
+            origins[["pop_count", "need_cancer", "need_non_cancer"]]
+            .groupby(idx)
+            .sum()
+            .reindex(range(len(labels)), fill_value=0.0)
+        )
+        sums.insert(0, "band", labels)
+        sums.insert(0, "service_kind", kind)
+        frames.append(sums.rename_axis("band_order").reset_index())
+    table = pd.concat(frames, ignore_index=True)
+    lower = np.array([0.0, *bands_min, np.nan])
+    upper = np.array([*bands_min, np.nan, np.nan])
+    order = table["band_order"].to_numpy()
+    table["lower_min"] = lower[order]
+    table["upper_min"] = upper[order]
+    table = table[
+        [
+            "service_kind",
+            "band",
+            "band_order",
+            "lower_min",
+            "upper_min",
+            "pop_count",
+            "need_cancer",
+            "need_non_cancer",
+        ]
+    ]
+    return _add_shares(table, "service_kind")
+
+
+def _add_shares(table: pd.DataFrame, by: str) -> pd.DataFrame:
+    for col, pct in (
+        ("pop_count", "pop_pct"),
+        ("need_cancer", "need_cancer_pct"),
+        ("need_non_cancer", "need_non_cancer_pct"),
+    ):
+        total = table.groupby(by, sort=False)[col].transform("sum")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table[pct] = 100.0 * table[col] / total.where(total > 0)
+    return table
+
+
+def gp_specialist_links(gp_practices: pd.DataFrame, services: pd.DataFrame) -> pd.DataFrame:
+    """Each GP practice: its nearest SPC service, travel time, the need it serves, link status.
+
+    ``link_status`` is ``linked``, ``isolated`` (no SPC service within the isolation
+    threshold), ``off_network`` (the practice is left out of routing) or ``unknown`` (no SPC
+    service could be placed on the network); see :func:`geo.analysis.coverage.gp_link_status`.
+    """
+    names = dict(zip(services["facility_id"], services["name"], strict=True))
+    table = pd.DataFrame(
+        {
+            "facility_id": gp_practices["facility_id"].to_numpy(),
+            "name": gp_practices["name"].to_numpy(),
+            "nearest_spc_id": gp_practices["nearest_spc_id"].to_numpy(),
+            "spc_travel_time_min": gp_practices["spc_travel_time_min"].to_numpy(float),
+            "link_status": gp_practices["link_status"].to_numpy(object),
+            "snap_distance_m": gp_practices["snap_distance_m"].to_numpy(float),
+            "pop_served": gp_practices["pop_served"].to_numpy(float),
+            "need_cancer_served": gp_practices["need_cancer_served"].to_numpy(float),
+            "need_non_cancer_served": gp_practices["need_non_cancer_served"].to_numpy(float),
+        }
+    )
+    table.insert(3, "nearest_spc_name", table["nearest_spc_id"].map(names))
+    return table.sort_values(
+        "spc_travel_time_min", ascending=False, na_position="first", ignore_index=True
+    )
+
+
+def hotspots(
+    origins: gpd.GeoDataFrame, *, eps_m: float = 5000.0, min_need: float = 1.0
+) -> gpd.GeoDataFrame:
+    """Clusters of palliative need beyond specialist reach, as polygons.
+
+    Each origin weighs its need beyond SPC reach (cancer and non-cancer need, each by its own
+    coverage class, see :func:`need_beyond_spc`). Origins with such need are clustered with
+    DBSCAN (scikit-learn) on their projected coordinates, weighted by that need, so a cluster is
+    a place where at least ``min_need`` people a year who need palliative care beyond
+    specialist reach live within ``eps_m`` of each other.
+
+    Parameters
+    ----------
+    origins
+        Origins in a projected CRS with counts and coverage classes.
+    eps_m
+        Neighbourhood radius in metres.
+    min_need
+        Least need (weighted sample count) to form a cluster core.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``hotspot_id`` (1 = most need), ``pop_count`` (people living in it),
+        ``need_cancer_beyond_spc``, ``need_non_cancer_beyond_spc``, ``need_beyond_spc``,
+        ``origins`` and a polygon (the members buffered by ``eps_m / 2``), in the origins' CRS.
+        Empty (with those columns and types) when there is no hotspot.
+    """
+    from sklearn.cluster import DBSCAN
+
+    cancer = (
+        origins["need_cancer"].to_numpy(float)
+        * origins[CLASS_COLUMN["cancer"]].isin(SPC_BEYOND).to_numpy()
+    )
+    non_cancer = (
+        origins["need_non_cancer"].to_numpy(float)
+        * origins[CLASS_COLUMN["non_cancer"]].isin(SPC_BEYOND).to_numpy()
+    )
+    weights = cancer + non_cancer
+    keep = weights > 0
+    frame = origins.loc[keep].assign(
+        need_cancer_beyond_spc=cancer[keep],
+        need_non_cancer_beyond_spc=non_cancer[keep],
+        need_beyond_spc=weights[keep],
+    )
+    if frame.empty:
+        return empty_hotspots(origins.crs)
+    xy = np.column_stack([frame.geometry.x, frame.geometry.y])
+    # Need is the sample weight: a core point has at least ``min_need`` need within eps_m
+    # (weights are scaled so that DBSCAN's integer min_samples of 1 means min_need).
+    scaled = weights[keep] / max(min_need, 1e-12)
+    labels = DBSCAN(eps=eps_m, min_samples=1).fit(xy, sample_weight=scaled).labels_
+    frame = frame.assign(_label=labels)
+    frame = frame[frame["_label"] >= 0]
+    if frame.empty:
+        return empty_hotspots(origins.crs)
+    sums = frame.groupby("_label")[list(HOTSPOT_COLUMNS[1:-1])].sum()
+    sums["origins"] = frame.groupby("_label").size()
+    shapes = (
+        frame.geometry.buffer(eps_m / 2.0, quad_segs=8)
+        .groupby(frame["_label"])
+        .agg(lambda s: s.union_all().simplify(eps_m / 20.0))
+    )
+    out = gpd.GeoDataFrame(sums, geometry=shapes.reindex(sums.index).to_numpy(), crs=origins.crs)
+    out = out.sort_values("need_beyond_spc", ascending=False, ignore_index=True)
+    out.insert(0, "hotspot_id", np.arange(1, len(out) + 1))
+    return out
+
+
+HOTSPOT_COLUMNS = (
+    "hotspot_id",
+    "pop_count",
+    "need_cancer_beyond_spc",
+    "need_non_cancer_beyond_spc",
+    "need_beyond_spc",
+    "origins",
+)
+
+
+def empty_hotspots(crs) -> gpd.GeoDataFrame:
+    """A hotspots layer with no rows but its column types and polygon geometry."""
+    data = {
+        c: pd.Series(dtype="int64" if c in ("hotspot_id", "origins") else "float64")
+        for c in HOTSPOT_COLUMNS
+    }
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+
+
+def travel_time_bands_by_remoteness(
+    origins: pd.DataFrame,
+    *,
+    column: str,
+    bands_min: Sequence[float],
+    class_order: Sequence[str],
+    service_kind: str = "spc",
+) -> pd.DataFrame:
+    """People and need by travel-time band within each remoteness class.
+
+    Same columns as :func:`travel_time_bands` plus ``remoteness_class``; ``*_pct`` are shares
+    of the class's own total, so rows of one class add up to 100.
+    """
+    frames = []
+    classes = origins["remoteness_class"].astype(str)
+    present = set(classes)
+    for name in [c for c in class_order if c in present]:
+        part = travel_time_bands(
+            origins[classes == name], service_columns={service_kind: column}, bands_min=bands_min
+        )
+        part.insert(0, "remoteness_class", name)
+        frames.append(part)
+    if not frames:
+        empty = travel_time_bands(
+            origins.iloc[0:0], service_columns={service_kind: column}, bands_min=bands_min
+        )
+        return empty.assign(remoteness_class=pd.Series(dtype=object))
+    return pd.concat(frames, ignore_index=True)
+
+
+def need_beyond_spc(origins: pd.DataFrame) -> np.ndarray:
+    """Per origin: its need (cancer and non-cancer, each by its own class) beyond SPC reach."""
+    cancer = origins[CLASS_COLUMN["cancer"]].isin(SPC_BEYOND).to_numpy()
+    non_cancer = origins[CLASS_COLUMN["non_cancer"]].isin(SPC_BEYOND).to_numpy()
+    return (
+        origins["need_cancer"].to_numpy(float) * cancer
+        + origins["need_non_cancer"].to_numpy(float) * non_cancer
+    )

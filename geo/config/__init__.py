@@ -1,0 +1,64 @@
+"""Every config model (region, scenario, batch) and the one way to read them from YAML.
+
+* :mod:`geo.config.files`: the YAML reader, the validator, path resolution, the slug rule;
+* :mod:`geo.config.region`: a region run (``gapmap run``);
+* :mod:`geo.config.scenario`: a what-if scenario (``gapmap scenario``);
+* :mod:`geo.config.batch`: a batch of regions (``gapmap batch``).
+"""
+
+from __future__ import annotations
+
+from geo.config.batch import BatchConfig, SubareaSource, load_batch
+from geo.config.files import (
+    InputPath,
+    ServiceType,
+    StrictModel,
+    read_yaml,
+    slugify,
+    validate_file_model,
+)
+from geo.config.region import (
+    CatchmentsConfig,
+    FacilitiesConfig,
+    HomeVisitsConfig,
+    NeedConfig,
+    OutputConfig,
+    PartitionConfig,
+    PopulationConfig,
+    RegionConfig,
+    RemotenessConfig,
+    SubareasConfig,
+    ThresholdsConfig,
+    UncertaintyConfig,
+    load_config,
+    parse_config,
+)
+from geo.config.scenario import ScenarioConfig, load_scenario
+
+__all__ = [
+    "BatchConfig",
+    "CatchmentsConfig",
+    "FacilitiesConfig",
+    "HomeVisitsConfig",
+    "InputPath",
+    "NeedConfig",
+    "OutputConfig",
+    "PartitionConfig",
+    "PopulationConfig",
+    "RegionConfig",
+    "RemotenessConfig",
+    "ScenarioConfig",
+    "ServiceType",
+    "StrictModel",
+    "SubareaSource",
+    "SubareasConfig",
+    "ThresholdsConfig",
+    "UncertaintyConfig",
+    "load_batch",
+    "load_config",
+    "load_scenario",
+    "parse_config",
+    "read_yaml",
+    "slugify",
+    "validate_file_model",
+]

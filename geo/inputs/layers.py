@@ -1,0 +1,203 @@
+"""Config → layer loaders: population origins, sub-areas, remoteness and need for a region run.
+
+The loaders in :mod:`~geo.inputs.population`, :mod:`~geo.inputs.remoteness` and
+:mod:`~geo.inputs.need` know nothing of
+the config; this module maps a config section onto their keyword arguments, so each stays
+usable on its own from scripts and notebooks.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from geo.config import NeedConfig, PopulationConfig, RemotenessConfig, SubareasConfig
+from geo.errors import InputError
+from geo.inputs import need as need_mod
+from geo.inputs import population as population_mod
+from geo.inputs import remoteness as remoteness_mod
+from geo.inputs.readers import read_vector, require_columns
+from geo.routing.network import RoadNetwork, SnapResult
+
+log = logging.getLogger(__name__)
+
+# Sub-area assignment tolerance: points on a generalised coastline may fall just outside.
+SUBAREA_TOLERANCE_M = 1000.0
+
+
+def read_boundary(path: Path | None, *, crs: CRS) -> shapely.Geometry | None:
+    """The region polygon (``region.boundary``) in ``crs``, or None."""
+    if path is None:
+        return None
+    frame = read_vector(path, crs=crs, key="region.boundary")
+    return frame.geometry.union_all()
+
+
+def load_population(
+    cfg: PopulationConfig,
+    *,
+    crs: CRS,
+    region: shapely.Geometry | None,
+    network: RoadNetwork | None,
+) -> gpd.GeoDataFrame:
+    """Origins (points with ``pop_count`` and age bands) from the configured population source."""
+    if cfg.kind == "raster":
+        if not isinstance(cfg.count, int):
+            raise InputError("population.count must be a band number for a raster", path=cfg.path)
+        bands = {k: int(v) for k, v in cfg.age_bands.items()}
+        return population_mod.origins_from_raster(
+            cfg.path,
+            crs=crs,
+            region=region,
+            count_band=cfg.count,
+            age_bands=bands or None,
+            aggregate_factor=cfg.aggregate_factor,
+        )
+    columns = {k: str(v) for k, v in cfg.age_bands.items()} or None
+    if cfg.kind == "points":
+        return population_mod.origins_from_points(
+            cfg.path,
+            crs=crs,
+            count_column=str(cfg.count),
+            id_column=cfg.id_column,
+            age_columns=columns,
+            layer=cfg.layer,
+            x_column=cfg.x,
+            y_column=cfg.y,
+            input_crs=cfg.crs,
+            region=region,
+        )
+    road_xy = None if network is None else np.column_stack([network.node_x, network.node_y])
+    return population_mod.origins_from_polygons(
+        cfg.path,
+        crs=crs,
+        count_column=str(cfg.count),
+        id_column=cfg.id_column,
+        age_columns=columns,
+        layer=cfg.layer,
+        density_raster=cfg.density_raster,
+        road_nodes_xy=road_xy,
+        cell_size_m=cfg.cell_size_m,
+        region=region,
+    )
+
+
+def load_subareas(cfg: SubareasConfig | None, *, crs: CRS) -> gpd.GeoDataFrame | None:
+    """Reporting sub-areas with ``area_id`` and ``area_name`` (ids validated unique)."""
+    if cfg is None:
+        return None
+    frame = read_vector(cfg.path, layer=cfg.layer, crs=crs, key="subareas")
+    require_columns(frame, [cfg.id_column, cfg.name_column], cfg.path)
+    ids = frame[cfg.id_column].astype(str)
+    dup = ids[ids.duplicated()]
+    if not dup.empty:
+        raise InputError(
+            f"sub-area id {dup.iloc[0]!r} is not unique", path=cfg.path, column=cfg.id_column
+        )
+    names = frame[cfg.name_column].astype(str) if cfg.name_column else ids
+    return gpd.GeoDataFrame(
+        {"area_id": ids.to_numpy(), "area_name": names.to_numpy()},
+        geometry=frame.geometry.to_numpy(),
+        crs=crs,
+    )
+
+
+def assign_subareas(
+    origins: gpd.GeoDataFrame, subareas: gpd.GeoDataFrame | None
+) -> gpd.GeoDataFrame:
+    """Add ``area_id``: the sub-area holding each origin (nearest within 1 km, else None)."""
+    origins = origins.copy()
+    if subareas is None:
+        origins["area_id"] = None
+        return origins
+    joined = gpd.sjoin_nearest(
+        origins[["geometry"]],
+        subareas[["area_id", "geometry"]],
+        how="left",
+        max_distance=SUBAREA_TOLERANCE_M,
+    )
+    joined = joined[~joined.index.duplicated(keep="first")]
+    origins["area_id"] = joined["area_id"].reindex(origins.index).astype(object).to_numpy()
+    outside = origins["area_id"].isna()
+    if outside.any():
+        log.warning(
+            "%d origins (%.0f people) lie outside every sub-area",
+            int(outside.sum()),
+            origins.loc[outside, "pop_count"].sum(),
+        )
+    return origins
+
+
+def load_remoteness(
+    cfg: RemotenessConfig | None,
+    origins: gpd.GeoDataFrame,
+    *,
+    crs: CRS,
+    network: RoadNetwork,
+    snap: SnapResult | None = None,
+) -> remoteness_mod.RemotenessResult:
+    """Remoteness class per origin from the configured scheme (computed when none is given).
+
+    ``snap`` is the origins' snapping of this run, reused by the computed index.
+    """
+    if cfg is None or cfg.scheme == "computed":
+        return remoteness_mod.computed_aria(origins, network, snap=snap)
+    if cfg.scheme in {"mmm2019", "ruc2011", "ruc2021"}:
+        codes = _origin_area_codes(origins, cfg)
+        return remoteness_mod.classify_by_lookup(
+            origins,
+            area_codes=codes,
+            path=cfg.path,
+            code_column=cfg.code_column,
+            class_column=cfg.class_column,
+            scheme=cfg.scheme,
+            aggregate_code_length=cfg.aggregate_code_length,
+        )
+    return remoteness_mod.classify_by_polygons(
+        origins,
+        cfg.path,
+        class_column=cfg.class_column,
+        scheme=cfg.scheme,
+        layer=cfg.layer,
+        order=cfg.order,
+        crs=crs,
+    )
+
+
+def _origin_area_codes(origins: gpd.GeoDataFrame, cfg: RemotenessConfig) -> pd.Series:
+    if "source_area_id" not in origins or origins["source_area_id"].isna().all():
+        raise InputError(
+            f"remoteness scheme '{cfg.scheme}' looks classes up by area code, but the population "
+            "carries no area ids: set population.id_column to the area-code column",
+            path=cfg.path,
+        )
+    return origins["source_area_id"].astype(str)
+
+
+def load_need(cfg: NeedConfig, origins: gpd.GeoDataFrame, *, country: str):
+    """Palliative need per origin (cancer and non-cancer) from deaths or national rates."""
+    if cfg.source == "deaths":
+        deaths = cfg.deaths
+        return need_mod.need_from_deaths(
+            origins,
+            deaths.path,
+            area_column=deaths.area_column,
+            cause_column=deaths.cause_column,
+            count_column=deaths.count_column,
+            model=cfg.model,
+            origin_area_column="area_id",
+            suppress_below=cfg.suppress_below,
+        )
+    need_country = cfg.country or {"au": "au", "gb": "england"}.get(country)
+    if need_country is None:
+        raise InputError(
+            "need.source 'rates' needs national rates: set need.country (au or england), or "
+            "region.country, or give deaths with need.source 'deaths'"
+        )
+    return need_mod.need_from_rates(origins, country=need_country, model=cfg.model)

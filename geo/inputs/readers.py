@@ -1,0 +1,270 @@
+"""Reading input files: one CSV reader, one vector reader, one CRS rule, one column check.
+
+The CRS rule, for every spatial input: a file that declares a CRS is read in it; a file that
+declares none (a CSV always, a GeoJSON or shapefile sometimes) takes the ``crs:`` given for it in
+the config; with neither, the run stops with an error naming the file and how to fix it. Nothing
+is ever assumed to be longitude/latitude.
+
+Errors about rows name spreadsheet rows for CSV files (the header is row 1, so the first data
+row is row 2) and feature numbers (from 1) for vector files; when several rows are bad, the first
+:data:`MAX_ROWS_LISTED` are listed with a count of the rest.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from geo.errors import InputError, MissingCRSError
+
+log = logging.getLogger(__name__)
+
+CSV_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
+MAX_ROWS_LISTED = 20
+
+
+def is_csv(path: str | Path) -> bool:
+    """Whether ``path`` is read as a delimited text table (by its suffix)."""
+    return Path(path).suffix.lower() in CSV_SUFFIXES
+
+
+def first_row_number(path: str | Path) -> int:
+    """The number a user sees for the first data row: 2 in a CSV (after the header), else 1."""
+    return 2 if is_csv(path) else 1
+
+
+def parse_crs(value: Any, *, path: str | Path | None = None, key: str = "crs") -> CRS:
+    """A CRS from user input (``EPSG:27700``, WKT, a PROJ string), or an error naming the key."""
+    try:
+        return CRS.from_user_input(value)
+    except CRSError as exc:
+        raise InputError(
+            f"{key}: {value!r} is not a coordinate reference system ({exc}); give an EPSG code "
+            "such as EPSG:4326 (longitude/latitude) or EPSG:27700",
+            path=path,
+        ) from None
+
+
+def require_columns(frame: pd.DataFrame, wanted: Iterable[str | None], path: str | Path) -> None:
+    """Raise one :class:`InputError` per missing column, each with the nearest match."""
+    available = [str(c) for c in frame.columns if c != "geometry"]
+    problems = []
+    for col in wanted:
+        if col and col not in frame.columns:
+            near = difflib.get_close_matches(col, available, n=1, cutoff=0.5)
+            hint = f"did you mean '{near[0]}'?" if near else f"columns are: {', '.join(available)}"
+            problems.append(InputError(f"column not found; {hint}", path=path, column=col))
+    raise_all(problems)
+
+
+def raise_all(problems: Sequence[InputError]) -> None:
+    """Raise nothing, the one problem, or all of them together."""
+    from geo.errors import InputErrors
+
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise InputErrors(problems)
+
+
+def bad_rows_error(
+    message: str,
+    bad: np.ndarray,
+    values: Sequence[Any] | np.ndarray,
+    path: str | Path,
+    *,
+    column: str | None = None,
+    first_row: int = 2,
+) -> InputError:
+    """One error listing every bad row (the first :data:`MAX_ROWS_LISTED`, then a count).
+
+    Parameters
+    ----------
+    message
+        What is wrong with each listed value, e.g. ``"is not a number"``.
+    bad
+        Boolean mask over the rows.
+    values
+        The raw values (shown beside their row number).
+    first_row
+        The row number of position 0 (see :func:`first_row_number`).
+    """
+    positions = np.flatnonzero(np.asarray(bad, bool))
+    shown = [f"row {p + first_row} ({values[p]!r})" for p in positions[:MAX_ROWS_LISTED]]
+    more = len(positions) - len(shown)
+    listing = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+    row = int(positions[0]) + first_row if len(positions) == 1 else None
+    return InputError(
+        f"{len(positions)} value(s) {message}: {listing}", path=path, row=row, column=column
+    )
+
+
+def read_csv_table(path: str | Path, *, dtype: Any = str) -> pd.DataFrame:
+    """Read a CSV (UTF-8, with or without a byte-order mark) with every cell as text.
+
+    Raises
+    ------
+    InputError
+        The file is missing, empty or not readable as CSV (the message says what was found).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found; check the path in the config", path=path)
+    try:
+        return pd.read_csv(
+            path, dtype=dtype, keep_default_na=False, na_values=[""], encoding="utf-8-sig"
+        )
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8 CSV",
+            path=path,
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"cannot read as CSV ({exc})", path=path) from None
+
+
+def numeric_column(
+    frame: pd.DataFrame, column: str, path: str | Path, *, what: str = "number"
+) -> np.ndarray:
+    """A column as finite floats, or one error listing every row that is not a number."""
+    raw = frame[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise bad_rows_error(
+            f"in column '{column}' are not a {what}",
+            bad,
+            raw.to_numpy(),
+            path,
+            column=column,
+            first_row=first_row_number(path),
+        )
+    return values
+
+
+def read_points_csv(
+    path: str | Path, *, x_column: str | None, y_column: str | None, input_crs: Any, key: str
+) -> gpd.GeoDataFrame:
+    """A CSV of points: coordinate columns in the CRS the config states for it.
+
+    Parameters
+    ----------
+    key
+        The config section (e.g. ``gp_practices``), named in messages.
+    """
+    path = Path(path)
+    if not x_column or not y_column:
+        raise InputError(f"a CSV needs coordinate columns: set {key} x and y columns", path=path)
+    if input_crs is None:
+        raise MissingCRSError(
+            f"a CSV carries no CRS; set {key}.crs (e.g. EPSG:4326 for longitude/latitude)",
+            path=path,
+        )
+    crs = parse_crs(input_crs, path=path, key=f"{key}.crs")
+    frame = read_csv_table(path)
+    require_columns(frame, [x_column, y_column], path)
+    problems = []
+    xy = {}
+    for col in (x_column, y_column):
+        try:
+            xy[col] = numeric_column(frame, col, path)
+        except InputError as exc:
+            problems.append(exc)
+    raise_all(problems)
+    if crs.is_geographic:
+        _check_lonlat(xy[x_column], xy[y_column], path, x_column, y_column)
+    return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(xy[x_column], xy[y_column]), crs=crs)
+
+
+def _check_lonlat(lon: np.ndarray, lat: np.ndarray, path: Path, x_col: str, y_col: str) -> None:
+    problems = []
+    for values, col, limit in ((lon, x_col, 180.0), (lat, y_col, 90.0)):
+        bad = np.abs(values) > limit
+        if bad.any():
+            problems.append(
+                bad_rows_error(
+                    f"are outside ±{limit:g}° (are x/y swapped, or is the CRS not "
+                    "longitude/latitude?)",
+                    bad,
+                    values,
+                    path,
+                    column=col,
+                )
+            )
+    raise_all(problems)
+
+
+def read_vector(
+    path: str | Path,
+    *,
+    layer: str | None = None,
+    crs: CRS | str | None = None,
+    input_crs: Any = None,
+    key: str = "crs",
+) -> gpd.GeoDataFrame:
+    """Read a vector layer under the one CRS rule, reprojected to ``crs`` when given.
+
+    Parameters
+    ----------
+    layer
+        Layer of a multi-layer file (GeoPackage).
+    crs
+        Target CRS (the analysis CRS); None keeps the file's.
+    input_crs
+        The config's ``crs:`` for this file, used only when the file declares none.
+    key
+        Config key of ``input_crs``, named in the message when both are missing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found; check the path in the config", path=path)
+    try:
+        frame = gpd.read_file(path, layer=layer)
+    except Exception as exc:  # pyogrio raises several error types for unreadable files
+        raise InputError(f"cannot read as a vector file ({exc})", path=path) from None
+    if frame.crs is None:
+        if input_crs is None:
+            raise MissingCRSError(
+                f"the layer declares no CRS; add one (QGIS, or ogr2ogr -a_srs) or set {key} "
+                "for it in the config",
+                path=path,
+            )
+        frame = frame.set_crs(parse_crs(input_crs, path=path, key=key))
+    return frame if crs is None else frame.to_crs(crs)
+
+
+def read_points(
+    path: str | Path,
+    *,
+    key: str,
+    layer: str | None = None,
+    x_column: str | None = None,
+    y_column: str | None = None,
+    input_crs: Any = None,
+) -> gpd.GeoDataFrame:
+    """Points from a CSV (coordinate columns) or a vector file (in its own CRS).
+
+    Features without geometry are errors (each listed); polygons become a point inside them.
+    """
+    if is_csv(path):
+        return read_points_csv(
+            path, x_column=x_column, y_column=y_column, input_crs=input_crs, key=key
+        )
+    frame = read_vector(path, layer=layer, input_crs=input_crs, key=f"{key}.crs")
+    empty = (frame.geometry.isna() | frame.geometry.is_empty).to_numpy()
+    if empty.any():
+        raise bad_rows_error(
+            "have no geometry", empty, np.arange(1, len(frame) + 1), path, first_row=1
+        )
+    if not (frame.geom_type == "Point").all():
+        frame = frame.set_geometry(frame.geometry.representative_point())
+    return frame

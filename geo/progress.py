@@ -1,0 +1,47 @@
+"""Stage timing and progress events, shared by every layer that runs a stage.
+
+The library never draws progress bars: stages report to a :class:`Progress` receiver (the CLI
+draws bars from it) and their times are recorded for ``run.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class Progress(Protocol):
+    """Receives stage events (the CLI draws progress bars from them)."""
+
+    def stage_started(self, stage: str, description: str) -> None:
+        """A stage begins."""
+
+    def stage_finished(self, stage: str, seconds: float) -> None:
+        """A stage ended after ``seconds``."""
+
+
+@dataclass
+class StageTimer:
+    """Times named stages and forwards their start and end to an optional :class:`Progress`."""
+
+    progress: Progress | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def stage(self, name: str, description: str) -> Iterator[None]:
+        """Time the ``with`` block as stage ``name`` (added to any earlier time of that name)."""
+        if self.progress is not None:
+            self.progress.stage_started(name, description)
+        log.info("stage %s: %s", name, description)
+        start = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - start
+        self.timings_s[name] = round(self.timings_s.get(name, 0.0) + seconds, 3)
+        if self.progress is not None:
+            self.progress.stage_finished(name, seconds)

@@ -1,0 +1,187 @@
+"""The findings in words: every sentence the report, the packs and the CLI print about a run.
+
+Each sentence is generated from :class:`~geo.results.Findings` (one computation, see
+:mod:`geo.analysis.findings`) and says only what the data support: unknown access is stated as
+unknown (never as "beyond"), practices left out of routing are never called isolated, classes
+the area does not have are never named, and a sub-area's pack speaks of the sub-area.
+"""
+
+from __future__ import annotations
+
+from geo.analysis.coverage import SPC_BEYOND, SPC_WITHIN
+from geo.results import Findings
+
+_UNKNOWN_WHAT = {
+    "gp_travel_time_min": "Access to GP practices",
+    "spc_travel_time_min": "Access to specialist palliative care",
+    "spc_non_cancer_travel_time_min": "Access to specialist services that accept non-cancer "
+    "referrals",
+}
+
+
+def fmt(value: float, digits: int = 0) -> str:
+    """A count with thousands separators (``1,234``, or ``12.5`` with ``digits=1``)."""
+    return f"{value:,.{digits}f}"
+
+
+def pct(part: float, whole: float) -> str:
+    """A percentage of ``whole`` with one decimal (``n/a`` when ``whole`` is 0; ``<0.1%`` for
+    a positive share that would print as 0.0%)."""
+    if whole <= 0:
+        return "n/a"
+    share = 100 * part / whole
+    return "<0.1%" if 0 < share < 0.05 else f"{share:.1f}%"
+
+
+def area_name(findings: Findings) -> str:
+    """How sentences name the area: ``the region`` or ``this sub-area``."""
+    return "this sub-area" if findings.scope == "subarea" else "the region"
+
+
+def unknown_sentences(findings: Findings) -> list[str]:
+    """What could not be computed, and what to do about it (first in every summary)."""
+    out = []
+    for column, reason in findings.unknown_kinds.items():
+        what = _UNKNOWN_WHAT.get(column)
+        if what is None or (findings.spc_unknown and column == "spc_non_cancer_travel_time_min"):
+            continue
+        out.append(
+            f"{what} could not be computed: {reason}. Coverage that depends on it is reported "
+            "as unknown, not as beyond reach. Extend the road extract to reach these services "
+            "(or check their coordinates) and run again."
+        )
+    if findings.origins_off_network:
+        out.append(
+            f"{fmt(findings.origins_off_network)} populated places ({fmt(findings.pop_off_network)}"
+            " people) lie beyond the snapping limit of any mapped road; their access is unknown."
+        )
+    return out
+
+
+def population_sentence(f: Findings) -> str:
+    """People and need in the area."""
+    return (
+        f"{fmt(f.pop_count)} people live in {area_name(f)}; an estimated {fmt(f.need_total, 1)} "
+        f"of them need palliative care each year ({fmt(f.need_cancer, 1)} cancer, "
+        f"{fmt(f.need_non_cancer, 1)} non-cancer)."
+    )
+
+
+def coverage_sentences(f: Findings) -> list[str]:
+    """Both, beyond, the non-cancer gap, the integration gap, neither."""
+    th = f.thresholds
+    spc, gp = th.get("spc_min", 60), th.get("gp_min", 30)
+    if f.spc_unknown:
+        return []
+    out = [
+        f"{pct(f.need_in(('both',)), f.need_total)} of that need lives within reach of both a GP "
+        "and a specialist palliative care service that would accept it."
+    ]
+    out.append(_beyond_sentence(f, spc))
+    nc = f.headline_shares()
+    if nc["non_cancer_need_within_spc_share"] + 0.005 < nc["cancer_need_within_spc_share"]:
+        out.append(
+            "Non-cancer need is less well served: "
+            f"{pct(f.need_in(SPC_WITHIN, 'non_cancer'), f.need_non_cancer)} of it is within "
+            f"{spc:g} minutes of a service that accepts non-cancer referrals, against "
+            f"{pct(f.need_in(SPC_WITHIN, 'cancer'), f.need_cancer)} of cancer need."
+        )
+    gp_only = f.people_in(("gp_only",))
+    out.append(
+        f"The integration gap: {fmt(gp_only)} people ({pct(gp_only, f.pop_count)}) have a GP "
+        f"within {gp:g} minutes but no specialist service within {spc:g}; their GPs carry "
+        "palliative care with specialist support only at a distance (case conferences, shared "
+        "care, telehealth)."
+    )
+    neither = f.people_in(("neither",))
+    out.append(
+        f"{fmt(neither)} people ({pct(neither, f.pop_count)}) reach neither a GP nor a "
+        "specialist service within the thresholds."
+    )
+    return out
+
+
+def _beyond_sentence(f: Findings, spc: float) -> str:
+    beyond = f.need_in(SPC_BEYOND)
+    if beyond <= 0:
+        return (
+            f"All need whose access is known lives within {spc:g} minutes of a specialist "
+            "service that would accept it."
+        )
+    text = (
+        f"{fmt(beyond, 1)} a year of that need ({fmt(f.need_in(SPC_BEYOND, 'cancer'), 1)} "
+        f"cancer, {fmt(f.need_in(SPC_BEYOND, 'non_cancer'), 1)} non-cancer) lives beyond "
+        f"{spc:g} minutes of a specialist service that would accept it"
+    )
+    remote = [c for c in f.remote_classes if c in f.by_remoteness]
+    if remote and len(f.by_remoteness) > 1:
+        in_remote = sum(f.by_remoteness[c]["need_beyond_spc"] for c in remote)
+        label = " or ".join(remote)
+        text += f"; {pct(in_remote, beyond)} of it in {label} areas"
+    return text + "."
+
+
+def gp_link_sentences(f: Findings) -> list[str]:
+    """Practices isolated from specialist care, and practices left out of routing."""
+    links = f.gp_links
+    if not links:
+        return []
+    limit = f.thresholds.get("isolated_gp_min", 60)
+    routed = [g for g in links if g["link_status"] in ("linked", "isolated")]
+    isolated = sorted(
+        (g for g in routed if g["link_status"] == "isolated"),
+        key=lambda g: -(g["spc_travel_time_min"] or 0),
+    )
+    off = [g for g in links if g["link_status"] == "off_network"]
+    out = []
+    if isolated:
+        names = ", ".join(str(g["name"]) for g in isolated[:5])
+        served = sum(g["pop_served"] for g in isolated)
+        out.append(
+            f"{len(isolated)} of {len(routed)} GP practices are isolated from specialist care "
+            f"(no specialist service within {limit:g} minutes; serving {fmt(served)} people): "
+            f"{names}."
+        )
+    elif routed and not f.spc_unknown:
+        out.append(
+            f"No GP practice is isolated: all {len(routed)} routed practices reach a specialist "
+            f"service within {limit:g} minutes."
+        )
+    if off:
+        names = ", ".join(str(g["name"]) for g in off[:5])
+        out.append(
+            f"{len(off)} GP practice(s) lie too far from any mapped road and are left out of "
+            f"routing (not counted as isolated): {names}."
+        )
+    return out
+
+
+def findings_sentences(findings: Findings) -> list[str]:
+    """Every key-finding sentence, in reading order (unknowns first)."""
+    return [
+        *unknown_sentences(findings),
+        population_sentence(findings),
+        *coverage_sentences(findings),
+        *gp_link_sentences(findings),
+    ]
+
+
+def summary_lines(findings: Findings) -> list[str]:
+    """The CLI's short account of a run (unknowns first), from the same findings."""
+    f = findings
+    lines = unknown_sentences(f)
+    lines.append(
+        f"{fmt(f.pop_count)} people, palliative need {fmt(f.need_total)} a year "
+        f"({fmt(f.need_cancer)} cancer, {fmt(f.need_non_cancer)} non-cancer)"
+    )
+    if not f.spc_unknown:
+        spc, gp = f.thresholds.get("spc_min", 60), f.thresholds.get("gp_min", 30)
+        unknown = f.need_in(("unknown",))
+        tail = f" ({pct(unknown, f.need_total)} unknown)" if unknown > 0 else ""
+        lines.append(
+            f"{pct(f.need_in(SPC_BEYOND), f.need_total)} of need lives beyond {spc:g} min of a "
+            f"specialist palliative care service that would accept it{tail}; "
+            f"{fmt(f.people_in(('gp_only',)))} people have a GP within {gp:g} min but no "
+            "specialist service (the integration gap)"
+        )
+    return lines

@@ -1,0 +1,132 @@
+"""Workshop packs: one report per sub-area, cut from a region run.
+
+A pack covers the sub-area's residents. Its GP practices are those located in the sub-area;
+specialist services stay region-wide (people cross sub-area boundaries for specialist care).
+Every table is cut from the sub-area's origins with the same :mod:`geo.analysis.gaps` functions
+the run used, and its findings with the same :func:`~geo.analysis.findings.compute_findings`,
+so a pack's numbers add up to the region's and its sentences speak of the sub-area.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from geo.analysis import gaps
+from geo.analysis.findings import compute_findings
+from geo.config import slugify
+from geo.errors import GeoError
+from geo.render.files import atomic_directory
+from geo.render.report import write_report
+from geo.results import Results
+
+log = logging.getLogger(__name__)
+
+
+def _service_columns(results: Results) -> dict[str, str]:
+    kinds = results.tables["travel_time_bands"]["service_kind"].unique()
+    return {kind: f"{kind}_travel_time_min" for kind in kinds}
+
+
+def subarea_results(results: Results, area_id: str) -> Results:
+    """The part of a region's results that concerns one sub-area.
+
+    Raises
+    ------
+    GeoError
+        If the results have no sub-areas or no sub-area ``area_id``.
+    """
+    areas = results.subareas
+    if areas is None or areas.empty:
+        raise GeoError("workshop packs need sub-areas: add a 'subareas' section to the config")
+    area = areas[areas["area_id"].astype(str) == str(area_id)]
+    if area.empty:
+        raise GeoError(f"no sub-area with area_id {area_id!r}")
+    origins = results.origins[results.origins["area_id"].astype(str) == str(area_id)]
+    inside = results.gp_practices.within(area.geometry.union_all())
+    gps = results.gp_practices[inside]
+    prov = copy.deepcopy(results.provenance)
+    prov["subarea_of"] = results.region_name
+    bands_min = prov.get("thresholds", {}).get("bands_min") or [15, 30, 60, 120]
+    order = results.remoteness_classes
+    tables = {
+        "coverage_totals": gaps.coverage_totals(origins),
+        "coverage_by_remoteness": gaps.coverage_by_remoteness(origins, class_order=order),
+        "coverage_by_subarea": results.tables["coverage_by_subarea"][
+            results.tables["coverage_by_subarea"]["area_id"].astype(str) == str(area_id)
+        ],
+        "gp_specialist_links": results.tables["gp_specialist_links"][
+            results.tables["gp_specialist_links"]["facility_id"].isin(gps["facility_id"])
+        ],
+        "travel_time_bands": gaps.travel_time_bands(
+            origins, service_columns=_service_columns(results), bands_min=bands_min
+        ),
+        "spc_bands_by_remoteness": gaps.travel_time_bands_by_remoteness(
+            origins, column="spc_travel_time_min", bands_min=bands_min, class_order=order
+        ),
+    }
+    hotspots = results.hotspots
+    if hotspots is not None and len(hotspots):
+        hotspots = hotspots[hotspots.intersects(area.geometry.union_all())]
+    region = results.findings
+    findings = compute_findings(
+        origins,
+        gp_practices=gps,
+        specialist_services=results.specialist_services,
+        class_order=order,
+        thresholds=region.thresholds if region else {},
+        unknown_kinds=region.unknown_kinds if region else {},
+        scope="subarea",
+    )
+    return Results(
+        region_name=f"{results.region_name}: {area['area_name'].iloc[0]}",
+        crs=results.crs,
+        origins=origins,
+        gp_practices=gps,
+        specialist_services=results.specialist_services,
+        tables=tables,
+        thresholds_min=dict(results.thresholds_min),
+        remoteness_classes=list(order),
+        subareas=area,
+        hotspots=hotspots,
+        findings=findings,
+        provenance=prov,
+    )
+
+
+def pack_file_name(area_id: object, area_name: object) -> str:
+    """A safe, readable file name such as ``report_e01017288_newport_central.html``."""
+    return f"report_{slugify(f'{area_id} {area_name}', max_length=80, default='area')}.html"
+
+
+def write_workshop_packs(results: Results, out_dir: str | Path, *, pdf: bool = False) -> list[Path]:
+    """Write one report per populated sub-area into ``out_dir`` (replaced atomically).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The written reports, in sub-area order, plus ``index.csv`` listing them.
+    """
+    areas = results.subareas
+    if areas is None or areas.empty:
+        raise GeoError("workshop packs need sub-areas: add a 'subareas' section to the config")
+    populated = set(results.origins["area_id"].dropna().astype(str))
+    out_dir = Path(out_dir)
+    written: list[Path] = []
+    rows = []
+    with atomic_directory(out_dir) as tmp:
+        for row in areas.drop(columns="geometry").to_dict("records"):
+            if str(row["area_id"]) not in populated:
+                continue
+            name = pack_file_name(row["area_id"], row["area_name"])
+            write_report(subarea_results(results, row["area_id"]), tmp / name, pdf=pdf)
+            rows.append({"area_id": row["area_id"], "area_name": row["area_name"], "file": name})
+            written.append(out_dir / name)
+        pd.DataFrame(rows, columns=["area_id", "area_name", "file"]).to_csv(
+            tmp / "index.csv", index=False
+        )
+    log.info("%d workshop packs written to %s", len(written), out_dir)
+    return [*written, out_dir / "index.csv"]

@@ -1,0 +1,237 @@
+"""The regional HTML report: key findings, tables, charts, methods and provenance.
+
+One self-contained file (charts are embedded PNGs, CSS inline, no external URL), rendered with
+Jinja2 with autoescaping on. Every number in the findings is read from ``Results.tables``, the
+same tables written as CSV, so report and tables cannot disagree.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from geo import __version__
+from geo.errors import GeoError
+from geo.render.charts import all_charts
+from geo.render.files import write_atomic_text
+from geo.render.findings_text import findings_sentences
+from geo.render.suppression import protected_coverage, suppress_partition
+from geo.results import Results
+
+log = logging.getLogger(__name__)
+
+
+_SERVICE_NAMES = {"gp_min": "GP", "spc_min": "SPC", "isolated_gp_min": "GP isolation"}
+
+
+def template_env() -> Environment:
+    """The Jinja2 environment of the package's HTML templates (autoescaping on)."""
+    return Environment(
+        loader=PackageLoader("geo.render", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+    )
+
+
+def key_findings(results: Results) -> list[str]:
+    """Plain-language findings, every one generated from the run's :class:`Findings`."""
+    if results.findings is None:
+        raise GeoError("the results carry no findings; run the analysis stage first")
+    return findings_sentences(results.findings)
+
+
+def _html_table(frame: pd.DataFrame, *, float_digits: int = 1) -> Markup:
+    """An escaped HTML table (pandas escapes cell text)."""
+    return Markup(
+        frame.to_html(
+            index=False,
+            escape=True,
+            na_rep="",
+            float_format=lambda v: f"{v:,.{float_digits}f}",
+            border=0,
+        )
+    )
+
+
+LABELS = {
+    "remoteness_class": "Remoteness",
+    "need_group": "Need",
+    "coverage_class": "Coverage",
+    "pop_count": "People",
+    "need": "Need / yr",
+    "pop_pct": "% people",
+    "need_pct": "% need",
+    "service_kind": "Service",
+    "band": "Minutes",
+    "need_cancer": "Cancer need / yr",
+    "need_non_cancer": "Non-cancer need / yr",
+    "area_name": "Sub-area",
+    "name": "GP practice",
+    "nearest_spc_name": "Nearest SPC service",
+    "spc_travel_time_min": "Minutes to SPC",
+    "link_status": "Link",
+    "pop_served": "People served",
+    "need_cancer_served": "Cancer need served",
+    "need_non_cancer_served": "Non-cancer need served",
+}
+
+
+def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.rename(columns=LABELS)
+    for col in ("Coverage", "Need"):
+        if col in out:
+            out[col] = out[col].map(lambda v: CLASS_LABELS.get(v, v))
+    return out
+
+
+CLASS_LABELS = {
+    "both": "GP and SPC",
+    "gp_only": "GP only",
+    "spc_only": "SPC only",
+    "neither": "Neither",
+    "unknown": "Unknown",
+    "cancer": "Cancer",
+    "non_cancer": "Non-cancer",
+}
+
+
+def _tables(results: Results, suppress_below: float) -> dict[str, Markup]:
+    tables = results.tables
+    shown, _ = protected_coverage(results.tables, suppress_below)
+    cols = ["need_group", "coverage_class", "pop_count", "need"]
+    totals = shown["coverage_totals"][cols]
+    remoteness = shown["coverage_by_remoteness"][["remoteness_class", *cols]]
+    bands = suppress_partition(
+        tables["travel_time_bands"],
+        group_column="service_kind",
+        value_columns=["pop_count", "need_cancer", "need_non_cancer"],
+        below=suppress_below,
+    )[["service_kind", "band", "pop_count", "need_cancer", "need_non_cancer"]]
+    sub = shown["coverage_by_subarea"][["area_name", *cols]]
+    links = tables["gp_specialist_links"][
+        [
+            "name",
+            "nearest_spc_name",
+            "spc_travel_time_min",
+            "link_status",
+            "pop_served",
+            "need_cancer_served",
+            "need_non_cancer_served",
+        ]
+    ]
+    out = {
+        "totals": _html_table(_labelled(totals)),
+        "remoteness": _html_table(_labelled(remoteness)),
+        "bands": _html_table(_labelled(bands)),
+        "subareas": _html_table(_labelled(sub)),
+        "links": _html_table(_labelled(links)),
+    }
+    by_rem = tables.get("spc_bands_by_remoteness")
+    if by_rem is not None:
+        by_rem = suppress_partition(
+            by_rem,
+            group_column="remoteness_class",
+            value_columns=["pop_count", "need_cancer", "need_non_cancer"],
+            below=suppress_below,
+        )
+        out["bands_remoteness"] = _html_table(
+            _labelled(
+                by_rem[["remoteness_class", "band", "pop_count", "need_cancer", "need_non_cancer"]]
+            )
+        )
+    if "uncertainty" in tables:
+        unc = tables["uncertainty"][["measure", "estimate", "p05", "p50", "p95"]].copy()
+        unc[["estimate", "p05", "p50", "p95"]] *= 100
+        out["uncertainty"] = _html_table(unc)
+    if "access_equity" in tables:
+        out["equity"] = _html_table(tables["access_equity"], float_digits=3)
+    return out
+
+
+def render_report(results: Results) -> str:
+    """The report page as a string."""
+    prov = results.provenance
+    suppress_below = float(prov.get("suppress_below", 5))
+    speed = prov.get("speed_settings", {})
+    need = prov.get("need", {})
+    rem = prov.get("remoteness", {})
+    th = prov.get("thresholds", {})
+    by_rem = th.get("by_remoteness") or {}
+    unc = results.tables.get("uncertainty")
+    unc = unc.iloc[0] if unc is not None and len(unc) else {}
+    template = template_env().get_template("report.html.j2")
+    return template.render(
+        region=results.region_name,
+        version=__version__,
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        osm_date=prov.get("osm_data_date") or "unknown",
+        findings=key_findings(results),
+        gp_min=f"{results.thresholds_min['gp']:g}",
+        spc_min=f"{results.thresholds_min['spc']:g}",
+        isolated_min=f"{float(th.get('isolated_gp_min', results.thresholds_min['spc'])):g}",
+        by_remoteness="; ".join(
+            f"{k}: " + ", ".join(f"{_SERVICE_NAMES.get(s, s)} {v:g} min" for s, v in d.items())
+            for k, d in by_rem.items()
+        ),
+        charts=all_charts(results),
+        tables=_tables(results, suppress_below),
+        suppress_below=f"{suppress_below:g}",
+        speed_profile=speed.get("speed_profile") or "country default",
+        unsealed_factor=speed.get("unsealed_factor", ""),
+        max_snap_m=f"{speed.get('max_snap_distance_m', 0):g}",
+        need_text=(
+            f"model {need.get('model', '?')} from {need.get('source', '?')} "
+            f"({need.get('stats', {}).get('method', 'deaths by underlying cause')})."
+        ),
+        remoteness_text=f"{rem.get('scheme', '?')} (version {rem.get('version', '?')}).",
+        uncertainty_draws=unc.get("draws"),
+        uncertainty_spread=unc.get("spread"),
+        subarea_of=prov.get("subarea_of"),
+        inputs=sorted(prov.get("inputs", {}).items()),
+        timings=sorted(prov.get("timings_s", {}).items()),
+    )
+
+
+def write_report(results: Results, path: str | Path, *, pdf: bool = False) -> Path:
+    """Render the report and write it atomically (and ``<name>.pdf`` beside it when asked).
+
+    Parameters
+    ----------
+    results
+        A region (or sub-area) run's results.
+    path
+        The HTML file to write.
+    pdf
+        Also write a PDF with WeasyPrint (an optional dependency; a clear error if missing).
+
+    Returns
+    -------
+    pathlib.Path
+        The written HTML file.
+    """
+    path = Path(path)
+    page = render_report(results)
+    pdf_bytes = html_to_pdf(page) if pdf else None  # before writing: fail without outputs
+    write_atomic_text(path, page)
+    if pdf_bytes is not None:
+        tmp = path.with_suffix(".pdf.tmp")
+        tmp.write_bytes(pdf_bytes)
+        tmp.replace(path.with_suffix(".pdf"))
+    log.info("report written to %s", path)
+    return path
+
+
+def html_to_pdf(page: str) -> bytes:
+    """The report as PDF through WeasyPrint, when it is installed."""
+    try:
+        from weasyprint import HTML
+    except (ImportError, OSError) as exc:  # OSError: WeasyPrint present, Pango libraries not
+        raise GeoError(
+            "PDF output needs WeasyPrint and its Pango libraries (pip install weasyprint; "
+            f"apt-get install libpango-1.0-0 libpangoft2-1.0-0): {exc}"
+        ) from exc
+    return HTML(string=page).write_pdf()

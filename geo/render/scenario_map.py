@@ -1,0 +1,134 @@
+"""The scenario map: the scenario's map plus before/after and change layers.
+
+Adds to :func:`geo.maps.build_map` of the scenario run: the baseline's people by coverage class
+(hidden at first), places gaining and losing specialist coverage, places with ``virtual``
+(telehealth) coverage, and the facilities the scenario added, moved or removed.
+"""
+
+from __future__ import annotations
+
+import folium
+import geopandas as gpd
+import numpy as np
+
+from geo.analysis.scenario import covered
+from geo.config import ScenarioConfig
+from geo.render.files import write_atomic_text
+from geo.render.map_rasters import class_raster
+from geo.render.map_style import MAX_VECTOR_ORIGINS, esc
+from geo.render.maps import MapLayers, build_map, render_html
+from geo.results import Results
+
+CHANGE_COLOURS = {"gained": "#1a9850", "lost": "#d73027", "virtual": "#7b3294"}
+
+
+def _changed_points(layers: MapLayers, mask: np.ndarray, name: str, colour: str, note: str):
+    group = folium.FeatureGroup(name=name, show=True)
+    origins = layers.origins[mask]
+    if origins.empty:
+        layers.notes.append(note)
+    elif len(origins) <= MAX_VECTOR_ORIGINS:
+        pts = origins.assign(k="x", p=origins["pop_count"].round(0).astype(int))
+        layers.points(group, pts, "k", {"x": colour}, ["p"], ["People"])
+    else:
+        uri, latlon = class_raster(
+            layers.xy_merc[mask],
+            layers.bounds_merc,
+            np.zeros(int(mask.sum()), int),
+            origins["pop_count"].to_numpy(float),
+            [colour],
+        )
+        folium.raster_layers.ImageOverlay(image=uri, bounds=latlon, opacity=0.9).add_to(group)
+    group.add_to(layers.fmap)
+
+
+def _facility_changes(layers: MapLayers, baseline: Results, scenario: Results) -> None:
+    group = folium.FeatureGroup(name="Scenario: services added, moved or removed", show=True)
+    before = baseline.specialist_services.set_index("facility_id")
+    after = scenario.specialist_services.set_index("facility_id")
+    gp_before = set(baseline.gp_practices["facility_id"])
+    gp_after = set(scenario.gp_practices["facility_id"])
+    rows = []
+    for fid in after.index:
+        if fid not in before.index:
+            rows.append((after.loc[fid], "added"))
+        elif not after.loc[fid, "geometry"].equals(before.loc[fid, "geometry"]):
+            rows.append((after.loc[fid], "moved"))
+    rows += [(before.loc[f], "removed") for f in before.index if f not in after.index]
+    gps_b = baseline.gp_practices.set_index("facility_id")
+    gps_a = scenario.gp_practices.set_index("facility_id")
+    rows += [(gps_a.loc[f], "added") for f in gp_after - gp_before]
+    rows += [(gps_b.loc[f], "removed") for f in gp_before - gp_after]
+    if not rows:
+        layers.notes.append("The scenario adds, moves or removes no facility.")
+    frame = (
+        gpd.GeoDataFrame(
+            [{"name": r["name"], "change": c, "geometry": r.geometry} for r, c in rows],
+            geometry="geometry",
+            crs=scenario.crs,
+        ).to_crs(4326)
+        if rows
+        else None
+    )
+    colours = {"added": "#1a9850", "moved": "#fdae61", "removed": "#636363"}
+    for row in [] if frame is None else frame.to_dict("records"):
+        folium.CircleMarker(
+            [row["geometry"].y, row["geometry"].x],
+            radius=11,
+            color=colours[row["change"]],
+            weight=4,
+            fill=False,
+            tooltip=f"{esc(row['change'])}: {esc(row['name'])}",
+        ).add_to(group)
+    group.add_to(layers.fmap)
+
+
+def build_scenario_map(
+    baseline: Results, scenario: Results, config: ScenarioConfig, *, offline: bool = False
+) -> folium.Map:
+    """The scenario's map with before/after layers and the changes highlighted."""
+    before = covered(baseline.origins, "spc")
+    after = covered(scenario.origins, "spc")
+    virtual = covered(scenario.origins, "virtual")
+
+    def extra(fmap: folium.Map, layers: MapLayers) -> None:
+        MapLayers(fmap, baseline, offline=offline).coverage(
+            "Before the scenario: people by coverage class", show=False
+        )
+        _changed_points(
+            layers,
+            after & ~before,
+            "Gained specialist coverage",
+            CHANGE_COLOURS["gained"],
+            "No place gains specialist coverage.",
+        )
+        _changed_points(
+            layers,
+            before & ~after,
+            "Lost specialist coverage",
+            CHANGE_COLOURS["lost"],
+            "No place loses specialist coverage.",
+        )
+        _changed_points(
+            layers,
+            virtual,
+            "Virtual (telehealth) coverage",
+            CHANGE_COLOURS["virtual"],
+            "No telehealth (virtual) coverage in this scenario.",
+        )
+        _facility_changes(layers, baseline, scenario)
+        layers.notes.append(f"Scenario: {config.name}")
+
+    return build_map(scenario, offline=offline, extra_layers=extra)
+
+
+def write_scenario_map(
+    baseline: Results, scenario: Results, config: ScenarioConfig, path, *, offline: bool = False
+):
+    """Build and write the scenario map atomically."""
+    page = render_html(build_scenario_map(baseline, scenario, config, offline=offline))
+    write_atomic_text(path, page)
+    return path
+
+
+__all__ = ["build_scenario_map", "write_scenario_map"]

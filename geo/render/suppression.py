@@ -1,0 +1,355 @@
+"""Small-number suppression that cannot be undone from anything else the report publishes.
+
+Statistical agencies suppress cells below a threshold (often 5) *and* enough complementary
+cells that the hidden values cannot be worked back from row or column totals or percentages
+(ONS and AIHW disclosure-control guidance). Suppressing one cell while publishing its row total
+and the other cells suppresses nothing.
+
+The report publishes three coverage tables that share totals: the region's totals (need group ×
+coverage class), coverage by remoteness class and coverage by sub-area. They are protected
+together, as one system of *linked cells*: every table cell, every sub-area's and remoteness
+class's total (the map's popups show sub-area totals) and every class total is a cell, and
+each total equals the sum of its parts. For each count (people; need) separately:
+
+1. **Primary**: every cell — totals included — above 0 and below the threshold is hidden.
+2. **Complementary**: a sum relation holding exactly one hidden cell gets a second one (its
+   smallest visible positive part, or the total when no part is left), until none holds one.
+3. **Audit**: a hidden cell is disclosed exactly when the published cells determine it, that is
+   when its unit vector lies in the row space of the relations restricted to hidden cells (a
+   hidden cell is positive, so the true values lie inside the non-negative orthant and the
+   bounds add nothing). A disclosed cell gets another complementary cell; repeat.
+
+Zeros are published as zeros (a structural fact, not a disclosure of a small count), and the
+report shows counts without percentages (a percentage and its count give back the total).
+The tests attack the published figures independently, by linear programming.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.linalg import null_space
+
+log = logging.getLogger(__name__)
+
+# Values this close to zero are zeros (floating-point dust from sums), never small counts.
+ZERO = 1e-9
+
+
+@dataclass
+class LinkedCells:
+    """Published figures linked by sums: ``values[total] == sum(values[parts])``.
+
+    Attributes
+    ----------
+    values
+        Every cell's value.
+    keys
+        A name for each cell (margins are shared between tables through their key).
+    relations
+        ``(total, parts)`` pairs of cell positions.
+    """
+
+    values: list[float] = field(default_factory=list)
+    keys: list[Hashable] = field(default_factory=list)
+    relations: list[tuple[int, list[int]]] = field(default_factory=list)
+    _index: dict[Hashable, int] = field(default_factory=dict)
+
+    def cell(self, key: Hashable, value: float) -> int:
+        """The position of the cell ``key`` (added with ``value`` the first time)."""
+        if key not in self._index:
+            self._index[key] = len(self.values)
+            self.values.append(float(value))
+            self.keys.append(key)
+        return self._index[key]
+
+    def position(self, key: Hashable) -> int | None:
+        """The position of ``key``, or None."""
+        return self._index.get(key)
+
+    def relate(self, total: int, parts: Sequence[int]) -> None:
+        """Record that cell ``total`` is the sum of ``parts``."""
+        if parts:
+            self.relations.append((total, list(parts)))
+
+
+def _matrix(cells: LinkedCells, hidden: np.ndarray) -> np.ndarray:
+    """The relations restricted to hidden cells (each row: +1 total, -1 parts)."""
+    idx = np.flatnonzero(hidden)
+    column = np.full(len(hidden), -1)
+    column[idx] = np.arange(idx.size)
+    rows = []
+    for total, parts in cells.relations:
+        row = np.zeros(idx.size)
+        if hidden[total]:
+            row[column[total]] += 1.0
+        for p in parts:
+            if hidden[p]:
+                row[column[p]] -= 1.0
+        if row.any():
+            rows.append(row)
+    return np.array(rows) if rows else np.zeros((0, idx.size))
+
+
+def determined(cells: LinkedCells, hidden: np.ndarray) -> np.ndarray:
+    """Positions of hidden cells whose values the visible cells determine."""
+    idx = np.flatnonzero(hidden)
+    if idx.size == 0:
+        return idx
+    matrix = _matrix(cells, hidden)
+    if matrix.shape[0] == 0:
+        return idx[:0]
+    basis = null_space(matrix)
+    if basis.size == 0:
+        return idx
+    return idx[np.abs(basis).max(axis=1) <= 1e-9]
+
+
+def _partner(cells: LinkedCells, values: np.ndarray, hidden: np.ndarray, members: list[int]):
+    """The smallest visible positive cell among ``members`` (None if there is none)."""
+    free = [m for m in members if not hidden[m] and values[m] > 0]
+    return min(free, key=lambda m: values[m]) if free else None
+
+
+def _complete(cells: LinkedCells, values: np.ndarray, hidden: np.ndarray) -> bool:
+    """Give every relation with exactly one hidden cell a second one; True if any changed."""
+    changed = False
+    for total, parts in cells.relations:
+        members = [total, *parts]
+        if sum(hidden[m] for m in members) == 1:
+            pick = _partner(cells, values, hidden, members)
+            if pick is not None:
+                hidden[pick] = True
+                changed = True
+    return changed
+
+
+def suppression_mask(cells: LinkedCells, *, below: float, max_rounds: int = 200) -> np.ndarray:
+    """Which cells to hide: primary, then complementary until the audit passes."""
+    values = np.asarray(cells.values, float)
+    values = np.where(np.abs(values) < ZERO, 0.0, values)
+    hidden = (values > 0) & (values < below)
+    for _ in range(max_rounds):
+        while _complete(cells, values, hidden):
+            pass
+        exposed = determined(cells, hidden)
+        if not exposed.size:
+            return hidden
+        cell = int(exposed[0])
+        candidates = [
+            m
+            for total, parts in cells.relations
+            if cell == total or cell in parts
+            for m in (total, *parts)
+        ]
+        pick = _partner(cells, values, hidden, candidates)
+        if pick is None:
+            break
+        hidden[pick] = True
+    log.warning("suppression did not converge; hiding every non-zero cell")
+    return values > 0
+
+
+TOTAL_KEYS = ("need_group", "coverage_class")
+
+
+def coverage_cells(
+    tables: dict[str, pd.DataFrame], value: str, *, row_keys: dict[str, list[str]]
+) -> tuple[LinkedCells, dict[str, np.ndarray]]:
+    """The linked cells of tidy coverage tables for one count (``pop_count`` or ``need``).
+
+    Parameters
+    ----------
+    tables
+        ``coverage_totals`` and any tidy coverage tables (by remoteness, by sub-area).
+    value
+        The count column.
+    row_keys
+        Table name -> its grouping columns (e.g. ``["area_id"]``); each table's row blocks
+        (grouping × need group) have a total cell, shared between tables by key.
+
+    Returns
+    -------
+    tuple
+        The cells, and each table's cell position per row.
+    """
+    cells = LinkedCells()
+    people = value == "pop_count"  # the same people whatever the need group
+    totals = tables["coverage_totals"]
+    positions: dict[str, np.ndarray] = {}
+    class_cells = {}
+    for row in totals.itertuples(index=False):
+        key = ("class", row.need_group, row.coverage_class)
+        class_cells[(row.need_group, row.coverage_class)] = cells.cell(key, getattr(row, value))
+    pairs = zip(totals["need_group"], totals["coverage_class"], strict=True)
+    positions["coverage_totals"] = np.array([class_cells[pair] for pair in pairs])
+    for group in totals["need_group"].unique():
+        part = totals[totals["need_group"] == group]
+        grand = cells.cell(("total", None if people else group), part[value].sum())
+        cells.relate(grand, [class_cells[(group, c)] for c in part["coverage_class"]])
+    for name, keys in row_keys.items():
+        positions[name] = _add_table(cells, tables[name], value, keys, class_cells, people)
+    return cells, positions
+
+
+def _add_table(cells, table, value, keys, class_cells, people) -> np.ndarray:
+    table = table.reset_index(drop=True)
+    rows = table[[*keys, *TOTAL_KEYS]].itertuples(index=False, name=None)
+    pos = np.array(
+        [
+            cells.cell(("cell", tuple(keys), *row), v)
+            for row, v in zip(rows, table[value], strict=True)
+        ]
+    )
+    for block, members in table.groupby([*keys, "need_group"], sort=False).indices.items():
+        *key, group = block
+        total_key = ("block", tuple(keys), *key, None if people else group)
+        total = cells.cell(total_key, table[value].iloc[members].sum())
+        cells.relate(total, list(pos[members]))
+    for (group, cls), members in table.groupby(list(TOTAL_KEYS), sort=False).indices.items():
+        cells.relate(class_cells[(group, cls)], list(pos[members]))
+    return pos
+
+
+def suppress_coverage_tables(
+    tables: dict[str, pd.DataFrame],
+    *,
+    row_keys: dict[str, list[str]],
+    below: float,
+    digits: int = 1,
+) -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
+    """The coverage tables as text, with small and complementary cells shown as ``<below``.
+
+    Parameters
+    ----------
+    tables
+        ``coverage_totals`` and the tables named in ``row_keys``.
+    row_keys
+        Table name -> grouping columns (e.g. ``{"coverage_by_subarea": ["area_id"]}``).
+    below
+        The threshold (cells above 0 and below it are hidden; 0 hides nothing).
+    digits
+        Decimals of the visible values.
+
+    Returns
+    -------
+    tuple
+        Each table as text (``pop_count`` and ``need`` columns) with a ``suppressed`` flag,
+        and per count the hidden block totals (key -> True), e.g. sub-area totals for maps.
+    """
+    shown = {name: tables[name].reset_index(drop=True).copy() for name in tables}
+    for frame in shown.values():
+        frame["suppressed"] = False
+    hidden_totals: dict[str, dict] = {}
+    for value in ("pop_count", "need"):
+        cells, positions = coverage_cells(tables, value, row_keys=row_keys)
+        hidden = (
+            suppression_mask(cells, below=below) if below > 0 else np.zeros(len(cells.values), bool)
+        )
+        for name, pos in positions.items():
+            frame = shown[name]
+            mask = hidden[pos]
+            frame[value] = [
+                f"<{below:g}" if h else f"{v:,.{digits}f}"
+                for v, h in zip(frame[value].astype(float), mask, strict=True)
+            ]
+            frame["suppressed"] |= mask
+        hidden_totals[value] = {
+            key: bool(hidden[i])
+            for i, key in enumerate(cells.keys)
+            if isinstance(key, tuple) and key[0] in ("block", "total")
+        }
+    return shown, hidden_totals
+
+
+def suppress_partition(
+    frame: pd.DataFrame,
+    *,
+    group_column: str,
+    value_columns: Sequence[str],
+    below: float,
+    digits: int = 1,
+) -> pd.DataFrame:
+    """A table whose rows in each ``group_column`` block partition a published total (e.g. the
+    travel-time bands of one service), as text with small and complementary cells hidden."""
+    out = frame.reset_index(drop=True).copy()
+    out["suppressed"] = False
+    for col in value_columns:
+        cells = LinkedCells()
+        pos = np.array([cells.cell(("cell", i), v) for i, v in enumerate(out[col])])
+        for block, members in out.groupby(group_column, sort=False).indices.items():
+            total = cells.cell(("total", block), out[col].iloc[members].sum())
+            cells.relate(total, list(pos[members]))
+        hidden = (
+            suppression_mask(cells, below=below)[pos] if below > 0 else np.zeros(len(out), bool)
+        )
+        out[col] = [
+            f"<{below:g}" if h else f"{v:,.{digits}f}"
+            for v, h in zip(out[col].astype(float), hidden, strict=True)
+        ]
+        out["suppressed"] |= hidden
+    return out
+
+
+REPORT_ROW_KEYS = {
+    "coverage_by_remoteness": ["remoteness_class"],
+    "coverage_by_subarea": ["area_id"],
+}
+
+
+def protected_coverage(
+    tables: dict[str, pd.DataFrame], below: float
+) -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
+    """The report's three coverage tables (totals, by remoteness, by sub-area) protected
+    together (see :func:`suppress_coverage_tables`)."""
+    names = ("coverage_totals", *REPORT_ROW_KEYS)
+    return suppress_coverage_tables(
+        {name: tables[name] for name in names}, row_keys=REPORT_ROW_KEYS, below=below
+    )
+
+
+def protected_subareas(tables: dict[str, pd.DataFrame], below: float) -> pd.DataFrame:
+    """Per sub-area, what a map or chart may show: people and need totals (NaN where hidden)
+    and the shares of need by coverage class (NaN where any of the area's need cells is hidden,
+    since a share and the total would give it back).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``area_id``: ``pop_count``, ``need_cancer``, ``need_non_cancer``,
+        ``share_<class>``, ``share_no_spc`` and ``withheld`` (bool).
+    """
+    tables = {name: frame.reset_index(drop=True) for name, frame in tables.items()}
+    table = tables["coverage_by_subarea"]
+    shown, hidden_totals = protected_coverage(tables, below)
+    key = ("area_id",)
+    rows = {}
+    for area_id, part in table.groupby("area_id", sort=False):
+        need = part.groupby("need_group")["need"].sum()
+        cells = shown["coverage_by_subarea"].loc[part.index]
+        withheld = bool(cells["need"].str.startswith("<").any())
+        row = {
+            "pop_count": part.loc[part["need_group"] == "cancer", "pop_count"].sum(),
+            "need_cancer": need.get("cancer", 0.0),
+            "need_non_cancer": need.get("non_cancer", 0.0),
+            "withheld": withheld,
+        }
+        if hidden_totals["pop_count"].get(("block", key, area_id, None)):
+            row["pop_count"] = np.nan
+        for group in ("cancer", "non_cancer"):
+            if hidden_totals["need"].get(("block", key, area_id, group)):
+                row[f"need_{group}"] = np.nan
+        total = need.sum()
+        by_class = part.groupby("coverage_class")["need"].sum()
+        for cls in ("both", "gp_only", "spc_only", "neither", "unknown"):
+            share = by_class.get(cls, 0.0) / total if total > 0 else np.nan
+            row[f"share_{cls}"] = np.nan if withheld else share
+        rows[area_id] = row
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out["share_no_spc"] = out["share_gp_only"] + out["share_neither"]
+    out.index.name = "area_id"
+    return out

@@ -1,0 +1,2 @@
+"""Workflows: the pipeline (load_inputs → analyse → write), scenarios, site selection and
+batches, each built from the same public stages."""

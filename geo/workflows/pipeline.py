@@ -1,0 +1,201 @@
+"""The region pipeline: ``load_inputs`` → ``analyse`` → ``write``, timed, with provenance.
+
+The three public stages are the toolkit's stage API; scenario, site selection, batches and the
+benchmarks call them and never re-run a stage their own way:
+
+* :func:`load_inputs` (:mod:`geo.inputs.region`): roads, facilities, population, remoteness and
+  need, snapped to the network once;
+* :func:`analyse`: :func:`geo.analysis.region.analyse` plus the run's provenance (``run.json``);
+* :func:`write`: the output folder (:mod:`geo.render.region`).
+
+:func:`run` chains them for ``gapmap run`` and ``gapmap demo``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import platform
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from geo import __version__
+from geo.analysis.region import analyse as analyse_inputs
+from geo.config import RegionConfig, slugify
+from geo.inputs.region import RegionInputs, default_cache_dir, load_inputs
+from geo.progress import Progress, StageTimer
+from geo.render.files import sha256_file
+from geo.render.region import write_region
+from geo.results import Results
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "RegionInputs",
+    "RunOutcome",
+    "analyse",
+    "input_files",
+    "load_inputs",
+    "output_dir",
+    "run",
+    "write",
+]
+
+
+@dataclass
+class RunOutcome:
+    """What a run produced: its results and the files it wrote."""
+
+    results: Results
+    out_dir: Path | None
+    files: list[Path]
+
+
+def run(
+    config: RegionConfig,
+    *,
+    out_dir: str | Path | None = None,
+    online: bool = False,
+    progress: Progress | None = None,
+    write_outputs: bool = True,
+    cache_dir: str | Path | None = None,
+) -> RunOutcome:
+    """Run one region end to end and (by default) write its output folder.
+
+    Parameters
+    ----------
+    config
+        The validated region config.
+    out_dir
+        Output folder; default ``config.output.dir``, else ``maps/<region slug>``.
+    online
+        Allow downloading the road network (only used when the config names a place/polygon).
+    progress
+        Optional stage-event receiver.
+    write_outputs
+        Write outputs (map, report, layers, tables, run.json); False returns results only.
+    cache_dir
+        Where built road networks are cached; default ``.cache/`` next to the config.
+
+    Returns
+    -------
+    RunOutcome
+        The results and the written files.
+    """
+    timer = StageTimer(progress)
+    started = datetime.now(timezone.utc)
+    cache = Path(cache_dir) if cache_dir else default_cache_dir(config)
+    inputs = load_inputs(config, cache_dir=cache, online=online, timer=timer)
+    results = analyse(config, inputs, timer=timer, started=started)
+    target = output_dir(config, out_dir)
+    files: list[Path] = []
+    if write_outputs:
+        with timer.stage("outputs", "writing map, report, layers and tables"):
+            files = write(results, target, config)
+    results.provenance["timings_s"] = dict(timer.timings_s)
+    return RunOutcome(results=results, out_dir=target if write_outputs else None, files=files)
+
+
+def analyse(
+    config: RegionConfig,
+    inputs: RegionInputs,
+    *,
+    timer: StageTimer | None = None,
+    started: datetime | None = None,
+) -> Results:
+    """The analysis stage (:func:`geo.analysis.region.analyse`) with the run's provenance."""
+    timer = timer or StageTimer()
+    started = started or datetime.now(timezone.utc)
+    results = analyse_inputs(config, inputs, timer=timer)
+    results.provenance = provenance(config, inputs, results, timer, started)
+    return results
+
+
+def write(results: Results, target: Path, config: RegionConfig) -> list[Path]:
+    """The write stage: a region's output folder, replaced atomically."""
+    return write_region(
+        results, Path(target), offline=config.output.offline_map, tiles=config.output.tiles
+    )
+
+
+def input_files(config: RegionConfig) -> dict[str, Path]:
+    """Every input file of a region config, by role (for hashes and resuming)."""
+    files = {
+        "config": config.source_path,
+        "roads": config.roads.path,
+        "gp_practices": config.gp_practices.path,
+        "specialist_services": config.specialist_services.path,
+        "population": config.population.path,
+        "population_density": config.population.density_raster,
+        "region_boundary": config.region.boundary,
+        "remoteness": config.remoteness.path if config.remoteness else None,
+        "subareas": config.subareas.path if config.subareas else None,
+        "deaths": config.need.deaths.path if config.need.deaths else None,
+    }
+    return {k: v for k, v in files.items() if v is not None}
+
+
+def provenance(
+    config: RegionConfig,
+    inputs: RegionInputs,
+    results: Results,
+    timer: StageTimer,
+    started: datetime,
+) -> dict[str, Any]:
+    """The run.json content: inputs and hashes, data date, settings, findings, timings."""
+    origins = results.origins
+    files = {
+        name: {"path": str(path), "sha256": sha256_file(path) if path.is_file() else None}
+        for name, path in input_files(config).items()
+    }
+    remoteness, need = inputs.remoteness, inputs.need
+    prov: dict[str, Any] = {
+        "tool": "gapmap",
+        "version": __version__,
+        "python": platform.python_version(),
+        "region": config.region.name,
+        "started_utc": started.isoformat(timespec="seconds"),
+        "analysis_crs": inputs.crs.to_string(),
+        "inputs": files,
+        "osm_data_date": inputs.road_info.get("data_date"),
+        "road_network": inputs.road_info,
+        "speed_settings": config.roads.model_dump(mode="json"),
+        "population_source": config.population.kind,
+        "remoteness": {
+            "scheme": remoteness.scheme,
+            "version": remoteness.version,
+            "classes": list(remoteness.class_order),
+            "stats": remoteness.stats,
+        },
+        "need": {"model": config.need.model, "source": config.need.source, "stats": need.stats},
+        "thresholds": config.thresholds.model_dump(mode="json"),
+        "suppress_below": config.need.suppress_below,
+        "totals": {
+            "pop_count": float(origins["pop_count"].sum()),
+            "need_cancer": float(origins["need_cancer"].sum()),
+            "need_non_cancer": float(origins["need_non_cancer"].sum()),
+            "origins": len(origins),
+            "origins_unreachable": int((~origins["reachable"]).sum()),
+            "gp_practices": len(results.gp_practices),
+            "specialist_services": len(results.specialist_services),
+        },
+        "timings_s": timer.timings_s,
+    }
+    if results.findings is not None:
+        prov["findings"] = dataclasses.asdict(results.findings)
+        prov["headline_shares"] = results.findings.headline_shares()
+        prov["excluded_facilities"] = results.findings.excluded_facilities
+    if "uncertainty" in results.tables:
+        prov["uncertainty"] = results.tables["uncertainty"].to_dict(orient="records")
+    return prov
+
+
+def output_dir(config: RegionConfig, out_dir: str | Path | None) -> Path:
+    """The output folder: ``--out``, else ``output.dir``, else ``maps/<region slug>``."""
+    if out_dir is not None:
+        return Path(out_dir)
+    if config.output.dir is not None:
+        return config.output.dir
+    return Path("maps") / slugify(config.region.name)

@@ -1,0 +1,134 @@
+"""``gapmap scenario``: a region's baseline and a what-if scenario on one loaded network.
+
+The region's inputs are loaded (and snapped) once; the scenario's facility changes are applied
+(:func:`geo.analysis.scenario.apply_scenario`); both are analysed with the same stages as
+``gapmap run``; what changed is compared from their coverage columns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from geo.analysis.scenario import apply_scenario, scenario_changes, virtual_coverage
+from geo.config import RegionConfig, ScenarioConfig, slugify
+from geo.inputs.region import RegionInputs, default_cache_dir
+from geo.progress import Progress, StageTimer
+from geo.render.files import atomic_directory, provenance_json, write_atomic_text
+from geo.render.scenario_map import write_scenario_map
+from geo.results import Results
+from geo.workflows.pipeline import analyse, load_inputs, output_dir, write
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScenarioOutcome:
+    """Both runs, the change tables, and what was written (``out_dir`` None when not written)."""
+
+    baseline: Results
+    scenario: Results
+    changes: pd.DataFrame
+    change_totals: pd.DataFrame
+    out_dir: Path | None
+    files: list[Path]
+
+
+def scenario_config(config: RegionConfig, scenario: ScenarioConfig) -> RegionConfig:
+    """The region config with the scenario's thresholds and home-visit shift (both runs)."""
+    if scenario.thresholds is not None:
+        config = config.model_copy(update={"thresholds": scenario.thresholds})
+    if scenario.home_visits is not None:
+        th = config.thresholds.model_copy(update={"home_visits": scenario.home_visits})
+        config = config.model_copy(update={"thresholds": th})
+    return config
+
+
+def run_scenario(
+    config: RegionConfig,
+    scenario: ScenarioConfig,
+    *,
+    out_dir: str | Path | None = None,
+    write_outputs: bool = True,
+    cache_dir: str | Path | None = None,
+    online: bool = False,
+    progress: Progress | None = None,
+) -> ScenarioOutcome:
+    """Run baseline and scenario on one loaded road network and write both.
+
+    Output folder (default ``<region output>/scenario_<slug>``): ``baseline/`` and
+    ``scenario/`` (each a full region folder), ``tables/scenario_changes.csv`` (by remoteness
+    class), ``tables/scenario_change_totals.csv``, ``scenario_map.html`` and
+    ``scenario.json``. Nothing is written if anything fails.
+    """
+    config = scenario_config(config, scenario)
+    timer = StageTimer(progress)
+    cache = Path(cache_dir) if cache_dir else default_cache_dir(config)
+    inputs = load_inputs(config, cache_dir=cache, online=online, timer=timer)
+    outcome = analyse_scenario(config, inputs, scenario, timer=timer)
+    if not write_outputs:
+        return outcome
+    baseline, result = outcome.baseline, outcome.scenario
+    target = (
+        Path(out_dir)
+        if out_dir
+        else output_dir(config, None) / f"scenario_{slugify(scenario.name, default='scenario')}"
+    )
+    with timer.stage("outputs", "writing both runs, the change tables and the map"):
+        files = _write(config, scenario, baseline, result, target)
+    return dataclasses.replace(outcome, out_dir=target, files=files)
+
+
+def analyse_scenario(
+    config: RegionConfig,
+    inputs: RegionInputs,
+    scenario: ScenarioConfig,
+    *,
+    timer: StageTimer | None = None,
+) -> ScenarioOutcome:
+    """Baseline and scenario analysed from one set of loaded inputs; nothing written.
+
+    ``config`` should already carry the scenario's thresholds (:func:`scenario_config`).
+    """
+    timer = timer or StageTimer()
+    started = datetime.now(timezone.utc)
+    changed = apply_scenario(inputs, scenario, max_snap_distance_m=config.roads.max_snap_distance_m)
+    baseline = analyse(config, inputs, timer=timer, started=started)
+    result = analyse(config, changed, timer=timer, started=started)
+    result.region_name = f"{config.region.name}: {scenario.name}"
+    virtual = virtual_coverage(result, scenario)
+    for column in virtual.columns:
+        result.origins[column] = virtual[column].to_numpy()
+    changes, totals = scenario_changes(
+        baseline.origins, result.origins, baseline.remoteness_classes
+    )
+    result.tables["scenario_changes"] = changes
+    result.tables["scenario_change_totals"] = totals
+    result.provenance["scenario"] = scenario.model_dump(mode="json")
+    return ScenarioOutcome(baseline, result, changes, totals, None, [])
+
+
+def _write(config, scenario, baseline: Results, result: Results, target: Path) -> list[Path]:
+    with atomic_directory(target) as tmp:
+        write(baseline, tmp / "baseline", config)
+        write(result, tmp / "scenario", config)
+        (tmp / "tables").mkdir()
+        for name in ("scenario_changes", "scenario_change_totals"):
+            result.tables[name].to_csv(
+                tmp / "tables" / f"{name}.csv", index=False, float_format="%.10g"
+            )
+        write_scenario_map(
+            baseline, result, scenario, tmp / "scenario_map.html", offline=config.output.offline_map
+        )
+        info = {"scenario": scenario.model_dump(mode="json")}
+        write_atomic_text(tmp / "scenario.json", provenance_json(info))
+    log.info("scenario %r written to %s", scenario.name, target)
+    return sorted(p for p in target.rglob("*") if p.is_file())
+
+
+__all__ = ["ScenarioOutcome", "analyse_scenario", "run_scenario", "scenario_config"]

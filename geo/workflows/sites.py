@@ -1,0 +1,120 @@
+"""``gapmap sites``: where k specialist outreach clinics would bring the most need in reach.
+
+Runs the region's stages once (inputs snapped once, the baseline analysed with the same coverage
+model as ``gapmap run``), builds the candidates (:mod:`geo.analysis.sites`: GP practices, a
+need-weighted grid, or a file) and the lazy greedy choice, and writes
+``<region output>/sites/``: ``tables/site_selection.csv`` (rank, site, the people and the cancer
+and non-cancer need each site newly brings within reach), ``sites_map.html`` and ``sites.json``
+(settings, greedy guarantee and certified bound).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+
+from geo.analysis.findings import remote_classes
+from geo.analysis.sites import (
+    SiteChoice,
+    choose_sites,
+    file_candidates,
+    gp_candidates,
+    grid_candidates,
+    summary,
+    unmet_weight,
+)
+from geo.config import RegionConfig
+from geo.errors import InputError
+from geo.inputs.region import default_cache_dir
+from geo.progress import Progress, StageTimer
+from geo.render.files import atomic_directory, provenance_json, write_atomic_text
+from geo.render.sites_map import write_sites_map
+from geo.results import Results
+from geo.routing.network import RoadNetwork
+from geo.workflows.pipeline import analyse, load_inputs, output_dir
+
+log = logging.getLogger(__name__)
+
+
+def run_sites(
+    config: RegionConfig,
+    *,
+    k: int,
+    candidates: str = "gp_practices",
+    non_cancer_weight: float = 1.0,
+    remote_weight: float = 1.0,
+    out_dir: str | Path | None = None,
+    write_outputs: bool = True,
+    cache_dir: str | Path | None = None,
+    progress: Progress | None = None,
+) -> tuple[Results, SiteChoice, Path | None]:
+    """Choose ``k`` outreach sites for a region and (by default) write the outputs."""
+    if k < 1:
+        raise InputError(f"--k must be at least 1 (got {k})")
+    timer = StageTimer(progress)
+    cache = Path(cache_dir) if cache_dir else default_cache_dir(config)
+    inputs = load_inputs(config, cache_dir=cache, timer=timer)
+    results = analyse(config, inputs, timer=timer)
+    origins = results.origins
+    remote = remote_classes(results.remoteness_classes)
+    weight = unmet_weight(
+        origins,
+        non_cancer_weight=non_cancer_weight,
+        remote_weight=remote_weight,
+        remote_classes=remote,
+    )
+    with timer.stage("sites", "choosing outreach sites"):
+        cands = _candidates(candidates, results, weight, inputs.network)
+        choice = choose_sites(
+            inputs.network,
+            origins,
+            inputs.snaps.origins,
+            cands,
+            k=k,
+            weight=weight,
+            spc_threshold_min=origins["spc_threshold_min"].to_numpy(float),
+            max_snap_distance_m=config.roads.max_snap_distance_m,
+            offroad_speed_kph=config.roads.offroad_speed_kph,
+        )
+    settings = {
+        "k": k,
+        "candidates": candidates,
+        "non_cancer_weight": non_cancer_weight,
+        "remote_weight": remote_weight,
+        "remote_classes": remote,
+    }
+    target = None
+    if write_outputs:
+        target = Path(out_dir) if out_dir else output_dir(config, None) / "sites"
+        with timer.stage("outputs", "writing the sites table and map"):
+            _write(results, choice, settings, target, offline=config.output.offline_map)
+    return results, choice, target
+
+
+def _candidates(spec: str, results: Results, weight, network: RoadNetwork) -> gpd.GeoDataFrame:
+    if spec == "gp_practices":
+        return gp_candidates(results.gp_practices)
+    if spec == "grid":
+        return grid_candidates(results.origins, weight, network)
+    path = Path(spec)
+    if not path.is_file():
+        raise InputError(
+            f"--candidates must be gp_practices, grid or a file of sites; {spec!r} is none"
+        )
+    return file_candidates(path, results.crs)
+
+
+def _write(
+    results: Results, choice: SiteChoice, settings: dict, target: Path, *, offline: bool
+) -> None:
+    with atomic_directory(target) as tmp:
+        (tmp / "tables").mkdir()
+        choice.table.to_csv(
+            tmp / "tables" / "site_selection.csv", index=False, float_format="%.10g"
+        )
+        info = {"settings": settings, **summary(choice)}
+        write_atomic_text(tmp / "sites.json", provenance_json(info))
+        write_sites_map(results, choice, tmp / "sites_map.html", offline=offline)
+    log.info("site selection written to %s", target)

@@ -1,0 +1,204 @@
+"""Small-number suppression that an attacker cannot undo from the published figures.
+
+The attacker is written here, independently of :mod:`geo.render.suppression`. It knows every
+figure the report and map publish that is not hidden: the cells of the region totals, coverage
+by remoteness and coverage by sub-area tables, each sub-area's and remoteness class's totals
+(the map's popups), and the region's totals (the findings). From the sums that tie them
+together it finds, by linear programming, the least and greatest value each hidden cell can
+take; a cell is recovered when the two meet.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+
+from geo.analysis.coverage import COVERAGE_CLASSES
+from geo.analysis.gaps import coverage_by_remoteness, coverage_by_subarea, coverage_totals
+from geo.render.report import render_report
+from geo.render.suppression import suppress_coverage_tables, suppress_partition
+from tests.results_factory import make_results
+
+BELOW = 5.0
+ROW_KEYS = {"coverage_by_remoteness": ["remoteness_class"], "coverage_by_subarea": ["area_id"]}
+
+
+def _attack(tables, shown, hidden_totals, value: str) -> list[tuple[float, float, float]]:
+    """(min, max, true) of every hidden figure, from everything published (sub-area and
+    remoteness totals and the region totals are published unless the suppression hid them)."""
+    published_totals = hidden_totals[value]
+    people = value == "pop_count"
+    figures: dict = {}  # key -> (true value, hidden?)
+    sums: list[tuple] = []  # (total key, part keys)
+
+    def put(key, true, hidden):
+        figures[key] = (float(true), bool(hidden))
+
+    def hidden_of(frame, i):
+        return shown_frame(frame)[value].iloc[i].startswith("<")
+
+    def shown_frame(name):
+        return shown[name]
+
+    totals = tables["coverage_totals"].reset_index(drop=True)
+    for i, r in totals.iterrows():
+        put(("class", r.need_group, r.coverage_class), r[value], hidden_of("coverage_totals", i))
+    for g, part in totals.groupby("need_group"):
+        grand = ("total", None if people else g)
+        put(grand, part[value].sum(), published_totals[grand])
+        sums.append((grand, [("class", g, c) for c in part["coverage_class"]]))
+    for name, keys in ROW_KEYS.items():
+        table = tables[name].reset_index(drop=True)
+        for i, r in table.iterrows():
+            put(("cell", name, i), r[value], hidden_of(name, i))
+        for block, idx in table.groupby([*keys, "need_group"]).indices.items():
+            *key, g = block
+            total = table[value].iloc[idx].sum()
+            bkey = ("block", tuple(keys), *key, None if people else g)
+            put(bkey, total, published_totals[bkey])
+            sums.append((bkey, [("cell", name, i) for i in idx]))
+        for (g, c), idx in table.groupby(["need_group", "coverage_class"]).indices.items():
+            sums.append((("class", g, c), [("cell", name, i) for i in idx]))
+    keys = list(figures)
+    col = {k: j for j, k in enumerate(keys)}
+    a_eq, b_eq = [], []
+    for total, parts in sums:
+        row = np.zeros(len(keys))
+        row[col[total]] += 1
+        for p in parts:
+            row[col[p]] -= 1
+        a_eq.append(row)
+        b_eq.append(0.0)
+    for k, (true, hidden) in figures.items():
+        if not hidden:
+            row = np.zeros(len(keys))
+            row[col[k]] = 1
+            a_eq.append(row)
+            b_eq.append(true)
+    out = []
+    for k, (true, hidden) in figures.items():
+        if hidden and k[0] in ("cell", "class"):
+            c = np.zeros(len(keys))
+            c[col[k]] = 1
+            low = linprog(c, A_eq=np.array(a_eq), b_eq=b_eq, bounds=(0, None), method="highs")
+            high = linprog(-c, A_eq=np.array(a_eq), b_eq=b_eq, bounds=(0, None), method="highs")
+            assert low.status == 0, low.message  # the published figures are consistent
+            assert high.status in (0, 3), high.message  # 3: unbounded (nothing caps it)
+            out.append((low.fun, np.inf if high.status == 3 else -high.fun, true))
+    return out
+
+
+def _total_value(tables, key, value: str) -> float:
+    if key[0] == "total":
+        t = tables["coverage_totals"]
+        return float(t[t["need_group"] == (key[1] or "cancer")][value].sum())
+    _, keys, *rest = key
+    group = rest[-1] or "cancer"
+    name = next(n for n, k in ROW_KEYS.items() if tuple(k) == keys)
+    t = tables[name]
+    mask = (t[list(keys)] == rest[:-1]).all(axis=1) & (t["need_group"] == group)
+    return float(t.loc[mask, value].sum())
+
+
+def _tables(origins: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    subareas = pd.DataFrame({"area_id": ["A", "B"], "area_name": ["a", "b"]})
+    order = ["Major Cities", "Remote"]
+    return {
+        "coverage_totals": coverage_totals(origins),
+        "coverage_by_remoteness": coverage_by_remoteness(origins, class_order=order),
+        "coverage_by_subarea": coverage_by_subarea(origins, subareas).drop(columns="area_name"),
+    }
+
+
+def _check(tables) -> int:
+    shown, hidden_totals = suppress_coverage_tables(tables, row_keys=ROW_KEYS, below=BELOW)
+    hidden = 0
+    for value in ("pop_count", "need"):
+        for name in tables:
+            true = tables[name][value].to_numpy(float)
+            text = shown[name][value]
+            small = (true >= 1e-9) & (true < BELOW)
+            assert text[small].str.startswith("<").all(), "every small cell is hidden"
+            assert not text[true < 1e-9].str.startswith("<").any(), "zeros are published"
+            hidden += int(text.str.startswith("<").sum())
+        totals = hidden_totals[value]
+        small = [k for k, h in totals.items() if not h]
+        assert all(not 1e-9 <= _total_value(tables, k, value) < BELOW for k in small), (
+            "every small total is hidden"
+        )
+        for low, high, true in _attack(tables, shown, hidden_totals, value):
+            assert low <= true + 1e-6 <= high + 2e-6
+            assert high - low > 1e-6, f"a hidden {value} cell ({true}) can be recovered"
+    return hidden
+
+
+@st.composite
+def origins(draw):
+    n = draw(st.integers(1, 12))
+    classes = list(COVERAGE_CLASSES)
+    return pd.DataFrame(
+        {
+            "pop_count": draw(
+                st.lists(st.one_of(st.floats(0.5, 4.9), st.floats(5, 300)), min_size=n, max_size=n)
+            ),
+            "need_cancer": draw(st.lists(st.floats(0, 6), min_size=n, max_size=n)),
+            "need_non_cancer": draw(st.lists(st.floats(0, 9), min_size=n, max_size=n)),
+            "remoteness_class": draw(
+                st.lists(
+                    st.sampled_from(["Major Cities", "Remote", "Very Remote"]),
+                    min_size=n,
+                    max_size=n,
+                )
+            ),
+            "area_id": draw(st.lists(st.sampled_from(["A", "B"]), min_size=n, max_size=n)),
+            "coverage_class": draw(st.lists(st.sampled_from(classes), min_size=n, max_size=n)),
+            "coverage_class_non_cancer": draw(
+                st.lists(st.sampled_from(classes), min_size=n, max_size=n)
+            ),
+        }
+    )
+
+
+@settings(max_examples=20, deadline=None)
+@given(origins())
+def test_no_hidden_cell_can_be_recovered_from_the_published_figures(frame):
+    _check(_tables(frame))
+
+
+def test_a_lone_small_cell_gets_complementary_cells():
+    frame = pd.DataFrame(
+        {
+            "pop_count": [100.0, 100.0, 100.0, 100.0, 3.0],
+            "need_cancer": [10.0] * 5,
+            "need_non_cancer": [10.0] * 5,
+            "remoteness_class": ["Major Cities", "Remote", "Major Cities", "Remote", "Remote"],
+            "area_id": ["A", "A", "B", "B", "A"],
+            "coverage_class": ["both", "both", "gp_only", "gp_only", "neither"],
+            "coverage_class_non_cancer": ["both", "both", "gp_only", "gp_only", "neither"],
+        }
+    )
+    assert _check(_tables(frame)) > 2  # more than the small cell itself
+
+
+def test_the_report_shows_small_cells_hidden_and_no_percentages_for_them():
+    results = make_results(60, seed=1, suppress_below=BELOW)
+    page = render_report(results)
+    assert f"&lt;{BELOW:g}" in page
+    sub = results.tables["coverage_by_subarea"]
+    assert ((sub["pop_count"] > 0) & (sub["pop_count"] < BELOW)).any()
+    assert "% people" not in page.split("Sub-areas")[1].split("GP practices")[0]
+
+
+def test_partitions_such_as_bands_protect_within_each_block():
+    frame = pd.DataFrame(
+        {"service_kind": ["gp"] * 3 + ["spc"] * 3, "pop_count": [3.0, 50, 40, 0, 60, 33]}
+    )
+    shown = suppress_partition(
+        frame, group_column="service_kind", value_columns=["pop_count"], below=BELOW
+    )
+    gp = shown[shown["service_kind"] == "gp"]["pop_count"].str.startswith("<")
+    assert gp.sum() == 2  # the small band and its complement
+    assert not shown[shown["service_kind"] == "spc"]["pop_count"].str.startswith("<").any()
