@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import InputError
+from geo.inputs.readers import bad_rows_error, read_csv_table, require_columns
 from geo.reference import read_reference, reference_names
 
 log = logging.getLogger(__name__)
@@ -179,24 +180,16 @@ def _read_deaths(deaths, area_column, cause_column, count_column) -> pd.DataFram
     path = None
     if not isinstance(deaths, pd.DataFrame):
         path = Path(deaths)
-        if not path.is_file():
-            raise InputError("deaths file not found; check need.deaths.path", path=path)
-        deaths = pd.read_csv(path, dtype={area_column: str, cause_column: str})
-    for col in (area_column, cause_column, count_column):
-        if col not in deaths.columns:
-            raise InputError(
-                f"column not found (columns present: {', '.join(deaths.columns)})",
-                path=path,
-                column=col,
-            )
+        deaths = read_csv_table(path)
+    require_columns(deaths, [area_column, cause_column, count_column], path or "deaths")
     counts = pd.to_numeric(deaths[count_column], errors="coerce")
-    bad = counts.isna() | (counts < 0)
+    bad = (counts.isna() | (counts < 0) | np.isinf(counts)).to_numpy(bool)
     if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(
-            f"death count {deaths[count_column].iloc[i]!r} is not a non-negative number",
-            path=path,
-            row=i + 2,
+        raise bad_rows_error(
+            "are not non-negative death counts",
+            bad,
+            deaths[count_column].to_numpy(),
+            path or "deaths",
             column=count_column,
         )
     return pd.DataFrame(

@@ -24,7 +24,7 @@ import pandas as pd
 from pyproj import CRS
 
 from geo.errors import InputError
-from geo.inputs.readers import read_vector
+from geo.inputs.readers import read_csv_table, read_vector, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -285,16 +285,8 @@ def classify_by_lookup(
         raise InputError(
             f"{len(area_codes)} area codes for {len(origins)} origins: give one code per origin"
         )
-    if not path.is_file():
-        raise InputError("lookup file not found; check remoteness.path", path=path)
-    table = pd.read_csv(path, dtype=str)
-    for col in (code_column, class_column):
-        if col not in table.columns:
-            raise InputError(
-                f"column not found (columns present: {', '.join(table.columns)})",
-                path=path,
-                column=col,
-            )
+    table = read_csv_table(path)
+    require_columns(table, [code_column, class_column], path)
     names, order = _lookup_names(table[class_column], scheme, path, class_column)
     codes = table[code_column].str.strip()
     if aggregate_code_length:

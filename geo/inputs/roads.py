@@ -349,8 +349,9 @@ def download_roads(place: str | None, polygon: Path | None = None, *, cache_dir:
     pathlib.Path
         The saved ``.osm`` file.
     """
-    import geopandas as gpd
     import osmnx as ox
+
+    from geo.inputs.readers import read_vector
 
     if polygon is None and not place:
         raise InputError("give roads.place or roads.polygon to download a network")
@@ -360,7 +361,7 @@ def download_roads(place: str | None, polygon: Path | None = None, *, cache_dir:
     ox.settings.all_oneway = True
     try:
         if polygon is not None:
-            shape = gpd.read_file(polygon).to_crs(4326).geometry.union_all()
+            shape = read_vector(polygon, crs=4326, key="roads.polygon").geometry.union_all()
             graph = ox.graph_from_polygon(shape, network_type="drive", simplify=False)
             name = Path(polygon).stem
         else:
