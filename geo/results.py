@@ -45,8 +45,14 @@ class Findings:
     unknown_kinds
         Time column -> why it is unknown for everyone (e.g. every SPC service off the network).
     excluded_facilities
-        Facilities left out of routing: ``facility_id``, ``name``, ``kind``,
-        ``snap_distance_m``, ``reason``.
+        Facilities left out of routing that could matter to the area (off the road network
+        but within reach of it): ``facility_id``, ``name``, ``kind``, ``snap_distance_m``,
+        ``reason``.
+    long_snaps
+        Facilities attached to the network from farther than the warning distance:
+        ``facility_id``, ``name``, ``kind``, ``snap_distance_m``.
+    edge
+        Edge effects of the road extract (see :func:`geo.inputs.edges.edge_effects`).
     """
 
     scope: str
@@ -63,6 +69,8 @@ class Findings:
     gp_links: list[dict[str, Any]]
     unknown_kinds: dict[str, str] = field(default_factory=dict)
     excluded_facilities: list[dict[str, Any]] = field(default_factory=list)
+    long_snaps: list[dict[str, Any]] = field(default_factory=list)
+    edge: dict[str, Any] = field(default_factory=dict)
 
     @property
     def need_total(self) -> float:
@@ -95,6 +103,10 @@ class Findings:
         """
         within, beyond = ("both", "spc_only"), ("gp_only", "neither")
         people = self.pop_count
+        if self.spc_unknown:  # nothing about specialist reach can be said: unknown, not 0
+            shares = dict.fromkeys(_SPC_SHARES, float("nan"))
+            shares["need_unknown_spc_share"] = 1.0 if self.need_total > 0 else float("nan")
+            return shares
         return {
             "need_within_spc_share": self.share(self.need_in(within), self.need_total),
             "cancer_need_within_spc_share": self.share(
@@ -109,6 +121,18 @@ class Findings:
             "people_gp_only_share": self.share(self.people_in(("gp_only",)), people),
             "people_neither_share": self.share(self.people_in(("neither",)), people),
         }
+
+
+_SPC_SHARES = (
+    "need_within_spc_share",
+    "cancer_need_within_spc_share",
+    "non_cancer_need_within_spc_share",
+    "need_beyond_spc_share",
+    "need_unknown_spc_share",
+    "people_both_share",
+    "people_gp_only_share",
+    "people_neither_share",
+)
 
 
 @dataclass

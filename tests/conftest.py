@@ -13,6 +13,14 @@ DEMO_CONFIG = REPO_ROOT / "scripts" / "regions" / "demo.yml"
 IOW_CONFIG = REPO_ROOT / "scripts" / "regions" / "isle_of_wight.yml"
 
 
+def pytest_report_header(config) -> str:
+    """Which pandas and NumPy the run uses (the oldest-supported run lays older ones over)."""
+    import numpy
+    import pandas
+
+    return f"pandas {pandas.__version__}, numpy {numpy.__version__}"
+
+
 def shared_data_root() -> Path:
     """``$GEO_DATA_ROOT`` or ``../shared/data`` beside the repository."""
     return Path(os.environ.get("GEO_DATA_ROOT", REPO_ROOT.parent / "shared" / "data")).resolve()

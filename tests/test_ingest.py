@@ -142,3 +142,15 @@ def test_facilities_beyond_the_network_are_listed_with_a_reason(caplog):
 def test_from_arrays_is_public_and_routable():
     net = RoadNetwork.from_arrays([0, 1], [1, 0], [60.0, 60.0], [0.0, 1000.0], [0.0, 0.0], CRS)
     assert net.n_nodes == 2 and net.graph[0, 1] == 60.0
+
+
+def test_an_extract_without_dates_has_no_data_date(tmp_path):
+    """Files written without metadata carry the epoch; that is no date, not 1970-01-01."""
+    xml = tmp_path / "nodate.osm"
+    xml.write_text(
+        '<?xml version="1.0"?><osm version="0.6">'
+        '<node id="1" lat="-32.0" lon="147.0"/><node id="2" lat="-32.0" lon="147.01"/>'
+        '<way id="10"><nd ref="1"/><nd ref="2"/><tag k="highway" v="primary"/></way></osm>'
+    )
+    roads = load_roads(xml)
+    assert roads.data_date is None

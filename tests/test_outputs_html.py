@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import html
 import re
 
 import pytest
@@ -109,9 +110,7 @@ def test_report_numbers_come_from_the_tables(results):
     routed = links["link_status"].isin(["linked", "isolated"]).sum()
     assert f"{isolated} of {routed} GP practices are isolated" in page
     for finding in key_findings(results):
-        assert (
-            finding.replace("'", "&#39;").replace("&", "&amp;")[:60] in page or finding[:60] in page
-        )
+        assert html.escape(finding)[:60] in page
 
 
 def test_report_is_self_contained_and_escaped(hostile, tmp_path):

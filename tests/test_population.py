@@ -275,3 +275,32 @@ def test_polygons_on_a_coarse_density_raster_are_sampled_at_cell_centres(tmp_pat
     assert origins["pop_count"].sum() == pytest.approx(90.0)
     west = origins[origins.geometry.x < 501_000]["pop_count"].sum()
     assert west == pytest.approx(30.0) and len(origins) == 8  # 4 cells per 1 km pixel
+
+
+def test_statewide_polygons_are_clipped_before_their_counts_are_checked(tmp_path):
+    """Areas outside the region may have empty counts (a statewide file); inside, every bad
+    count is listed. Works on the newest pandas (copy-on-write arrays) and the oldest."""
+    polys = gpd.GeoDataFrame(
+        {
+            "code": ["in1", "in2", "out1", "out2"],
+            "n": [100.0, 50.0, None, None],
+        },
+        geometry=[
+            box(0, 0, 1000, 1000),
+            box(1000, 0, 2000, 1000),
+            box(9000, 0, 9500, 500),
+            box(9500, 0, 9900, 500),
+        ],
+        crs=CRS,
+    )
+    path = tmp_path / "state.gpkg"
+    polys.to_file(path)
+    region = box(-10, -10, 2010, 1010)
+    origins = origins_from_polygons(path, crs=CRS, count_column="n", region=region)
+    assert origins["pop_count"].sum() == pytest.approx(150.0)
+    bad = polys.assign(n=[-1.0, "x", None, None])
+    bad.to_file(tmp_path / "bad.gpkg")
+    with pytest.raises(InputError) as err:
+        origins_from_polygons(tmp_path / "bad.gpkg", crs=CRS, count_column="n", region=region)
+    message = str(err.value)
+    assert "row 1 (" in message and "row 2 (" in message and "2 value(s)" in message

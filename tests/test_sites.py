@@ -176,3 +176,56 @@ def test_cli_sites_grid_and_bad_input(tmp_path, capsys):
 def test_empty_candidate_set_is_an_error():
     with pytest.raises(InputError, match="k must be at least 1"):
         greedy_max_coverage(sparse.csr_matrix((2, 2), dtype=bool), np.ones(2), 0)
+
+
+def test_site_rows_credit_only_need_that_was_unmet_for_its_group():
+    """A site near two places: one whose cancer need a cancer-only team already covers (its
+    non-cancer need is unmet), one with both unmet. The row credits cancer need of the second
+    only, non-cancer need of both, and the people of the second only."""
+    import geopandas as gpd
+
+    from geo.analysis.sites import choose_sites
+
+    net = RoadNetwork.from_arrays(
+        [0, 1, 1, 2],
+        [1, 0, 2, 1],
+        [60.0, 60.0, 60.0, 60.0],
+        [0, 1000, 2000],
+        [0, 0, 0],
+        "EPSG:7855",
+    )
+    origins = gpd.GeoDataFrame(
+        {
+            "pop_count": [100.0, 50.0],
+            "need_cancer": [1.0, 2.0],
+            "need_non_cancer": [10.0, 20.0],
+            "coverage_class": ["both", "gp_only"],
+            "coverage_class_non_cancer": ["gp_only", "gp_only"],
+            "remoteness_class": ["A", "A"],
+        },
+        geometry=gpd.points_from_xy([0, 2000], [0, 0]),
+        crs="EPSG:7855",
+    )
+    sites = gpd.GeoDataFrame(
+        {"site_id": ["S"], "name": ["Middle"]},
+        geometry=gpd.points_from_xy([1000], [0]),
+        crs="EPSG:7855",
+    )
+    snap = net.snap_points(origins, max_snap_distance_m=100, offroad_speed_kph=15)
+    weight = unmet_weight(origins)
+    choice = choose_sites(
+        net,
+        origins,
+        snap,
+        sites,
+        k=1,
+        weight=weight,
+        spc_threshold_min=np.full(2, 60.0),
+        max_snap_distance_m=100,
+        offroad_speed_kph=15,
+    )
+    row = choice.table.iloc[0]
+    assert row["marginal_need_cancer"] == 2.0
+    assert row["marginal_need_non_cancer"] == 30.0
+    assert row["marginal_people"] == 50.0
+    assert row["marginal_weighted_need"] == pytest.approx(32.0)

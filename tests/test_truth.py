@@ -178,7 +178,11 @@ def test_every_figure_equals_a_direct_computation(region):
     gp_only = frame.loc[hand["cancer"] == "gp_only", "pop_count"].sum()
     assert math.isclose(findings.need_in(BEYOND), beyond_c + beyond_nc, abs_tol=1e-9)
     shares = findings.headline_shares()
-    assert math.isclose(shares["need_within_spc_share"], within / total, abs_tol=1e-12)
+    if spc_unknown:  # nothing is said about specialist reach: unknown, never 0%
+        assert math.isnan(shares["need_within_spc_share"])
+        assert shares["need_unknown_spc_share"] == 1.0
+    else:
+        assert math.isclose(shares["need_within_spc_share"], within / total, abs_tol=1e-12)
 
     # The report's sentences and the CLI summary quote the direct figures.
     sentences = findings_sentences(findings)
@@ -205,7 +209,8 @@ def test_every_figure_equals_a_direct_computation(region):
             "need_non_cancer": need_nc.sum(),
         },
     )
-    assert math.isclose(figures["need_within_spc_share"], within / total, abs_tol=1e-12)
+    if not spc_unknown:
+        assert math.isclose(figures["need_within_spc_share"], within / total, abs_tol=1e-12)
 
 
 def test_the_demo_run_says_what_its_origins_layer_says(demo_outcome, capsys):

@@ -87,13 +87,18 @@ def _finite_or_none(value: Any) -> float | None:
     return value if np.isfinite(value) else None
 
 
-def excluded_facilities(*frames: pd.DataFrame) -> list[dict[str, Any]]:
-    """Facilities left out of routing (off the road network), with why."""
+def excluded_facilities(
+    *frames: pd.DataFrame, only: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """Facilities left out of routing (off the road network), with why; with ``only``, those
+    ids only (the ones that could matter to the area)."""
     rows = []
     for frame in frames:
         if frame is None or "reachable" not in frame:
             continue
         off = frame[~frame["reachable"].astype(bool)]
+        if only is not None:
+            off = off[off["facility_id"].isin(only)]
         for row in off.to_dict("records"):
             rows.append(
                 {
@@ -107,6 +112,25 @@ def excluded_facilities(*frames: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
+def long_snaps(*frames: pd.DataFrame, warn_m: float) -> list[dict[str, Any]]:
+    """Facilities attached to the network from farther than ``warn_m`` (metres)."""
+    rows = []
+    for frame in frames:
+        if frame is None or "snap_distance_m" not in frame:
+            continue
+        far = frame["reachable"].astype(bool) & (frame["snap_distance_m"] > warn_m)
+        rows += [
+            {
+                "facility_id": row["facility_id"],
+                "name": row["name"],
+                "kind": row.get("kind"),
+                "snap_distance_m": float(row["snap_distance_m"]),
+            }
+            for row in frame[far].to_dict("records")
+        ]
+    return rows
+
+
 def compute_findings(
     origins: pd.DataFrame,
     *,
@@ -116,6 +140,8 @@ def compute_findings(
     thresholds: dict[str, Any],
     unknown_kinds: dict[str, str] | None = None,
     scope: str = "region",
+    edge: dict[str, Any] | None = None,
+    warn_snap_distance_m: float = 500.0,
 ) -> Findings:
     """Every headline figure of ``origins`` (a region's, or one sub-area's).
 
@@ -136,6 +162,11 @@ def compute_findings(
         Time column -> why it is unknown everywhere (from the search plan).
     scope
         ``region`` or ``subarea`` (wording of sentences).
+    edge
+        Edge effects of the road extract (:func:`geo.inputs.edges.edge_effects`); facilities
+        left out of routing are listed when they could matter (within its ``reach_m``).
+    warn_snap_distance_m
+        Facilities attached from farther than this are listed as long snaps.
     """
     by_rem = _by_remoteness(origins, class_order)
     off = ~origins["reachable"].astype(bool).to_numpy() if len(origins) else np.zeros(0, bool)
@@ -153,5 +184,15 @@ def compute_findings(
         remote_classes=remote_classes(class_order, present=list(by_rem)),
         gp_links=gp_links(gp_practices),
         unknown_kinds=dict(unknown_kinds or {}),
-        excluded_facilities=excluded_facilities(gp_practices, specialist_services),
+        excluded_facilities=excluded_facilities(
+            gp_practices, specialist_services, only=_could_matter(edge)
+        ),
+        long_snaps=long_snaps(gp_practices, specialist_services, warn_m=warn_snap_distance_m),
+        edge=dict(edge or {}),
     )
+
+
+def _could_matter(edge: dict[str, Any] | None) -> set[str] | None:
+    if not edge or "left_out_within_reach" not in edge:
+        return None
+    return {f["facility_id"] for f in edge["left_out_within_reach"]}

@@ -57,12 +57,7 @@ COVERAGE_TIME_COLUMNS = (
 
 def search_limit_min(config: RegionConfig) -> float:
     """The longest time any table or class reads: thresholds, per-class thresholds, bands."""
-    th = config.thresholds
-    values = [th.gp_min, th.spc_min, th.isolated_gp_min, *th.bands_min]
-    values += [v for per_class in th.by_remoteness.values() for v in per_class.values()]
-    if th.home_visits is not None:
-        values.append(th.home_visits.reach_min)
-    return float(max(values))
+    return config.thresholds.longest_min
 
 
 def travel_times(config: RegionConfig, inputs: RegionInputs) -> ServiceTimes:
@@ -127,9 +122,10 @@ def findings_of(
     unknown_kinds: dict[str, str],
     *,
     scope: str = "region",
+    edge: dict | None = None,
 ) -> Findings:
     """:func:`~geo.analysis.findings.compute_findings` with a region config's thresholds."""
-    return compute_findings(
+    findings = compute_findings(
         origins,
         gp_practices=gps,
         specialist_services=spcs,
@@ -137,7 +133,21 @@ def findings_of(
         thresholds=thresholds_summary(config),
         unknown_kinds=unknown_kinds,
         scope=scope,
+        edge=edge,
+        warn_snap_distance_m=config.roads.warn_snap_distance_m,
     )
+    if findings.long_snaps:
+        log.warning(
+            "%d facilities are attached to the network from more than %g m (a straight "
+            "%g km/h leg stands in for the missing road; check their coordinates): %s",
+            len(findings.long_snaps),
+            config.roads.warn_snap_distance_m,
+            config.roads.offroad_speed_kph,
+            ", ".join(
+                f"{f['name']} ({f['snap_distance_m']:,.0f} m)" for f in findings.long_snaps[:10]
+            ),
+        )
+    return findings
 
 
 def speed_uncertainty(
@@ -153,7 +163,12 @@ def speed_uncertainty(
         classes = classify_origins(drawn.minutes, base["remoteness_class"], rule)
         frame = base.assign(**{c: classes[c].to_numpy() for c in classes.columns})
         findings = compute_findings(
-            frame, gp_practices=None, class_order=order, thresholds={}, scope="draw"
+            frame,
+            gp_practices=None,
+            class_order=order,
+            thresholds={},
+            unknown_kinds=times.plan.unknown,
+            scope="draw",
         )
         return findings.headline_shares()
 
@@ -247,7 +262,9 @@ def analyse(
         tables["access_equity"] = access_equity(origins, order)
         if uncertainty is not None:
             tables["uncertainty"] = uncertainty
-        findings = findings_of(config, origins, gps, spcs, order, times.plan.unknown)
+        findings = findings_of(
+            config, origins, gps, spcs, order, times.plan.unknown, edge=inputs.edge
+        )
     return Results(
         region_name=config.region.name,
         crs=inputs.crs,

@@ -133,7 +133,7 @@ def apply_scenario(
 
 def _snap_settings(inputs: RegionInputs) -> dict[str, float]:
     return {
-        "max_snap_distance_m": inputs.snaps.max_snap_distance_m,
+        "max_snap_distance_m": inputs.snaps.facility_limit_m,
         "offroad_speed_kph": inputs.snaps.offroad_speed_kph,
     }
 

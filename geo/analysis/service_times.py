@@ -378,7 +378,7 @@ def compute_service_times(
     -------
     ServiceTimes
     """
-    limit = snaps.max_snap_distance_m
+    limit = snaps.facility_limit_m
     gps = _with_snap(gp_practices, snaps.gp, limit, "GP practice")
     spcs = _with_snap(services, snaps.spc, limit, "specialist service")
     plan = plan_searches(
@@ -405,7 +405,7 @@ def compute_service_times(
     columns["nearest_spc_id"] = _ids(times.rows[SPC_COLUMN][:n], spcs)
     columns["snap_distance_m"] = snaps.origins.snap_distance_m
     columns["reachable"] = snaps.origins.reachable
-    columns["unreachable_reason"] = off_network_reasons(snaps.origins, limit)
+    columns["unreachable_reason"] = off_network_reasons(snaps.origins, snaps.max_snap_distance_m)
     gps["spc_travel_time_min"] = times.minutes[SPC_COLUMN][n:]
     gps["spc_non_cancer_travel_time_min"] = times.minutes[SPC_NON_CANCER_COLUMN][n:]
     gps["nearest_spc_id"] = _ids(times.rows[SPC_COLUMN][n:], spcs)

@@ -66,7 +66,22 @@ class RoadsConfig(StrictModel):
     ferry_speed_kph: float = Field(default=20.0, gt=0)
     include_tracks: bool = True
     urban_density_km_per_km2: float = Field(default=8.0, gt=0)
-    max_snap_distance_m: float = Field(default=5000.0, gt=0)
+    max_snap_distance_m: float = Field(
+        default=5000.0,
+        gt=0,
+        description="Homes farther than this from any road are off the network (unknown).",
+    )
+    max_facility_snap_distance_m: float = Field(
+        default=2000.0,
+        gt=0,
+        description="Services and practices farther than this from any road are left out of "
+        "routing (services sit on roads: farther means outside the extract or misplaced).",
+    )
+    warn_snap_distance_m: float = Field(
+        default=500.0,
+        gt=0,
+        description="Facilities attached from farther than this are reported as long snaps.",
+    )
     offroad_speed_kph: float = Field(default=15.0, gt=0)
     cache: bool = True
 
@@ -235,6 +250,16 @@ class ThresholdsConfig(StrictModel):
         description="When set, community SPC teams also cover homes within their home-visit "
         "reach, whatever the SPC threshold.",
     )
+
+    @property
+    def longest_min(self) -> float:
+        """The longest time any class, table or band reads: thresholds, per-class thresholds,
+        band edges, the isolation threshold and the home-visit reach."""
+        values = [self.gp_min, self.spc_min, self.isolated_gp_min, *self.bands_min]
+        values += [v for per_class in self.by_remoteness.values() for v in per_class.values()]
+        if self.home_visits is not None:
+            values.append(self.home_visits.reach_min)
+        return float(max(values))
 
     @model_validator(mode="after")
     def _bands_increase(self) -> ThresholdsConfig:

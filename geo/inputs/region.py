@@ -19,6 +19,7 @@ from pyproj import CRS
 
 from geo.config import FacilitiesConfig, RegionConfig
 from geo.errors import InputError
+from geo.inputs.edges import edge_effects
 from geo.inputs.facilities import load_facilities
 from geo.inputs.layers import (
     assign_subareas,
@@ -65,6 +66,9 @@ class RegionInputs:
         The region polygon, or None.
     road_info
         Provenance of the road network (source, data date, statistics, cache).
+    edge
+        Edge effects (:func:`geo.inputs.edges.edge_effects`): how far services can matter,
+        how far the extract reaches, services left out of routing that could matter.
     """
 
     network: RoadNetwork
@@ -78,6 +82,7 @@ class RegionInputs:
     snaps: Snaps
     boundary: shapely.Geometry | None = None
     road_info: dict[str, Any] = field(default_factory=dict)
+    edge: dict[str, Any] = field(default_factory=dict)
 
 
 def default_cache_dir(config: RegionConfig) -> Path:
@@ -178,6 +183,7 @@ def snap_region(
         spcs,
         max_snap_distance_m=config.roads.max_snap_distance_m,
         offroad_speed_kph=config.roads.offroad_speed_kph,
+        max_facility_snap_distance_m=config.roads.max_facility_snap_distance_m,
     )
 
 
@@ -217,6 +223,14 @@ def load_inputs(
         subareas = load_subareas(config.subareas, crs=crs)
         origins = assign_subareas(origins, subareas)
         snaps = snap_region(network, origins, gps, spcs, config)
+        region = boundary if boundary is not None else origins.geometry.union_all().convex_hull
+        edge = edge_effects(
+            network,
+            region,
+            {"gp": gps, "spc": spcs},
+            snaps,
+            reach_min=config.thresholds.longest_min,
+        )
     with timer.stage("remoteness", "classifying remoteness"):
         remoteness = load_remoteness(
             config.remoteness, origins, crs=crs, network=network, snap=snaps.origins
@@ -238,4 +252,5 @@ def load_inputs(
         snaps=snaps,
         boundary=boundary,
         road_info=road_info,
+        edge=edge,
     )

@@ -230,7 +230,8 @@ def _collect_way(way: Any, out: _Collected, settings: SpeedSettings) -> None:
     if tags.get("route") == "ferry":
         out.counts["ferries"] += 1
     stamp = way.timestamp
-    if out.newest is None or stamp > out.newest:
+    # Files written without metadata carry the epoch (1970-01-01): that is no date at all.
+    if stamp.year > 1970 and (out.newest is None or stamp > out.newest):
         out.newest = stamp
 
 

@@ -78,8 +78,17 @@ def coverage_sentences(f: Findings) -> list[str]:
         "and a specialist palliative care service that would accept it."
     ]
     out.append(_beyond_sentence(f, spc))
+    unknown = f.need_in(("unknown",))
+    if unknown > 0:
+        out.append(
+            f"For {fmt(unknown, 1)} a year of that need ({pct(unknown, f.need_total)}) access "
+            "cannot be computed (see above): it is counted as unknown, not as beyond reach."
+        )
     nc = f.headline_shares()
-    if nc["non_cancer_need_within_spc_share"] + 0.005 < nc["cancer_need_within_spc_share"]:
+    nc_known = "spc_non_cancer_travel_time_min" not in f.unknown_kinds
+    if nc_known and nc["non_cancer_need_within_spc_share"] + 0.005 < nc[
+        "cancer_need_within_spc_share"
+    ]:
         out.append(
             "Non-cancer need is less well served: "
             f"{pct(f.need_in(SPC_WITHIN, 'non_cancer'), f.need_non_cancer)} of it is within "

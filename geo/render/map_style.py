@@ -125,24 +125,49 @@ def share_colour(share: float | None) -> str:
     return DENSITY_RAMP[min(int(share * len(DENSITY_RAMP)), len(DENSITY_RAMP) - 1)]
 
 
-def gp_popup(row: dict, isolated: bool) -> str:
-    flag = " &mdash; <b>isolated from SPC</b>" if isolated else ""
+LINK_TEXT = {
+    "isolated": " &mdash; <b>isolated from SPC</b>",
+    "off_network": " &mdash; <b>left out of routing</b> (no mapped road near it)",
+    "unknown": " &mdash; specialist access unknown",
+}
+
+
+def road_text(row: dict) -> str:
+    """How the site attaches to the road network (its snap distance), for popups."""
+    distance = _finite(row.get("snap_distance_m"))
+    if distance is None:
+        return ""
+    if not bool(row.get("reachable", True)):
+        return f"<br>Nearest mapped road: {distance:,.0f} m (too far: left out of routing)"
+    return f"<br>Nearest mapped road: {distance:,.0f} m"
+
+
+def gp_popup(row: dict) -> str:
+    """A GP practice's popup: its link to specialist care, the people it serves, its road."""
+    flag = LINK_TEXT.get(str(row.get("link_status", "")), "")
     return (
         f"<b>{esc(row['name'])}</b><br>GP practice{flag}<br>"
         f"Nearest SPC: {minutes_text(row.get('spc_travel_time_min'))}<br>"
         f"People nearest: {num_text(row.get('pop_served'))}<br>"
         f"Need/yr served: cancer {num_text(row.get('need_cancer_served'), 1)}, non-cancer "
-        f"{num_text(row.get('need_non_cancer_served'), 1)}"
+        f"{num_text(row.get('need_non_cancer_served'), 1)}{road_text(row)}"
     )
 
 
+def capacity_text(value: object) -> str:
+    """A capacity for people: ``not given`` when missing, else up to two decimals."""
+    number = _finite(value)
+    return "not given" if number is None else f"{number:,.2f}".rstrip("0").rstrip(".")
+
+
 def spc_popup(row: dict) -> str:
+    """A specialist service's popup: type, capacity, referrals accepted, its road."""
     accepts = row.get("accepts_non_cancer", True)
     accepts = True if accepts is None or pd.isna(accepts) else bool(accepts)
     return (
         f"<b>{esc(row['name'])}</b><br>Specialist palliative care: "
-        f"{esc(row.get('service_type', ''))}<br>Capacity: {esc(row.get('capacity', ''))}<br>"
-        f"Accepts non-cancer: {'yes' if accepts else 'no (cancer only)'}"
+        f"{esc(row.get('service_type', ''))}<br>Capacity: {capacity_text(row.get('capacity'))}<br>"
+        f"Accepts non-cancer: {'yes' if accepts else 'no (cancer only)'}{road_text(row)}"
     )
 
 

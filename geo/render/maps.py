@@ -246,7 +246,7 @@ class MapLayers:
         # Clustered at small scales; every practice shows on its own from zoom 11.
         target = MarkerCluster(disable_clustering_at_zoom=11, max_cluster_radius=40).add_to(group)
         for row in gps.to_dict("records"):
-            isolated = bool(row.get("isolated", False))
+            isolated = row.get("link_status") == "isolated"
             folium.CircleMarker(
                 [row["geometry"].y, row["geometry"].x],
                 radius=7,
@@ -255,7 +255,7 @@ class MapLayers:
                 fill=True,
                 fill_color="#ffffff",
                 fill_opacity=1,
-                popup=folium.Popup(gp_popup(row, isolated), max_width=320),
+                popup=folium.Popup(gp_popup(row), max_width=320),
                 tooltip=esc(row["name"]),
             ).add_to(target)
         group.add_to(self.fmap)

@@ -37,6 +37,35 @@ def template_env() -> Environment:
     )
 
 
+POPULATION_TEXT = {
+    "raster": "one place per populated cell of the population grid.",
+    "points": "one place per area, at its population-weighted point.",
+    "polygons": "each area's count spread over a grid inside the area (by the density raster "
+    "when given, else by road density), so a large rural area is not one point.",
+}
+KIND_LABELS = {"gp": "GP practice", "spc": "specialist service"}
+
+
+def _kinds(rows: list[dict]) -> list[dict]:
+    return [
+        {**row, "kind_label": KIND_LABELS.get(row.get("kind"), row.get("kind"))} for row in rows
+    ]
+
+
+def edge_text(findings) -> str:
+    """A sentence on the edge of the road extract, when it may shorten what the run sees."""
+    edge = (findings.edge if findings else {}) or {}
+    if not edge.get("extract_short"):
+        return ""
+    return (
+        f"The road extract reaches {edge['extract_margin_m'] / 1000:,.1f} km beyond the region at "
+        f"its nearest edge, but a service up to {edge['reach_m'] / 1000:,.0f} km away could be "
+        f"within {edge['reach_min']:g} minutes: services beyond the extract are not considered, "
+        "so times near the region's edge may be too long. Extend the road extract (and the "
+        "service lists) to cover that distance."
+    )
+
+
 def key_findings(results: Results) -> list[str]:
     """Plain-language findings, every one generated from the run's :class:`Findings`."""
     if results.findings is None:
@@ -163,6 +192,7 @@ def render_report(results: Results) -> str:
     by_rem = th.get("by_remoteness") or {}
     unc = results.tables.get("uncertainty")
     unc = unc.iloc[0] if unc is not None and len(unc) else {}
+    findings = results.findings
     template = template_env().get_template("report.html.j2")
     return template.render(
         region=results.region_name,
@@ -183,6 +213,12 @@ def render_report(results: Results) -> str:
         speed_profile=speed.get("speed_profile") or "country default",
         unsealed_factor=speed.get("unsealed_factor", ""),
         max_snap_m=f"{speed.get('max_snap_distance_m', 0):g}",
+        population_text=POPULATION_TEXT.get(prov.get("population_source"), "as configured."),
+        left_out=_kinds(findings.excluded_facilities if findings else []),
+        long_snaps=_kinds(findings.long_snaps if findings else []),
+        beyond_count=(findings.edge.get("left_out_beyond_reach") if findings else 0),
+        edge_text=edge_text(findings),
+        warn_snap_m=f"{speed.get('warn_snap_distance_m', 500):g}",
         need_text=(
             f"model {need.get('model', '?')} from {need.get('source', '?')} "
             f"({need.get('stats', {}).get('method', 'deaths by underlying cause')})."

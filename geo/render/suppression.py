@@ -136,14 +136,13 @@ def suppression_mask(cells: LinkedCells, *, below: float, max_rounds: int = 200)
     for _ in range(max_rounds):
         while _complete(cells, values, hidden):
             pass
-        exposed = determined(cells, hidden)
-        if not exposed.size:
+        exposed = set(determined(cells, hidden).tolist())
+        if not exposed:
             return hidden
-        cell = int(exposed[0])
         candidates = [
             m
             for total, parts in cells.relations
-            if cell == total or cell in parts
+            if total in exposed or exposed.intersection(parts)
             for m in (total, *parts)
         ]
         pick = _partner(cells, values, hidden, candidates)
@@ -205,11 +204,18 @@ def _add_table(cells, table, value, keys, class_cells, people) -> np.ndarray:
             for row, v in zip(rows, table[value], strict=True)
         ]
     )
+    blocks: dict[object, set[int]] = {}
     for block, members in table.groupby([*keys, "need_group"], sort=False).indices.items():
         *key, group = block
         total_key = ("block", tuple(keys), *key, None if people else group)
         total = cells.cell(total_key, table[value].iloc[members].sum())
         cells.relate(total, list(pos[members]))
+        blocks.setdefault(None if people else group, set()).add(total)
+    # The blocks partition the area too: their totals add up to the grand total.
+    for group, totals in blocks.items():
+        grand = cells.position(("total", group))
+        if grand is not None:
+            cells.relate(grand, sorted(totals))
     for (group, cls), members in table.groupby(list(TOTAL_KEYS), sort=False).indices.items():
         cells.relate(class_cells[(group, cls)], list(pos[members]))
     return pos

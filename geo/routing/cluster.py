@@ -101,7 +101,7 @@ def dask_client(
             n_workers=n_workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: clusters started side by side never clash
             memory_limit=memory_limit,
         ) as cluster,
         Client(cluster, set_as_default=False) as client,

@@ -73,6 +73,14 @@ class Snaps:
     spc: SnapResult
     max_snap_distance_m: float
     offroad_speed_kph: float
+    max_facility_snap_distance_m: float | None = None
+
+    @property
+    def facility_limit_m(self) -> float:
+        """The snapping limit of facilities (the origins' limit unless set apart)."""
+        if self.max_facility_snap_distance_m is None:
+            return self.max_snap_distance_m
+        return self.max_facility_snap_distance_m
 
     @classmethod
     def of(
@@ -84,14 +92,25 @@ class Snaps:
         *,
         max_snap_distance_m: float = 5000.0,
         offroad_speed_kph: float = 15.0,
+        max_facility_snap_distance_m: float | None = None,
     ) -> Snaps:
-        """Snap the three point sets (GeoDataFrames in the network CRS) with one setting."""
-        kw = {"max_snap_distance_m": max_snap_distance_m, "offroad_speed_kph": offroad_speed_kph}
+        """Snap the three point sets (GeoDataFrames in the network CRS)."""
+        limit = max_facility_snap_distance_m or max_snap_distance_m
         return cls(
-            network.snap_points(origins, **kw),
-            network.snap_points(gp_practices, **kw),
-            network.snap_points(services, **kw),
-            **kw,
+            network.snap_points(
+                origins,
+                max_snap_distance_m=max_snap_distance_m,
+                offroad_speed_kph=offroad_speed_kph,
+            ),
+            network.snap_points(
+                gp_practices, max_snap_distance_m=limit, offroad_speed_kph=offroad_speed_kph
+            ),
+            network.snap_points(
+                services, max_snap_distance_m=limit, offroad_speed_kph=offroad_speed_kph
+            ),
+            max_snap_distance_m,
+            offroad_speed_kph,
+            max_facility_snap_distance_m,
         )
 
 
@@ -290,8 +309,36 @@ class RoadNetwork:
         return self.graph_length_m
 
     @cached_property
+    def max_straight_line_speed_m_per_min(self) -> float:
+        """The largest straight-line speed of any edge (end-node distance / time), m/min: no
+        trip can carry anyone farther from where it started than this speed times its time."""
+        src, dst = self.edge_endpoints()
+        chord_m = np.hypot(self.node_x[dst] - self.node_x[src], self.node_y[dst] - self.node_y[src])
+        time_min = self.graph.data / 60.0
+        moving = chord_m > 0
+        return float(np.max(chord_m[moving] / time_min[moving])) if moving.any() else 0.0
+
+    @cached_property
+    def snappable_nodes(self) -> np.ndarray:
+        """Nodes a point may attach to: those on at least one road (not ferry-only nodes).
+
+        Nobody lives or works on a ferry route: a ferry's far terminal at the edge of an extract
+        is not a road a place can be reached from.
+        """
+        attrs = self.edge_attributes
+        if attrs is None or "is_ferry" not in attrs:
+            return np.arange(self.n_nodes)
+        ferry = attrs["is_ferry"].to_numpy(bool)
+        src, dst = self.edge_endpoints()
+        on_road = np.zeros(self.n_nodes, bool)
+        on_road[src[~ferry]] = True
+        on_road[dst[~ferry]] = True
+        return np.flatnonzero(on_road) if on_road.any() else np.arange(self.n_nodes)
+
+    @cached_property
     def _tree(self) -> cKDTree:
-        return cKDTree(np.column_stack([self.node_x, self.node_y]))
+        nodes = self.snappable_nodes
+        return cKDTree(np.column_stack([self.node_x[nodes], self.node_y[nodes]]))
 
     def with_edge_times(self, travel_time_s: np.ndarray) -> RoadNetwork:
         """A copy with new edge times (aligned with ``graph.data``): same nodes, same snapping.
@@ -311,8 +358,9 @@ class RoadNetwork:
             edge_attributes=self.edge_attributes,
             stats=self.stats,
         )
-        if "_tree" in self.__dict__:  # the cached KD-tree of the nodes
-            copy.__dict__["_tree"] = self._tree
+        for cached in ("_tree", "snappable_nodes"):  # nodes and edges did not change
+            if cached in self.__dict__:
+                copy.__dict__[cached] = self.__dict__[cached]
         return copy
 
     def edge_endpoints(self) -> tuple[np.ndarray, np.ndarray]:
@@ -351,7 +399,10 @@ class RoadNetwork:
         if len(points) == 0:
             empty = np.zeros(0)
             return SnapResult(empty.astype(np.int64), empty, empty, empty.astype(bool))
-        distance, node = self._tree.query(points, k=1)
+        distance, position = self._tree.query(points, k=1)
+        found = np.isfinite(distance)
+        node = np.full(len(points), -1, np.int64)
+        node[found] = self.snappable_nodes[position[found]]
         reachable = np.isfinite(distance) & (distance <= max_snap_distance_m)
         node = np.where(reachable, node, -1).astype(np.int64)
         return SnapResult(

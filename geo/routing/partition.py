@@ -185,15 +185,7 @@ def max_speed_m_per_min(network: RoadNetwork) -> float:
     No path can carry anyone farther from where they started than this speed times its time,
     whatever the edge lengths recorded (a winding road's length exceeds the straight line).
     """
-    src, dst = network.edge_endpoints()
-    chord_m = np.hypot(
-        network.node_x[dst] - network.node_x[src], network.node_y[dst] - network.node_y[src]
-    )
-    time_min = network.graph.data / 60.0
-    moving = chord_m > 0
-    if not moving.any():
-        return 0.0
-    return float(np.max(chord_m[moving] / time_min[moving]))
+    return network.max_straight_line_speed_m_per_min
 
 
 def buffer_for(network: RoadNetwork, threshold_min: float) -> float:

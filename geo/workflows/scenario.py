@@ -97,7 +97,8 @@ def analyse_scenario(
     """
     timer = timer or StageTimer()
     started = datetime.now(timezone.utc)
-    changed = apply_scenario(inputs, scenario, max_snap_distance_m=config.roads.max_snap_distance_m)
+    limit = config.roads.max_facility_snap_distance_m
+    changed = apply_scenario(inputs, scenario, max_snap_distance_m=limit)
     baseline = analyse(config, inputs, timer=timer, started=started)
     result = analyse(config, changed, timer=timer, started=started)
     result.region_name = f"{config.region.name}: {scenario.name}"

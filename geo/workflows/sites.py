@@ -75,7 +75,7 @@ def run_sites(
             k=k,
             weight=weight,
             spc_threshold_min=origins["spc_threshold_min"].to_numpy(float),
-            max_snap_distance_m=config.roads.max_snap_distance_m,
+            max_snap_distance_m=config.roads.max_facility_snap_distance_m,
             offroad_speed_kph=config.roads.offroad_speed_kph,
         )
     settings = {

@@ -1,0 +1,183 @@
+"""Every key-finding sentence, on three regions, against a direct computation on the layers.
+
+The expected sentences are computed here from the origins and GP practices layers directly
+(``coverage_class`` columns, ``reachable``, ``link_status``), never from the run's
+:class:`~geo.results.Findings`: the demo, the Isle of Wight, and a synthetic variant of the demo
+with a cancer-only team and every service that takes non-cancer referrals outside the road
+extract (so non-cancer specialist access is unknown).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from geo.render.report import key_findings
+
+BEYOND, WITHIN = ("gp_only", "neither"), ("both", "spc_only")
+CANCER, NON_CANCER = "coverage_class", "coverage_class_non_cancer"
+
+
+def _pct(part: float, whole: float) -> str:
+    share = 100 * part / whole
+    return "<0.1%" if 0 < share < 0.05 else f"{share:.1f}%"
+
+
+def _need(o: pd.DataFrame, classes, *, group: str | None = None) -> float:
+    total = 0.0
+    if group in (None, "cancer"):
+        total += o.loc[o[CANCER].isin(classes), "need_cancer"].sum()
+    if group in (None, "non_cancer"):
+        total += o.loc[o[NON_CANCER].isin(classes), "need_non_cancer"].sum()
+    return float(total)
+
+
+def expected_sentences(results, *, spc_min=60, gp_min=30, remote=()) -> list[str]:
+    """The sentences the report should print, from the layers alone."""
+    o, gps = results.origins, results.gp_practices
+    out = []
+    reasons = results.findings.unknown_kinds  # which kinds are unknown is checked separately
+    spc_unknown = (o[CANCER] == "unknown").all() and "spc_travel_time_min" in reasons
+    nc_unknown = "spc_non_cancer_travel_time_min" in reasons
+    for column, what in (
+        ("spc_travel_time_min", "Access to specialist palliative care"),
+        (
+            "spc_non_cancer_travel_time_min",
+            "Access to specialist services that accept non-cancer referrals",
+        ),
+    ):
+        if column in reasons and not (spc_unknown and column != "spc_travel_time_min"):
+            out.append(
+                f"{what} could not be computed: {reasons[column]}. Coverage that depends on it "
+                "is reported as unknown, not as beyond reach. Extend the road extract to reach "
+                "these services (or check their coordinates) and run again."
+            )
+    off = ~o["reachable"]
+    if off.any():
+        out.append(
+            f"{off.sum():,.0f} populated places ({o.loc[off, 'pop_count'].sum():,.0f} people) lie "
+            "beyond the snapping limit of any mapped road; their access is unknown."
+        )
+    cancer, nc = o["need_cancer"].sum(), o["need_non_cancer"].sum()
+    need, people = cancer + nc, o["pop_count"].sum()
+    out.append(
+        f"{people:,.0f} people live in the region; an estimated {need:,.1f} of them need "
+        f"palliative care each year ({cancer:,.1f} cancer, {nc:,.1f} non-cancer)."
+    )
+    if not spc_unknown:
+        out.append(
+            f"{_pct(_need(o, ('both',)), need)} of that need lives within reach of both a GP "
+            "and a specialist palliative care service that would accept it."
+        )
+        beyond = _need(o, BEYOND)
+        b_cancer, b_nc = _need(o, BEYOND, group="cancer"), _need(o, BEYOND, group="non_cancer")
+        if beyond <= 0:
+            text = (
+                f"All need whose access is known lives within {spc_min:g} minutes of a "
+                "specialist service that would accept it"
+            )
+        else:
+            text = (
+                f"{beyond:,.1f} a year of that need ({b_cancer:,.1f} cancer, {b_nc:,.1f} "
+                f"non-cancer) lives beyond {spc_min:g} minutes of a specialist service that "
+                "would accept it"
+            )
+        present = [c for c in remote if (o["remoteness_class"] == c).any()]
+        if beyond > 0 and present and o["remoteness_class"].nunique() > 1:
+            in_remote = _need(o[o["remoteness_class"].isin(present)], BEYOND)
+            text += f"; {_pct(in_remote, beyond)} of it in {' or '.join(present)} areas"
+        out.append(text + ".")
+        unknown = _need(o, ("unknown",))
+        if unknown > 0:
+            out.append(
+                f"For {unknown:,.1f} a year of that need ({_pct(unknown, need)}) access cannot "
+                "be computed (see above): it is counted as unknown, not as beyond reach."
+            )
+        within_c, within_nc = _need(o, WITHIN, group="cancer"), _need(o, WITHIN, group="non_cancer")
+        if not nc_unknown and within_nc / nc + 0.005 < within_c / cancer:
+            out.append(
+                f"Non-cancer need is less well served: {_pct(within_nc, nc)} of it is within "
+                f"{spc_min:g} minutes of a service that accepts non-cancer referrals, against "
+                f"{_pct(within_c, cancer)} of cancer need."
+            )
+        gap = o.loc[o[CANCER] == "gp_only", "pop_count"].sum()
+        out.append(
+            f"The integration gap: {gap:,.0f} people ({_pct(gap, people)}) have a GP within "
+            f"{gp_min:g} minutes but no specialist service within {spc_min:g}; their GPs carry "
+            "palliative care with specialist support only at a distance (case conferences, "
+            "shared care, telehealth)."
+        )
+        neither = o.loc[o[CANCER] == "neither", "pop_count"].sum()
+        out.append(
+            f"{neither:,.0f} people ({_pct(neither, people)}) reach neither a GP nor a specialist "
+            "service within the thresholds."
+        )
+    minutes = gps["spc_travel_time_min"]
+    routed = gps[gps["reachable"] & minutes.notna()]
+    isolated = routed[routed["spc_travel_time_min"] > 60].sort_values(
+        "spc_travel_time_min", ascending=False
+    )
+    if len(isolated):
+        out.append(
+            f"{len(isolated)} of {len(routed)} GP practices are isolated from specialist care "
+            f"(no specialist service within 60 minutes; serving "
+            f"{isolated['pop_served'].sum():,.0f} people): {', '.join(isolated['name'][:5])}."
+        )
+    elif len(routed):
+        out.append(
+            f"No GP practice is isolated: all {len(routed)} routed practices reach a specialist "
+            "service within 60 minutes."
+        )
+    off_gps = gps[~gps["reachable"]]
+    if len(off_gps):
+        out.append(
+            f"{len(off_gps)} GP practice(s) lie too far from any mapped road and are left out of "
+            f"routing (not counted as isolated): {', '.join(off_gps['name'][:5])}."
+        )
+    return out
+
+
+def test_demo_sentences(demo_results):
+    expected = expected_sentences(demo_results, remote=("Remote", "Very Remote"))
+    assert key_findings(demo_results) == expected
+
+
+@pytest.mark.realdata
+def test_isle_of_wight_sentences(iow_outcome):
+    results = iow_outcome.results
+    # England's rural-urban classes: the most remote class the island has.
+    order = results.remoteness_classes
+    present = [c for c in order if (results.origins["remoteness_class"] == c).any()]
+    expected = expected_sentences(results, remote=present[-1:])
+    assert key_findings(results) == expected
+
+
+def test_cancer_only_team_with_unknown_non_cancer_access(demo_config, tmp_path):
+    """A synthetic region: the demo with every service that takes non-cancer referrals moved
+    far outside the road extract, so only a cancer-only team is routable."""
+    from geo.workflows.pipeline import analyse, load_inputs
+
+    services = pd.read_csv(demo_config.specialist_services.path)
+    accepts = services["accepts_non_cancer"].str.lower().eq("yes")
+    assert (~accepts).any() and accepts.any()
+    services.loc[accepts, "longitude"] = 120.0  # Western Australia: off this extract
+    path = tmp_path / "spc.csv"
+    services.to_csv(path, index=False)
+    config = demo_config.model_copy(
+        update={
+            "specialist_services": demo_config.specialist_services.model_copy(
+                update={"path": path}
+            ),
+            "uncertainty": demo_config.uncertainty.model_copy(update={"draws": 2}),
+            "catchments": demo_config.catchments.model_copy(update={"enabled": False}),
+        }
+    )
+    results = analyse(config, load_inputs(config, cache_dir=tmp_path / "cache"))
+    assert "spc_non_cancer_travel_time_min" in results.findings.unknown_kinds
+    assert "spc_travel_time_min" not in results.findings.unknown_kinds
+    assert (results.origins[NON_CANCER] == "unknown").all()
+    assert (results.origins[CANCER] != "unknown").any()
+    sentences = key_findings(results)
+    assert sentences == expected_sentences(results, remote=("Remote", "Very Remote"))
+    assert sentences[0].startswith("Access to specialist services that accept non-cancer")
+    assert not any(s.startswith("Non-cancer need is less well served") for s in sentences)
