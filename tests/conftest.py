@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -24,6 +25,17 @@ def pytest_report_header(config) -> str:
 def shared_data_root() -> Path:
     """``$GEO_DATA_ROOT`` or ``../shared/data`` beside the repository."""
     return Path(os.environ.get("GEO_DATA_ROOT", REPO_ROOT.parent / "shared" / "data")).resolve()
+
+
+@pytest.fixture(autouse=True)
+def _library_logging():
+    """Undo the CLI's logging set-up after each test (``main`` configures the ``geo`` logger
+    for the terminal, which would hide later tests' records from ``caplog``)."""
+    yield
+    logger = logging.getLogger("geo")
+    logger.handlers[:] = [h for h in logger.handlers if isinstance(h, logging.NullHandler)]
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
 
 
 @pytest.fixture(scope="session")
@@ -134,3 +146,29 @@ def iow_outcome(tmp_path_factory, data_root):
             os.environ["GEO_DATA_ROOT"] = previous
     out = tmp_path_factory.mktemp("iow_run") / "out"
     return run(config, out_dir=out, cache_dir=tmp_path_factory.mktemp("iow_cache"))
+
+
+@pytest.fixture(scope="session")
+def demo_scenario(demo_config, demo_inputs, tmp_path_factory):
+    """The shipped demo scenario (west outreach), analysed and written once per session."""
+    from geo.config import load_scenario
+    from geo.workflows.scenario import analyse_scenario, scenario_config, write_scenario
+
+    scenario = load_scenario(REPO_ROOT / "scripts" / "scenarios" / "demo_west_outreach.yml")
+    config = scenario_config(demo_config, scenario)
+    outcome = analyse_scenario(config, demo_inputs, scenario)
+    return write_scenario(config, scenario, outcome, tmp_path_factory.mktemp("scenario") / "out")
+
+
+@pytest.fixture(scope="session")
+def demo_sites(demo_config, demo_inputs, demo_results, tmp_path_factory):
+    """Three outreach sites chosen for the demo, written once per session.
+
+    Returns ``(results, choice, out_dir)`` as :func:`geo.workflows.sites.run_sites` does.
+    """
+    from geo.workflows.sites import select_sites, write_sites
+
+    choice, settings = select_sites(demo_config, demo_inputs, demo_results, k=3)
+    out = tmp_path_factory.mktemp("sites") / "out"
+    write_sites(demo_results, choice, settings, out)
+    return demo_results, choice, out

@@ -14,11 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from geo.config import load_config
 from geo.render.maps import write_map
 from geo.render.report import write_report
-from geo.workflows.pipeline import run
-from tests.conftest import DEMO_CONFIG, IOW_CONFIG
 from tests.results_factory import HOSTILE_SCRIPT, make_results
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -62,20 +59,13 @@ OPEN_POPUP = """(kind) => { let map = null, target = null;
 
 
 @pytest.fixture(scope="module")
-def demo_out(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("demo")
-    run(load_config(DEMO_CONFIG), out_dir=out, cache_dir=tmp_path_factory.mktemp("cache"))
-    return out
+def demo_out(demo_outcome) -> Path:
+    return demo_outcome.out_dir
 
 
 @pytest.fixture(scope="module")
-def iow_out(tmp_path_factory, data_root) -> Path:
-    out = tmp_path_factory.mktemp("iow")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GEO_DATA_ROOT", str(data_root))
-        config = load_config(IOW_CONFIG)
-    run(config, out_dir=out, cache_dir=tmp_path_factory.mktemp("cache"))
-    return out
+def iow_out(iow_outcome) -> Path:
+    return iow_outcome.out_dir
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +168,7 @@ def test_demo_map_and_report(browser, demo_out):
     _check_report(browser, demo_out / "report.html")
 
 
+@pytest.mark.xdist_group("iow")
 def test_isle_of_wight_map_and_report(browser, iow_out):
     _check_map(browser, iow_out / "map.html", tiles=True)
     _check_report(browser, iow_out / "report.html")
@@ -207,15 +198,9 @@ def test_hostile_names_show_as_text(browser, hostile_pages):
     page.close()
 
 
-def test_scenario_and_sites_maps(browser, tmp_path):
-    from geo.config.scenario import load_scenario
-    from geo.workflows.scenario import run_scenario
-    from geo.workflows.sites import run_sites
-    from tests.conftest import REPO_ROOT
-
-    config = load_config(DEMO_CONFIG)
-    scenario = load_scenario(REPO_ROOT / "scripts" / "scenarios" / "demo_west_outreach.yml")
-    out = run_scenario(config, scenario, out_dir=tmp_path / "scen", cache_dir=tmp_path).out_dir
+@pytest.mark.xdist_group("scenario")
+def test_scenario_and_sites_maps(browser, demo_scenario, demo_sites):
+    out = demo_scenario.out_dir
     extra = (
         "Before the scenario: people by coverage class",
         "Gained specialist coverage",
@@ -224,10 +209,9 @@ def test_scenario_and_sites_maps(browser, tmp_path):
         "Scenario: services added, moved or removed",
     )
     _check_map(browser, out / "scenario_map.html", tiles=True, overlays=OVERLAYS + extra)
-    run_sites(config, k=3, out_dir=tmp_path / "sites", cache_dir=tmp_path)
     _check_map(
         browser,
-        tmp_path / "sites" / "sites_map.html",
+        demo_sites[2] / "sites_map.html",
         tiles=True,
         overlays=(*OVERLAYS, "Chosen outreach sites (ranked)"),
     )
@@ -236,7 +220,7 @@ def test_scenario_and_sites_maps(browser, tmp_path):
 def test_empty_layers_render_in_the_browser(browser, tmp_path):
     results = make_results(200, seed=8, with_hotspots=False, with_catchments=False)
     for frame in (results.gp_practices, results.tables["gp_specialist_links"]):
-        frame["isolated"] = False
+        frame["link_status"] = "linked"
     path = write_map(results, tmp_path / "map.html", offline=True)
     _check_map(browser, path, tiles=False)
     page, _ = _open(browser, path)

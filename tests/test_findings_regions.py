@@ -143,6 +143,7 @@ def test_demo_sentences(demo_results):
 
 
 @pytest.mark.realdata
+@pytest.mark.xdist_group("iow")
 def test_isle_of_wight_sentences(iow_outcome):
     results = iow_outcome.results
     # England's rural-urban classes: the most remote class the island has.

@@ -82,7 +82,7 @@ def test_empty_layers_render_with_a_note(results):
     empty.catchments = None
     empty.travel_time_surface = None
     for gp in (empty.gp_practices, empty.tables["gp_specialist_links"]):
-        gp["isolated"] = False
+        gp["link_status"] = "linked"
     page = render_html(build_map(empty, offline=True))
     assert "No hotspots of uncovered need found." in page
     assert "No SPC catchments computed in this run." in page

@@ -132,6 +132,7 @@ def test_demo_times_are_consistent(demo_run):
 
 
 @pytest.mark.realdata
+@pytest.mark.xdist_group("iow")
 def test_isle_of_wight_end_to_end(iow_outcome):
     outcome, out = iow_outcome, iow_outcome.out_dir
     results = _check_contract(outcome, out)

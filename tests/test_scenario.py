@@ -55,15 +55,11 @@ def _check_adds_up(out) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("scenario") / "demo"
-    code = main(
-        ["scenario", str(DEMO_CONFIG), str(SCENARIOS / "demo_west_outreach.yml"), "--out", str(out)]
-    )
-    assert code == 0
-    return out
+def demo_run(demo_scenario):
+    return demo_scenario.out_dir
 
 
+@pytest.mark.xdist_group("scenario")
 def test_demo_scenario_writes_both_runs_and_a_map(demo_run):
     for name in ("baseline", "scenario"):
         assert (demo_run / name / "map.html").is_file()
@@ -79,6 +75,7 @@ def test_demo_scenario_writes_both_runs_and_a_map(demo_run):
         assert layer in page
 
 
+@pytest.mark.xdist_group("scenario")
 def test_demo_change_table_adds_up(demo_run):
     totals = _check_adds_up(demo_run).set_index(["coverage", "need_group"])
     spc = totals.loc[("spc", "cancer")]
@@ -93,6 +90,7 @@ def test_demo_change_table_adds_up(demo_run):
     assert remote["need_gained"].sum() > 0
 
 
+@pytest.mark.xdist_group("scenario")
 def test_outreach_clinics_and_virtual_coverage(demo_run):
     services = pd.read_csv(demo_run / "scenario" / "tables" / "gp_specialist_links.csv")
     assert not services.empty

@@ -12,10 +12,8 @@ from scipy import sparse
 
 from geo.analysis.sites import GREEDY_GUARANTEE, coverage_matrix, greedy_max_coverage, unmet_weight
 from geo.cli import main
-from geo.config import load_config
 from geo.errors import InputError
 from geo.routing.network import RoadNetwork
-from geo.workflows.sites import run_sites
 from tests.conftest import DEMO_CONFIG
 
 log = logging.getLogger(__name__)
@@ -119,15 +117,9 @@ def test_unmet_weight_counts_only_need_beyond_reach():
     np.testing.assert_allclose(w, [0.0, 2 + 40, 3 * (3 + 60), 4.0])
 
 
-@pytest.fixture(scope="module")
-def demo_sites(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sites")
-    cache = tmp_path_factory.mktemp("cache")
-    return run_sites(load_config(DEMO_CONFIG), k=3, out_dir=out, cache_dir=cache), out
-
-
+@pytest.mark.xdist_group("scenario")
 def test_demo_sites_go_to_the_remote_west(demo_sites):
-    (results, choice, _), out = demo_sites
+    results, choice, out = demo_sites
     table = choice.table
     assert len(table) == 3
     # Marrang, the only city and SPC hub, is at 148.43 E; the gap is west and remote.

@@ -20,14 +20,19 @@ from geo.render.suppression import protected_subareas
 from geo.results import Results
 
 
+def _figure(width: float, height: float) -> Figure:
+    """A figure whose layout fits its labels and legends (constrained: one drawing pass)."""
+    return Figure(figsize=(width, height), layout="constrained")
+
+
 def _png(fig: Figure) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=110)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _no_data(message: str) -> str:
-    fig = Figure(figsize=(6, 1.2))
+    fig = _figure(6, 1.2)
     ax = fig.subplots()
     ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=11, color="#555")
     ax.set_axis_off()
@@ -47,7 +52,7 @@ def coverage_chart(results: Results) -> str:
     pivot = pivot.reindex([c for c in results.remoteness_classes if c in pivot.index])
     if pivot.empty:
         return _no_data("No populated places.")
-    fig = Figure(figsize=(8, 3.6))
+    fig = _figure(8, 3.6)
     ax = fig.subplots()
     left = np.zeros(len(pivot))
     for cls in COVERAGE_CLASSES:
@@ -65,7 +70,7 @@ def coverage_chart(results: Results) -> str:
 def cancer_chart(results: Results) -> str:
     """Share of cancer and of non-cancer need in each coverage class (region totals)."""
     table = results.tables["coverage_totals"]
-    fig = Figure(figsize=(8, 2.6))
+    fig = _figure(8, 2.6)
     ax = fig.subplots()
     for row, group in enumerate(("cancer", "non_cancer")):
         part = table[table["need_group"] == group].set_index("coverage_class")
@@ -92,7 +97,7 @@ def cancer_chart(results: Results) -> str:
     handles = [
         ax.bar(0, 0, color=COVERAGE_COLOURS[c], label=COVERAGE_LABELS[c]) for c in COVERAGE_CLASSES
     ]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=4, fontsize=8)
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8)
     return _png(fig)
 
 
@@ -102,7 +107,7 @@ def bands_chart(results: Results) -> str:
     kinds = [k for k in ("gp", "spc") if k in set(bands["service_kind"])]
     if not kinds:
         return _no_data("No travel-time bands.")
-    fig = Figure(figsize=(9, 3.4))
+    fig = _figure(9, 3.4)
     axes = fig.subplots(1, len(kinds), sharey=True, squeeze=False)
     for ax, kind in zip(axes[0], kinds, strict=True):
         part = bands[bands["service_kind"] == kind].sort_values("band_order")
@@ -130,7 +135,7 @@ def bands_by_remoteness_chart(results: Results) -> str:
     )
     labels = table.drop_duplicates("band_order").set_index("band_order")["band"]
     classes = [c for c in results.remoteness_classes if c in pivot.columns]
-    fig = Figure(figsize=(9, 3.4))
+    fig = _figure(9, 3.4)
     ax = fig.subplots()
     x = np.arange(len(pivot))
     bottom = np.zeros(len(pivot))
@@ -160,7 +165,7 @@ def link_times_chart(results: Results) -> str:
     finite = minutes[np.isfinite(minutes)]
     if not finite.size:
         return _no_data("No GP practice reaches a specialist service by road.")
-    fig = Figure(figsize=(8, 3))
+    fig = _figure(8, 3)
     ax = fig.subplots()
     bins = np.arange(0, max(finite.max(), 10.0) + 10, 10)
     ax.hist(finite, bins=bins, color="#807dba", edgecolor="white")
@@ -183,7 +188,7 @@ def link_times_chart(results: Results) -> str:
 
 def static_map(results: Results) -> str:
     """A tile-free map of origins by coverage class, sub-areas and facilities."""
-    fig = Figure(figsize=(8, 5.5))
+    fig = _figure(8, 5.5)
     ax = fig.subplots()
     if results.subareas is not None:
         results.subareas.boundary.plot(ax=ax, color="#999", linewidth=0.6)
@@ -238,7 +243,7 @@ def subarea_map(results: Results) -> str:
     shares = protected_subareas(results.tables, below)
     share = (shares["share_no_spc"] * 100).rename("share_no_spc")
     areas = results.subareas.merge(share, left_on="area_id", right_index=True, how="left")
-    fig = Figure(figsize=(8, 5.5))
+    fig = _figure(8, 5.5)
     ax = fig.subplots()
     areas.plot(
         ax=ax,

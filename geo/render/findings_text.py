@@ -86,9 +86,10 @@ def coverage_sentences(f: Findings) -> list[str]:
         )
     nc = f.headline_shares()
     nc_known = "spc_non_cancer_travel_time_min" not in f.unknown_kinds
-    if nc_known and nc["non_cancer_need_within_spc_share"] + 0.005 < nc[
-        "cancer_need_within_spc_share"
-    ]:
+    if (
+        nc_known
+        and nc["non_cancer_need_within_spc_share"] + 0.005 < nc["cancer_need_within_spc_share"]
+    ):
         out.append(
             "Non-cancer need is less well served: "
             f"{pct(f.need_in(SPC_WITHIN, 'non_cancer'), f.need_non_cancer)} of it is within "

@@ -13,6 +13,8 @@ import io
 import geopandas as gpd
 import numpy as np
 import rasterio.transform
+from affine import Affine
+from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from geo.render.map_style import DENSITY_RAMP, TIME_BANDS_MIN, TIME_COLOURS
 
@@ -85,20 +87,40 @@ def density_raster(
 
 
 def surface_raster(surface: dict) -> tuple[str, list[list[float]]]:
-    """The travel-time raster re-gridded to Web Mercator and coloured by :data:`TIME_BANDS_MIN`."""
-    array = np.asarray(surface["array"], float)
-    rows, cols = np.nonzero(np.isfinite(array))
-    if not rows.size:
+    """The travel-time raster warped to Web Mercator and coloured by :data:`TIME_BANDS_MIN`.
+
+    GDAL warps the grid (no per-cell reprojection in Python); when the image is smaller than the
+    grid, each pixel takes the quickest time it covers (``min`` resampling).
+    """
+    array = np.asarray(surface["array"], np.float32)
+    if not np.isfinite(array).any():
         return png_data_uri(np.zeros((1, 1, 4), np.uint8)), [[0.0, 0.0], [0.0, 0.0]]
-    xs, ys = rasterio.transform.xy(surface["transform"], rows, cols, offset="center")
-    merc = gpd.GeoSeries(gpd.points_from_xy(xs, ys), crs=surface["crs"]).to_crs(3857)
-    xy = np.column_stack([merc.x.to_numpy(), merc.y.to_numpy()])
-    bounds = np.array([xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()])
-    max_px = min(RASTER_MAX_PX, max(array.shape))
-    prow, pcol, shape, latlon = mercator_grid(xy, bounds, max_px)
-    band = np.searchsorted(np.asarray(TIME_BANDS_MIN[1:]), array[rows, cols], side="right")
+    height, width = array.shape
+    left, bottom, right, top = rasterio.transform.array_bounds(height, width, surface["transform"])
+    dst_transform, dst_w, dst_h = calculate_default_transform(
+        surface["crs"], "EPSG:3857", width, height, left, bottom, right, top
+    )
+    scale = max(dst_w, dst_h) / min(RASTER_MAX_PX, max(array.shape))
+    if scale > 1:
+        dst_w, dst_h = max(int(dst_w / scale), 1), max(int(dst_h / scale), 1)
+        dst_transform = dst_transform @ Affine.scale(scale)
+    warped = np.full((dst_h, dst_w), np.nan, np.float32)
+    reproject(
+        array,
+        warped,
+        src_transform=surface["transform"],
+        src_crs=surface["crs"],
+        dst_transform=dst_transform,
+        dst_crs="EPSG:3857",
+        src_nodata=np.nan,
+        dst_nodata=np.nan,
+        resampling=Resampling.min if scale > 1 else Resampling.nearest,
+    )
+    band = np.searchsorted(np.asarray(TIME_BANDS_MIN[1:]), warped, side="right")
     palette = np.array([hex_rgba(c, 170) for c in TIME_COLOURS], dtype=np.uint8)
-    rgba = np.zeros((*shape, 4), dtype=np.uint8)
-    order = np.argsort(-band, kind="stable")  # the quickest band in a pixel wins
-    rgba[prow[order], pcol[order]] = palette[band[order]]
+    rgba = palette[np.clip(band, 0, len(TIME_COLOURS) - 1)]
+    rgba[~np.isfinite(warped)] = 0
+    west, south, east, north = rasterio.transform.array_bounds(dst_h, dst_w, dst_transform)
+    corners = gpd.GeoSeries(gpd.points_from_xy([west, east], [south, north]), crs=3857).to_crs(4326)
+    latlon = [[corners.y[0], corners.x[0]], [corners.y[1], corners.x[1]]]
     return png_data_uri(rgba), latlon

@@ -273,9 +273,7 @@ class MapLayers:
         results = self.results
         group = folium.FeatureGroup(name="Isolated GP practices: link to nearest SPC", show=True)
         gps = results.gp_practices
-        isolated = gps[
-            gps.get("isolated", pd.Series(False, index=gps.index)).fillna(False).astype(bool)
-        ]
+        isolated = gps[gps.get("link_status", pd.Series("", index=gps.index)) == "isolated"]
         spcs = _to_wgs84(results.specialist_services).set_index("facility_id")
         drawn = 0
         for row in _to_wgs84(isolated).to_dict("records"):

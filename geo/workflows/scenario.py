@@ -73,15 +73,21 @@ def run_scenario(
     outcome = analyse_scenario(config, inputs, scenario, timer=timer)
     if not write_outputs:
         return outcome
-    baseline, result = outcome.baseline, outcome.scenario
     target = (
         Path(out_dir)
         if out_dir
         else output_dir(config, None) / f"scenario_{slugify(scenario.name, default='scenario')}"
     )
     with timer.stage("outputs", "writing both runs, the change tables and the map"):
-        files = _write(config, scenario, baseline, result, target)
-    return dataclasses.replace(outcome, out_dir=target, files=files)
+        return write_scenario(config, scenario, outcome, target)
+
+
+def write_scenario(
+    config: RegionConfig, scenario: ScenarioConfig, outcome: ScenarioOutcome, target: Path
+) -> ScenarioOutcome:
+    """Write a scenario's folder atomically; returns the outcome with ``out_dir`` and files."""
+    files = _write(config, scenario, outcome.baseline, outcome.scenario, Path(target))
+    return dataclasses.replace(outcome, out_dir=Path(target), files=files)
 
 
 def analyse_scenario(
@@ -132,4 +138,10 @@ def _write(config, scenario, baseline: Results, result: Results, target: Path) -
     return sorted(p for p in target.rglob("*") if p.is_file())
 
 
-__all__ = ["ScenarioOutcome", "analyse_scenario", "run_scenario", "scenario_config"]
+__all__ = [
+    "ScenarioOutcome",
+    "analyse_scenario",
+    "run_scenario",
+    "scenario_config",
+    "write_scenario",
+]

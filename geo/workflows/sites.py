@@ -27,7 +27,7 @@ from geo.analysis.sites import (
 )
 from geo.config import RegionConfig
 from geo.errors import InputError
-from geo.inputs.region import default_cache_dir
+from geo.inputs.region import RegionInputs, default_cache_dir
 from geo.progress import Progress, StageTimer
 from geo.render.files import atomic_directory, provenance_json, write_atomic_text
 from geo.render.sites_map import write_sites_map
@@ -57,6 +57,43 @@ def run_sites(
     cache = Path(cache_dir) if cache_dir else default_cache_dir(config)
     inputs = load_inputs(config, cache_dir=cache, timer=timer)
     results = analyse(config, inputs, timer=timer)
+    with timer.stage("sites", "choosing outreach sites"):
+        choice, settings = select_sites(
+            config,
+            inputs,
+            results,
+            k=k,
+            candidates=candidates,
+            non_cancer_weight=non_cancer_weight,
+            remote_weight=remote_weight,
+        )
+    target = None
+    if write_outputs:
+        target = Path(out_dir) if out_dir else output_dir(config, None) / "sites"
+        with timer.stage("outputs", "writing the sites table and map"):
+            write_sites(results, choice, settings, target, offline=config.output.offline_map)
+    return results, choice, target
+
+
+def select_sites(
+    config: RegionConfig,
+    inputs: RegionInputs,
+    results: Results,
+    *,
+    k: int,
+    candidates: str = "gp_practices",
+    non_cancer_weight: float = 1.0,
+    remote_weight: float = 1.0,
+) -> tuple[SiteChoice, dict]:
+    """The greedy choice of ``k`` sites from an analysed region (its inputs' snapping reused).
+
+    Returns
+    -------
+    tuple
+        The choice, and the settings ``sites.json`` records.
+    """
+    if k < 1:
+        raise InputError(f"--k must be at least 1 (got {k})")
     origins = results.origins
     remote = remote_classes(results.remoteness_classes)
     weight = unmet_weight(
@@ -65,19 +102,18 @@ def run_sites(
         remote_weight=remote_weight,
         remote_classes=remote,
     )
-    with timer.stage("sites", "choosing outreach sites"):
-        cands = _candidates(candidates, results, weight, inputs.network)
-        choice = choose_sites(
-            inputs.network,
-            origins,
-            inputs.snaps.origins,
-            cands,
-            k=k,
-            weight=weight,
-            spc_threshold_min=origins["spc_threshold_min"].to_numpy(float),
-            max_snap_distance_m=config.roads.max_facility_snap_distance_m,
-            offroad_speed_kph=config.roads.offroad_speed_kph,
-        )
+    cands = _candidates(candidates, results, weight, inputs.network)
+    choice = choose_sites(
+        inputs.network,
+        origins,
+        inputs.snaps.origins,
+        cands,
+        k=k,
+        weight=weight,
+        spc_threshold_min=origins["spc_threshold_min"].to_numpy(float),
+        max_snap_distance_m=config.roads.max_facility_snap_distance_m,
+        offroad_speed_kph=config.roads.offroad_speed_kph,
+    )
     settings = {
         "k": k,
         "candidates": candidates,
@@ -85,12 +121,7 @@ def run_sites(
         "remote_weight": remote_weight,
         "remote_classes": remote,
     }
-    target = None
-    if write_outputs:
-        target = Path(out_dir) if out_dir else output_dir(config, None) / "sites"
-        with timer.stage("outputs", "writing the sites table and map"):
-            _write(results, choice, settings, target, offline=config.output.offline_map)
-    return results, choice, target
+    return choice, settings
 
 
 def _candidates(spec: str, results: Results, weight, network: RoadNetwork) -> gpd.GeoDataFrame:
@@ -106,9 +137,10 @@ def _candidates(spec: str, results: Results, weight, network: RoadNetwork) -> gp
     return file_candidates(path, results.crs)
 
 
-def _write(
-    results: Results, choice: SiteChoice, settings: dict, target: Path, *, offline: bool
+def write_sites(
+    results: Results, choice: SiteChoice, settings: dict, target: Path, *, offline: bool = False
 ) -> None:
+    """Write ``target`` (the sites table, ``sites.json`` and the map) atomically."""
     with atomic_directory(target) as tmp:
         (tmp / "tables").mkdir()
         choice.table.to_csv(
