@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -45,3 +46,40 @@ class StageTimer:
         self.timings_s[name] = round(self.timings_s.get(name, 0.0) + seconds, 3)
         if self.progress is not None:
             self.progress.stage_finished(name, seconds)
+
+
+class WarningLog(logging.Handler):
+    """Keeps every warning logged during a run (for run.json), each message once."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage().strip().splitlines()[0] if record.getMessage() else ""
+        message = f"{record.name}: {text}"
+        if message not in self.messages:
+            self.messages.append(message)
+
+
+@contextlib.contextmanager
+def collect_warnings() -> Iterator[WarningLog]:
+    """Collect the toolkit's warnings and Python warnings (``py.warnings``) during a block.
+
+    Python warnings are routed to logging for the block, so a quiet command line silences
+    them with the rest and run.json still records them.
+    """
+    handler = WarningLog()
+    loggers = [logging.getLogger("geo"), logging.getLogger("py.warnings")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    before = warnings.showwarning
+    logging.captureWarnings(True)
+    turned_on = warnings.showwarning is not before
+    try:
+        yield handler
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+        if turned_on:
+            logging.captureWarnings(False)

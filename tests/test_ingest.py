@@ -15,7 +15,7 @@ import pytest
 from shapely.geometry import Point, box
 
 from geo.analysis.service_times import compute_service_times
-from geo.errors import InputError, NetworkError
+from geo.errors import InputError
 from geo.inputs.roads import build_network, download_roads, load_roads
 from geo.inputs.speeds import SpeedSettings
 from geo.routing.network import RoadNetwork, Snaps
@@ -44,7 +44,7 @@ def test_empty_and_roadless_extracts(tmp_path):
         'lon="147"/><way id="1"><nd ref="1"/><nd ref="2"/><tag k="highway" v="footway"/>'
         "</way></osm>"
     )
-    with pytest.raises(NetworkError, match="no drivable roads"):
+    with pytest.raises(InputError, match="no drivable roads"):  # a bad input: exit status 2
         load_roads(footpaths)
 
 

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from geo.render.files import atomic_directory, provenance_json, sha256_file
+from geo.render.files import provenance_json, sha256_file
+from geo.render.outdir import MARKER, atomic_directory
 
 
 def test_atomic_directory_replaces_only_on_success(tmp_path):
@@ -26,7 +27,7 @@ def test_atomic_directory_replaces_only_on_success(tmp_path):
 
     with atomic_directory(final) as tmp:
         (tmp / "b.txt").write_text("second", encoding="utf-8")
-    assert sorted(p.name for p in final.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in final.iterdir()) == sorted([MARKER, "b.txt"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 

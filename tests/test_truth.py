@@ -213,9 +213,9 @@ def test_every_figure_equals_a_direct_computation(region):
         assert math.isclose(figures["need_within_spc_share"], within / total, abs_tol=1e-12)
 
 
-def test_the_demo_run_says_what_its_origins_layer_says(demo_outcome, capsys):
+def test_the_demo_run_says_what_its_origins_layer_says(demo_outcome):
     """End to end on the written demo: layer → findings, report, CLI summary, batch summary."""
-    from geo.cli import _summary
+    from geo.cli.commands import run_summary
 
     out = demo_outcome.out_dir
     origins = gpd.read_file(out / "layers.gpkg", layer="origins")
@@ -226,8 +226,7 @@ def test_the_demo_run_says_what_its_origins_layer_says(demo_outcome, capsys):
     )
     total = origins["need_cancer"].sum() + origins["need_non_cancer"].sum()
     gp_only = origins.loc[c == "gp_only", "pop_count"].sum()
-    _summary(demo_outcome, 1.0)
-    printed = capsys.readouterr().out
+    printed = "\n".join(run_summary(demo_outcome, 1.0))
     assert f"{_pct(beyond, total)} of need lives beyond 60 min" in printed
     assert f"{gp_only:,.0f} people have a GP within 30 min" in printed
     report = (out / "report.html").read_text(encoding="utf-8")

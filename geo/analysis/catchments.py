@@ -304,6 +304,7 @@ def build_catchments(
     max_offroad_m: float,
     offroad_speed_kph: float,
     per_facility: bool,
+    per_facility_max: int | None = None,
     bounds: tuple[float, float, float, float] | None = None,
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """Isochrones per service kind (and per facility) and the SPC travel-time surface.
@@ -312,8 +313,9 @@ def build_catchments(
     ----------
     network, times
         The run's network and travel times (with ``node_time_s``: an in-process run).
-    thresholds_min, cell_size_m, max_offroad_m, per_facility
-        As ``catchments:`` in the config.
+    thresholds_min, cell_size_m, max_offroad_m, per_facility, per_facility_max
+        As ``catchments:`` in the config (above ``per_facility_max`` facilities the
+        per-facility isochrones are skipped with a warning).
     offroad_speed_kph
         Speed from a road node to a cell.
     bounds
@@ -335,6 +337,15 @@ def build_catchments(
     )
     by_kind = {k: times.node_time_s[k] for k in ("gp", "spc")}
     parts = [catchments_by_kind(grid, by_kind, thresholds_min=thresholds_min)]
+    n_facilities = int(times.snaps.gp.reachable.sum() + times.snaps.spc.reachable.sum())
+    if per_facility and per_facility_max is not None and n_facilities > per_facility_max:
+        log.warning(
+            "per-facility catchments skipped: %d facilities is more than catchments."
+            "per_facility_max (%d); the nearest-facility bands per kind are drawn",
+            n_facilities,
+            per_facility_max,
+        )
+        per_facility = False
     if per_facility:
         parts += _per_facility(network, grid, times, thresholds_min)
     layer = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=network.crs)

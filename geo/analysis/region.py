@@ -241,6 +241,7 @@ def analyse(
                 max_offroad_m=cfg.max_offroad_m,
                 offroad_speed_kph=config.roads.offroad_speed_kph,
                 per_facility=cfg.per_facility,
+                per_facility_max=cfg.per_facility_max,
                 bounds=None if inputs.boundary is None else tuple(inputs.boundary.bounds),
             )
     with timer.stage("coverage", "classifying coverage"):

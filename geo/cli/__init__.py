@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,33 +18,6 @@ from geo.errors import GeoError, InputError, InputErrors
 log = logging.getLogger("geo")
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
-
-
-class BarProgress:
-    """One progress bar per pipeline stage, with the stage's time when it ends."""
-
-    def __init__(self) -> None:
-        from tqdm import tqdm
-
-        self._tqdm = tqdm
-        self._bar = None
-
-    def stage_started(self, stage: str, description: str) -> None:
-        self._bar = self._tqdm(
-            total=1,
-            desc=f"{description:<42}",
-            leave=True,
-            file=sys.stderr,
-            bar_format="{desc} |{bar:20}| {elapsed}",
-            dynamic_ncols=True,
-        )
-
-    def stage_finished(self, stage: str, seconds: float) -> None:
-        if self._bar is not None:
-            self._bar.update(1)
-            self._bar.set_postfix_str(f"{seconds:.2f} s")
-            self._bar.close()
-            self._bar = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,8 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
             help="more log messages (-vv for debugging)",
         )
 
+    def force(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--force",
+            action="store_true",
+            help="replace an output folder that holds files gapmap did not write (never one "
+            "that holds an input)",
+        )
+
     demo = sub.add_parser("demo", help="run the whole pipeline on the embedded demo region")
     demo.add_argument("--out", type=Path, default=None, help="output folder (default maps/demo)")
+    force(demo)
     common(demo)
     run = sub.add_parser("run", help="run one region from its config")
     run.add_argument("config", type=Path, help="region config (YAML)")
@@ -79,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow downloading roads when the config names a place or polygon",
     )
+    force(run)
     common(run)
     report = sub.add_parser(
         "report", help="write the regional report, or one workshop pack per sub-area"
@@ -93,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, default=None, help="output folder")
     report.add_argument("--pdf", action="store_true", help="also write PDFs (needs WeasyPrint)")
     report.add_argument("--online", action="store_true", help="allow downloading roads")
+    force(report)
     common(report)
     scenario = sub.add_parser(
         "scenario", help="run a what-if scenario against the baseline on the same network"
@@ -100,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     scenario.add_argument("config", type=Path, help="region config (YAML)")
     scenario.add_argument("scenario", type=Path, help="scenario file (YAML)")
     scenario.add_argument("--out", type=Path, default=None, help="output folder")
+    force(scenario)
     common(scenario)
     sites = sub.add_parser("sites", help="choose k sites for specialist outreach (greedy MCLP)")
     sites.add_argument("config", type=Path, help="region config (YAML)")
@@ -117,10 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--remote-weight", type=float, default=1.0, help="weight of need in remote classes"
     )
     sites.add_argument("--out", type=Path, default=None, help="output folder")
+    force(sites)
     common(sites)
     from geo.cli.batch import add_batch_parser
 
-    add_batch_parser(sub, common)
+    force(add_batch_parser(sub, common))
     validate = sub.add_parser("validate", help="check a config and its inputs; write nothing")
     validate.add_argument("config", type=Path, help="region config (YAML)")
     common(validate)
@@ -129,25 +114,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gapmap`` console script."""
+    from geo.cli import commands
+
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose, quiet=args.quiet)
     try:
-        if args.command == "batch":
-            return _batch(args)
-        if args.command == "validate":
-            return _validate(args.config, quiet=args.quiet)
-        if args.command == "report":
-            return _report(args)
-        if args.command == "scenario":
-            return _scenario(args)
-        if args.command == "sites":
-            return _sites(args)
         if args.command == "demo":
             from geo.demo import demo_run
 
             config_path, out = demo_run(args.out)
-            return _run(config_path, out=out, online=False, quiet=args.quiet)
-        return _run(args.config, out=args.out, online=args.online, quiet=args.quiet)
+            return commands.run(args, config_path, out, online=False)
+        if args.command == "run":
+            return commands.run(args, args.config, args.out, online=args.online)
+        handler = {
+            "batch": commands.batch,
+            "validate": commands.validate,
+            "report": commands.report,
+            "scenario": commands.scenario,
+            "sites": commands.sites,
+        }[args.command]
+        return handler(args)
     except InputErrors as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -170,6 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _configure_logging(verbose: int, *, quiet: bool) -> None:
+    """Log to standard error: warnings by default, more with -v/-vv, errors only with -q.
+
+    Python warnings from libraries (matplotlib, rasterio...) go through the same channel, so
+    ``-q`` silences them too; every warning of a run is also kept in its ``run.json``.
+    """
     level = logging.WARNING
     if verbose == 1:
         level = logging.INFO
@@ -179,153 +170,12 @@ def _configure_logging(verbose: int, *, quiet: bool) -> None:
         level = logging.ERROR
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("geo")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
-
-
-def _load_and_check(config_path: Path):
-    from geo.config import load_config
-    from geo.inputs.validate import check_inputs
-
-    config = load_config(config_path)
-    problems = check_inputs(config)
-    if problems:
-        raise problems[0] if len(problems) == 1 else InputErrors(problems)
-    return config
-
-
-def _validate(config_path: Path, *, quiet: bool) -> int:
-    config = _load_and_check(config_path)
-    if not quiet:
-        print(f"{config_path}: config and inputs look valid (region '{config.region.name}')")
-    return EXIT_OK
-
-
-def _run(config_path: Path, *, out: Path | None, online: bool, quiet: bool) -> int:
-    from geo.workflows.pipeline import run
-
-    start = time.perf_counter()
-    config = _load_and_check(config_path)
-    show_bars = not quiet and sys.stderr.isatty()
-    outcome = run(config, out_dir=out, online=online, progress=BarProgress() if show_bars else None)
-    if not quiet:
-        _summary(outcome, time.perf_counter() - start)
-    return EXIT_OK
-
-
-def _report(args: argparse.Namespace) -> int:
-    """``gapmap report``: analyse without writing the run folder, then write report(s) only."""
-    from geo.render.packs import write_workshop_packs
-    from geo.render.report import html_to_pdf, write_report
-    from geo.workflows.pipeline import output_dir, run
-
-    config = _load_and_check(args.config)
-    if args.pdf:
-        html_to_pdf("<p>check</p>")  # fail on a missing WeasyPrint before the analysis
-    if args.by == "subarea" and config.subareas is None:
-        raise InputError(f"{args.config}: --by subarea needs a 'subareas' section in the config")
-    results = run(config, online=args.online, write_outputs=False).results
-    target = output_dir(config, args.out)
-    if args.by == "subarea":
-        files = write_workshop_packs(results, target / "workshop_packs", pdf=args.pdf)
-    else:
-        target.mkdir(parents=True, exist_ok=True)
-        files = [write_report(results, target / "report.html", pdf=args.pdf)]
-    if not args.quiet:
-        print(f"gapmap: wrote {len(files)} files to {files[0].parent}")
-    return EXIT_OK
-
-
-def _batch(args: argparse.Namespace) -> int:
-    """``gapmap batch``: regions as Dask tasks; 1 when any region failed."""
-    from geo.cli.batch import batch_summary_text
-    from geo.workflows.batch import run_batch
-
-    outcome = run_batch(
-        args.batch, args.out, scheduler_address=args.scheduler, n_workers=args.workers
-    )
-    if not args.quiet:
-        print(batch_summary_text(outcome))
-    return EXIT_FAILURE if outcome.failed else EXIT_OK
-
-
-def _scenario(args: argparse.Namespace) -> int:
-    """``gapmap scenario``: baseline and scenario on one network, and what changed."""
-    from geo.config import load_scenario
-    from geo.workflows.scenario import run_scenario
-
-    config = _load_and_check(args.config)
-    scenario = load_scenario(args.scenario)
-    outcome = run_scenario(config, scenario, out_dir=args.out)
-    if not args.quiet:
-        print("\n".join(scenario_summary_lines(scenario.name, outcome)))
-    return EXIT_OK
-
-
-def _sites(args: argparse.Namespace) -> int:
-    """``gapmap sites``: k outreach sites by lazy greedy maximal coverage."""
-    from geo.analysis.sites import summary
-    from geo.workflows.sites import run_sites
-
-    config = _load_and_check(args.config)
-    _, choice, target = run_sites(
-        config,
-        k=args.k,
-        candidates=args.candidates,
-        non_cancer_weight=args.non_cancer_weight,
-        remote_weight=args.remote_weight,
-        out_dir=args.out,
-    )
-    if not args.quiet:
-        info = summary(choice)
-        lines = [
-            f"gapmap: {info['sites_chosen']} sites from {info['candidates']} candidates cover "
-            f"{info['share_of_unmet_covered']:.0%} of the need beyond specialist reach",
-            f"  greedy guarantee >= {info['greedy_guarantee']:.1%} of the optimum; certified "
-            f">= {info['certified_ratio']:.1%} on this region",
-        ]
-        lines += [
-            f"  {int(r['rank'])}. {r['name']} (+{r['marginal_need_cancer']:.1f} cancer, "
-            f"+{r['marginal_need_non_cancer']:.1f} non-cancer need/yr)"
-            for r in choice.table.to_dict("records")
-        ]
-        lines.append(f"  wrote {target}")
-        print("\n".join(lines))
-    return EXIT_OK
-
-
-def _summary(outcome, seconds: float) -> None:
-    """A short account of what the run found and wrote, on stdout (from the run's findings)."""
-    from geo.render.findings_text import summary_lines
-
-    lines = [f"gapmap: {outcome.results.region_name} done in {seconds:.1f} s"]
-    lines += [f"  {line}" for line in summary_lines(outcome.results.findings)]
-    lines.append(f"  wrote {len(outcome.files)} files to {outcome.out_dir}:")
-    shown = [p for p in outcome.files if p.parent == outcome.out_dir]
-    lines += [f"    {p.name}" for p in shown]
-    tables = [p.name for p in outcome.files if p.parent.name == "tables"]
-    if tables:
-        lines.append(f"    tables/ ({', '.join(tables)})")
-    print("\n".join(lines))
-
-
-def scenario_summary_lines(name: str, outcome) -> list[str]:
-    """The scenario's change in specialist coverage by road, and its virtual coverage."""
-    totals = outcome.change_totals.set_index(["coverage", "need_group"])
-    spc_c, spc_nc = totals.loc[("spc", "cancer")], totals.loc[("spc", "non_cancer")]
-    virtual = totals.loc[("virtual", "cancer")]
-    return [
-        f"gapmap: scenario '{name}'",
-        f"  specialist coverage by road: +{spc_c['pop_count_gained']:,.0f} / "
-        f"-{spc_c['pop_count_lost']:,.0f} people; need/yr +{spc_c['need_gained']:,.1f} / "
-        f"-{spc_c['need_lost']:,.1f} cancer, +{spc_nc['need_gained']:,.1f} / "
-        f"-{spc_nc['need_lost']:,.1f} non-cancer",
-        f"  virtual (telehealth) coverage: {virtual['pop_count_scenario']:,.0f} people",
-        f"  wrote {outcome.out_dir} (baseline/, scenario/, tables/scenario_changes.csv, "
-        "scenario_map.html)",
-    ]
+    logging.captureWarnings(True)
+    for name in ("geo", "py.warnings"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -61,7 +61,7 @@ ServiceType = Literal["inpatient", "community", "hospital", "outreach"]
 class StrictModel(BaseModel):
     """Base of every config model: unknown keys are errors, and models are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def validate_file_model(model: type[M], raw: Any, path: Path) -> M:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -233,15 +233,20 @@ class HomeVisitsConfig(StrictModel):
         return (self.shift_min - self.visit_min) / 2.0
 
 
+PositiveMinutes = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
 class ThresholdsConfig(StrictModel):
     """Coverage thresholds in minutes, per service kind and optionally per remoteness class."""
 
     gp_min: float = Field(default=30.0, gt=0)
     spc_min: float = Field(default=60.0, gt=0)
-    by_remoteness: dict[str, dict[Literal["gp_min", "spc_min"], float]] = Field(
+    by_remoteness: dict[str, dict[Literal["gp_min", "spc_min"], PositiveMinutes]] = Field(
         default_factory=dict
     )
-    bands_min: list[float] = Field(default_factory=lambda: [15.0, 30.0, 60.0, 120.0])
+    bands_min: list[PositiveMinutes] = Field(
+        default_factory=lambda: [15.0, 30.0, 60.0, 120.0], min_length=1
+    )
     isolated_gp_min: float = Field(
         default=60.0, gt=0, description="A GP practice farther than this from SPC is isolated."
     )
@@ -279,6 +284,12 @@ class CatchmentsConfig(StrictModel):
     )
     per_facility: bool = Field(
         default=True, description="Also one set of isochrones per facility (not only per kind)."
+    )
+    per_facility_max: int = Field(
+        default=300,
+        ge=0,
+        description="Above this many facilities, per-facility isochrones are skipped with a "
+        "note (they take about 0.05 s each and grow the GeoPackage); the per-kind bands stay.",
     )
 
     @model_validator(mode="after")

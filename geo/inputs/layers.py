@@ -22,7 +22,7 @@ from geo.errors import InputError
 from geo.inputs import need as need_mod
 from geo.inputs import population as population_mod
 from geo.inputs import remoteness as remoteness_mod
-from geo.inputs.readers import read_vector, require_columns
+from geo.inputs.readers import read_vector, require_columns, warn_overlaps
 from geo.routing.network import RoadNetwork, SnapResult
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ def load_subareas(cfg: SubareasConfig | None, *, crs: CRS) -> gpd.GeoDataFrame |
         return None
     frame = read_vector(cfg.path, layer=cfg.layer, crs=crs, key="subareas")
     require_columns(frame, [cfg.id_column, cfg.name_column], cfg.path)
+    warn_overlaps(frame, cfg.path, id_column=cfg.id_column)
     ids = frame[cfg.id_column].astype(str)
     dup = ids[ids.duplicated()]
     if not dup.empty:

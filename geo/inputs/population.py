@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 Geometry = shapely.Geometry
 
 
+# Above these a head count is a data error (nodata read as people, a wrong band): the densest
+# city districts hold about 50,000 people per km² and no place holds ten million.
+MAX_PEOPLE_PER_KM2 = 100_000.0
+MAX_PEOPLE_PER_PLACE = 10_000_000.0
+
 # Cells read per strip of a population raster (16M float cells: ~0.5 GB with centres).
 MAX_CELLS_PER_READ = 16_000_000
 
@@ -189,7 +194,7 @@ def _strip_origins(src, strip: Window, bands: list[int], region, to_crs, factor:
     arrays = [read_band(src, b, strip) for b in bands]
     transform = src.window_transform(strip)
     counts, ages = arrays[0], arrays[1:]
-    check_counts(counts, path)
+    check_counts(counts, path, cell_km2=cell_area_km2(src.crs, transform, counts.shape))
     if region is not None:
         # Clip cell by cell (by cell centre) before any aggregation, so an aggregated run
         # holds exactly the people of the clipped one.
@@ -238,8 +243,21 @@ def read_band(src, band: int, window: Window) -> np.ndarray:
     return np.ma.filled(data, 0.0)
 
 
-def check_counts(counts: np.ndarray, path: Path) -> None:
-    """Head counts must be finite and non-negative outside nodata."""
+def cell_area_km2(crs, transform, shape: tuple[int, int]) -> np.ndarray:
+    """Each raster row's cell area in km² (a column vector; rows differ for lon/lat grids)."""
+    rows = np.arange(shape[0])
+    if crs is not None and CRS.from_user_input(crs).is_geographic:
+        lat = transform.f + (rows + 0.5) * transform.e
+        km_per_deg = 111.32
+        area = abs(transform.a * transform.e) * km_per_deg**2 * np.cos(np.radians(lat))
+    else:
+        area = np.full(len(rows), abs(transform.a * transform.e) / 1e6)
+    return np.maximum(area, 1e-12)[:, None]
+
+
+def check_counts(counts: np.ndarray, path: Path, *, cell_km2: np.ndarray | None = None) -> None:
+    """Head counts must be finite, non-negative and plausible (see :data:`MAX_PEOPLE_PER_KM2`)
+    outside nodata."""
     if not np.all(np.isfinite(counts)):
         raise InputError(
             "the population raster holds NaN or infinite values outside its "
@@ -252,6 +270,15 @@ def check_counts(counts: np.ndarray, path: Path) -> None:
             "set the nodata value if these mark missing data",
             path=path,
         )
+    if cell_km2 is not None:
+        density = counts / cell_km2
+        if (density > MAX_PEOPLE_PER_KM2).any():
+            raise InputError(
+                f"{int((density > MAX_PEOPLE_PER_KM2).sum())} raster cell(s) hold more than "
+                f"{MAX_PEOPLE_PER_KM2:,.0f} people per km² (up to {density.max():.3g}): is the "
+                "band a head count, and is its nodata value set?",
+                path=path,
+            )
 
 
 def _aggregate(counts, ages, transform, f: int):
@@ -485,6 +512,7 @@ def origins_from_polygons(
     geoms = frame.geometry.to_numpy()[keep]
     if len(geoms) == 0:
         raise InputError("no population inside the region", path=path, column=count_column)
+    _check_polygon_density(counts, frame.geometry.area.to_numpy() / 1e6, keep, path, count_column)
     xy, poly = _polygon_cells(geoms, cell_size_m, path)
     anchor = _grid_anchor(geoms, cell_size_m)
     if density_raster is not None:
@@ -500,6 +528,25 @@ def origins_from_polygons(
     origins = _finish(xy, counts[keep][poly] * share, crs, extra=extra)
     log.info("%s: %d polygons → %d origins", path.name, len(geoms), len(origins))
     return origins
+
+
+def _check_polygon_density(
+    counts: np.ndarray, area_km2: np.ndarray, keep: np.ndarray, path: Path, column: str
+) -> None:
+    """Areas denser than :data:`MAX_PEOPLE_PER_KM2` are errors, each listed by feature."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        density = np.where(area_km2 > 0, counts / area_km2, np.inf)
+    bad = keep & (density > MAX_PEOPLE_PER_KM2)
+    if bad.any():
+        raise bad_rows_error(
+            f"hold more than {MAX_PEOPLE_PER_KM2:,.0f} people per km² (is the column a head "
+            "count of these areas?)",
+            bad,
+            counts,
+            path,
+            column=column,
+            first_row=1,
+        )
 
 
 def _grid_anchor(geoms: np.ndarray, cell_m: float) -> tuple[float, float]:

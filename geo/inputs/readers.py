@@ -12,6 +12,7 @@ row is row 2) and feature numbers (from 1) for vector files; when several rows a
 
 from __future__ import annotations
 
+import csv
 import difflib
 import logging
 from collections.abc import Iterable, Sequence
@@ -21,6 +22,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
@@ -108,28 +110,81 @@ def bad_rows_error(
     )
 
 
+DELIMITERS = ",;\t|"
+
+
+def sniff_text(path: Path, *, sample_bytes: int = 1 << 16) -> tuple[str, str]:
+    """The encoding and delimiter of a delimited text file, detected from its first bytes.
+
+    UTF-8 (with or without a byte-order mark) is tried first; anything else is detected with
+    charset-normalizer (Latin-1, Windows-1252 and the like, as spreadsheets export them). The
+    delimiter is the one of ``,`` ``;`` tab ``|`` that splits the header and first rows into
+    the same number of fields.
+    """
+    raw = path.read_bytes()[:sample_bytes]
+    try:
+        text = raw.decode("utf-8-sig")
+        encoding = "utf-8-sig"
+    except UnicodeDecodeError as exc:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(path.read_bytes()).best()
+        if best is None:
+            raise InputError(
+                f"not readable text (no encoding fits; first bad byte at {exc.start}); save it "
+                "as UTF-8 CSV",
+                path=path,
+            ) from None
+        encoding = best.encoding
+        text = raw.decode(encoding, errors="replace")
+    lines = [line for line in text.splitlines()[:20] if line.strip()]
+    try:
+        delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        delimiter = ","
+    return encoding, delimiter
+
+
 def read_csv_table(path: str | Path, *, dtype: Any = str) -> pd.DataFrame:
-    """Read a CSV (UTF-8, with or without a byte-order mark) with every cell as text.
+    """Read a delimited text table with every cell as text, whatever its encoding and delimiter.
+
+    A file that is not UTF-8 or not comma-separated is read anyway, with a warning naming
+    what was found (see :func:`sniff_text`).
 
     Raises
     ------
     InputError
-        The file is missing, empty or not readable as CSV (the message says what was found).
+        The file is missing, empty or not readable as a table (the message says what was
+        found and how to fix it).
     """
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found; check the path in the config", path=path)
+    encoding, delimiter = sniff_text(path)
+    if encoding != "utf-8-sig" or delimiter != ",":
+        shown = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}[delimiter]
+        log.warning(
+            "%s: read as %s text separated by %s (not UTF-8 CSV); save it as UTF-8 CSV to "
+            "silence this",
+            path.name,
+            encoding,
+            shown,
+        )
     try:
         return pd.read_csv(
-            path, dtype=dtype, keep_default_na=False, na_values=[""], encoding="utf-8-sig"
+            path,
+            dtype=dtype,
+            keep_default_na=False,
+            na_values=[""],
+            encoding=encoding,
+            sep=delimiter,
         )
-    except UnicodeDecodeError as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(
-            f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8 CSV",
+            f"cannot read as a table ({exc}); found {encoding} text separated by "
+            f"{delimiter!r}: save it as UTF-8 CSV with a header row",
             path=path,
         ) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"cannot read as CSV ({exc})", path=path) from None
 
 
 def numeric_column(
@@ -239,7 +294,75 @@ def read_vector(
                 path=path,
             )
         frame = frame.set_crs(parse_crs(input_crs, path=path, key=key))
+    frame = repair_geometries(frame, path)
     return frame if crs is None else frame.to_crs(crs)
+
+
+def repair_geometries(frame: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """Invalid polygons (self-intersecting rings...) repaired with ``make_valid``, with a
+    warning naming the features; a feature that cannot be repaired is an error."""
+    geoms = frame.geometry
+    present = geoms.notna().to_numpy() & ~geoms.is_empty.to_numpy()
+    invalid = present & ~geoms.is_valid.to_numpy()
+    if not invalid.any():
+        return frame
+    features = np.flatnonzero(invalid) + 1
+    repaired = shapely.make_valid(geoms.to_numpy()[invalid])
+    broken = shapely.is_empty(repaired) | ~shapely.is_valid(repaired)
+    if broken.any():
+        bad = np.zeros(len(frame), bool)
+        bad[np.flatnonzero(invalid)[broken]] = True
+        raise bad_rows_error(
+            "are invalid geometries that cannot be repaired; fix them (QGIS: Fix Geometries)",
+            bad,
+            np.arange(1, len(frame) + 1),
+            path,
+            first_row=1,
+        )
+    shown = ", ".join(str(f) for f in features[:MAX_ROWS_LISTED])
+    log.warning(
+        "%s: %d invalid geometries repaired with make_valid (features %s%s)",
+        path.name,
+        int(invalid.sum()),
+        shown,
+        " ..." if len(features) > MAX_ROWS_LISTED else "",
+    )
+    out = frame.copy()
+    values = out.geometry.to_numpy().copy()
+    values[invalid] = repaired
+    return out.set_geometry(gpd.GeoSeries(values, index=out.index, crs=out.crs))
+
+
+def warn_overlaps(
+    frame: gpd.GeoDataFrame, path: Path, *, id_column: str, tolerance_km2: float = 0.01
+) -> list[dict]:
+    """Warn about polygons that overlap (beyond ``tolerance_km2``): a place in both gets the
+    first one's value. Returns the overlapping pairs (ids and overlap area)."""
+    polys = frame[frame.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if len(polys) < 2:
+        return []
+    left, right = polys.sindex.query(polys.geometry, predicate="intersects")
+    pairs = left < right
+    left, right = left[pairs], right[pairs]
+    if not len(left):
+        return []
+    geoms = polys.geometry.to_numpy()
+    area = shapely.area(shapely.intersection(geoms[left], geoms[right])) / 1e6
+    over = area > tolerance_km2
+    ids = polys[id_column].astype(str).to_numpy()
+    found = [
+        {"a": ids[i], "b": ids[j], "overlap_km2": float(a)}
+        for i, j, a in zip(left[over], right[over], area[over], strict=True)
+    ]
+    if found:
+        shown = "; ".join(f"{f['a']} and {f['b']} ({f['overlap_km2']:.2f} km²)" for f in found[:10])
+        log.warning(
+            "%s: %d pairs of polygons overlap, so places in the overlap take the first's value: %s",
+            path.name,
+            len(found),
+            shown,
+        )
+    return found
 
 
 def read_points(

@@ -18,7 +18,14 @@ import shapely
 from pyproj import CRS
 
 from geo.config import FacilitiesConfig, RegionConfig
-from geo.errors import InputError
+from geo.errors import InputError, NetworkError
+from geo.inputs.checks import (
+    Problems,
+    check_class_keys,
+    check_density,
+    check_network_size,
+    check_on_network,
+)
 from geo.inputs.edges import edge_effects
 from geo.inputs.facilities import load_facilities
 from geo.inputs.layers import (
@@ -106,7 +113,12 @@ def speed_settings(config: RegionConfig) -> SpeedSettings:
 
 
 def build_region_network(
-    config: RegionConfig, crs: CRS, *, cache_dir: Path, online: bool = False
+    config: RegionConfig,
+    crs: CRS,
+    *,
+    cache_dir: Path,
+    online: bool = False,
+    write_cache: bool = True,
 ) -> tuple[RoadNetwork, dict[str, Any]]:
     """The region's road network (read from its OSM file, the cache, or downloaded if allowed)."""
     roads = config.roads
@@ -119,9 +131,17 @@ def build_region_network(
                 path=config.source_path,
             )
         path = download_roads(roads.place, roads.polygon, cache_dir=cache_dir)
-    built = build_network(
-        path, speed_settings(config), crs, cache_dir=cache_dir if roads.cache else None
-    )
+    try:
+        built = build_network(
+            path,
+            speed_settings(config),
+            crs,
+            cache_dir=cache_dir if roads.cache else None,
+            write_cache=write_cache,
+        )
+    except NetworkError as exc:  # e.g. every edge in a tiny disconnected fragment
+        raise InputError(f"the road network cannot be built: {exc}", path=path) from None
+    check_network_size(built.network.n_nodes, path)
     return built.network, built.info
 
 
@@ -140,32 +160,19 @@ def _facilities(cfg: FacilitiesConfig, kind: str, crs: CRS | str) -> gpd.GeoData
     )
 
 
-def load_region_facilities(
-    config: RegionConfig,
-) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, CRS]:
-    """GP practices and specialist services, read once, and the analysis CRS.
-
-    The analysis CRS is ``region.crs`` (which must be projected), or else the UTM zone of the
-    GP practices, estimated from the facilities as read.
-    """
+def analysis_crs(config: RegionConfig) -> CRS | None:
+    """``region.crs`` (which must be projected), or None to take the GP practices' UTM zone."""
     configured = config.region.crs
-    if configured:
-        crs = parse_crs(configured, path=config.source_path, key="region.crs")
-        if not crs.is_projected:
-            raise InputError(
-                f"region.crs {configured} is not projected; distances need metres. Use a "
-                "projected CRS (e.g. the local UTM or MGA zone) or leave it out to use UTM",
-                path=config.source_path,
-            )
-    else:
-        crs = CRS.from_epsg(4326)
-    gps = _facilities(config.gp_practices, "gp", crs)
-    spcs = _facilities(config.specialist_services, "spc", crs)
     if not configured:
-        crs = gps.estimate_utm_crs()
-        log.info("no region.crs configured: using %s", crs.name)
-        gps, spcs = gps.to_crs(crs), spcs.to_crs(crs)
-    return gps, spcs, crs
+        return None
+    crs = parse_crs(configured, path=config.source_path, key="region.crs")
+    if not crs.is_projected:
+        raise InputError(
+            f"region.crs {configured} is not projected; distances need metres. Use a "
+            "projected CRS (e.g. the local UTM or MGA zone) or leave it out to use UTM",
+            path=config.source_path,
+        )
+    return crs
 
 
 def snap_region(
@@ -193,8 +200,13 @@ def load_inputs(
     cache_dir: Path | None = None,
     online: bool = False,
     timer: StageTimer | None = None,
+    write_cache: bool = True,
 ) -> RegionInputs:
     """Read roads, facilities, population, remoteness and need for a region; snap them once.
+
+    Every section that can be read is read and every problem kept; the stage then stops with
+    all of them (:class:`~geo.errors.InputErrors`), so ``gapmap validate`` (which runs this
+    stage and nothing else) and ``gapmap run`` report the same problems.
 
     Parameters
     ----------
@@ -206,6 +218,8 @@ def load_inputs(
         Allow downloading roads (only used when the config names a place or polygon).
     timer
         Receives the stages ``facilities``, ``roads``, ``population``, ``remoteness``, ``need``.
+    write_cache
+        Save a newly built road network to the cache (False writes nothing).
 
     Returns
     -------
@@ -213,16 +227,41 @@ def load_inputs(
     """
     timer = timer or StageTimer()
     cache = cache_dir if cache_dir is not None else default_cache_dir(config)
+    problems = Problems()
     with timer.stage("facilities", "reading GP practices and specialist services"):
-        gps, spcs, crs = load_region_facilities(config)
+        crs = problems.attempt(analysis_crs, config)
+        read_crs = crs or CRS.from_epsg(4326)
+        gps = problems.attempt(_facilities, config.gp_practices, "gp", read_crs)
+        spcs = problems.attempt(_facilities, config.specialist_services, "spc", read_crs)
+        if crs is None and gps is not None:
+            crs = gps.estimate_utm_crs()
+            log.info("no region.crs configured: using %s", crs.name)
+            gps, spcs = gps.to_crs(crs), None if spcs is None else spcs.to_crs(crs)
+    if crs is None:  # nothing else can be read without an analysis CRS
+        problems.raise_any()
     with timer.stage("roads", "reading roads and building the network"):
-        network, road_info = build_region_network(config, crs, cache_dir=cache, online=online)
+        built = problems.attempt(
+            build_region_network,
+            config,
+            crs,
+            cache_dir=cache,
+            online=online,
+            write_cache=write_cache,
+        )
+        network, road_info = built if built is not None else (None, {})
     with timer.stage("population", "placing the population"):
-        boundary = read_boundary(config.region.boundary, crs=crs)
-        origins = load_population(config.population, crs=crs, region=boundary, network=network)
-        subareas = load_subareas(config.subareas, crs=crs)
-        origins = assign_subareas(origins, subareas)
+        boundary = problems.attempt(read_boundary, config.region.boundary, crs=crs)
+        origins = problems.attempt(
+            load_population, config.population, crs=crs, region=boundary, network=network
+        )
+        subareas = problems.attempt(load_subareas, config.subareas, crs=crs)
+        if origins is not None:
+            origins = assign_subareas(origins, subareas)
+            problems.attempt(check_density, origins, config.population)
+    snaps = edge = None
+    if network is not None and origins is not None and gps is not None and spcs is not None:
         snaps = snap_region(network, origins, gps, spcs, config)
+        problems.attempt(check_on_network, origins, snaps, config)
         region = boundary if boundary is not None else origins.geometry.union_all().convex_hull
         edge = edge_effects(
             network,
@@ -231,15 +270,26 @@ def load_inputs(
             snaps,
             reach_min=config.thresholds.longest_min,
         )
-    with timer.stage("remoteness", "classifying remoteness"):
-        remoteness = load_remoteness(
-            config.remoteness, origins, crs=crs, network=network, snap=snaps.origins
-        )
-        origins["remoteness_class"] = remoteness.classes.to_numpy()
-    with timer.stage("need", "estimating palliative care need"):
-        need = load_need(config.need, origins, country=config.region.country)
-        origins["need_cancer"] = need.origins["need_cancer"].to_numpy()
-        origins["need_non_cancer"] = need.origins["need_non_cancer"].to_numpy()
+    remoteness = need = None
+    if origins is not None:
+        with timer.stage("remoteness", "classifying remoteness"):
+            remoteness = problems.attempt(
+                load_remoteness,
+                config.remoteness,
+                origins,
+                crs=crs,
+                network=network,
+                snap=None if snaps is None else snaps.origins,
+            )
+        if remoteness is not None:
+            origins["remoteness_class"] = remoteness.classes.to_numpy()
+            problems.attempt(check_class_keys, config, remoteness)
+        with timer.stage("need", "estimating palliative care need"):
+            need = problems.attempt(load_need, config.need, origins, country=config.region.country)
+        if need is not None:
+            origins["need_cancer"] = need.origins["need_cancer"].to_numpy()
+            origins["need_non_cancer"] = need.origins["need_non_cancer"].to_numpy()
+    problems.raise_any()
     return RegionInputs(
         network=network,
         gp_practices=gps,

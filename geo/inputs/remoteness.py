@@ -24,7 +24,7 @@ import pandas as pd
 from pyproj import CRS
 
 from geo.errors import InputError
-from geo.inputs.readers import read_csv_table, read_vector, require_columns
+from geo.inputs.readers import read_csv_table, read_vector, require_columns, warn_overlaps
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,7 @@ def classify_by_polygons(
     present = [c for c in class_order if (areas["remoteness_class"] == c).any()]
     log.info("remoteness (%s): %s", scheme, ", ".join(present))
     dissolved = areas.dissolve("remoteness_class", as_index=False)
+    stats["overlaps"] = warn_overlaps(dissolved, path, id_column="remoteness_class")
     return RemotenessResult(
         classes=classes,
         scheme=scheme,

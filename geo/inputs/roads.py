@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from geo.errors import InputError, NetworkError
+from geo.errors import InputError
 from geo.inputs.speeds import SpeedSettings, assign_speeds
 from geo.routing.network import CACHE_FORMAT, RoadNetwork
 
@@ -148,9 +148,10 @@ def load_roads(path: str | Path, *, settings: SpeedSettings | None = None) -> Ro
             f"cannot read as OpenStreetMap data ({exc}); is the file complete?", path=path
         ) from None
     if not collected.way_ids:
-        raise NetworkError(
-            f"{path}: no drivable roads found (highway=* ways of the drivable "
-            "classes, or car ferries); is this the right extract?"
+        raise InputError(
+            "no drivable roads found (highway=* ways of the drivable classes, or car "
+            "ferries); is this the right extract?",
+            path=path,
         )
     edges, nodes = _edges_from_ways(collected)
     mid_x, mid_y = _local_metres(edges["mid_lon"].to_numpy(), edges["mid_lat"].to_numpy())
@@ -422,7 +423,12 @@ class BuiltNetwork:
 
 
 def build_network(
-    path: str | Path, settings: Any, crs: CRS | str, *, cache_dir: Path | None = None
+    path: str | Path,
+    settings: Any,
+    crs: CRS | str,
+    *,
+    cache_dir: Path | None = None,
+    write_cache: bool = True,
 ) -> BuiltNetwork:
     """Read an OSM file and build its network, reusing a cached build when inputs match.
 
@@ -439,6 +445,9 @@ def build_network(
         Analysis CRS.
     cache_dir
         Cache folder, or None to always build.
+    write_cache
+        Save a new build into ``cache_dir`` (False: only read an existing one, as
+        ``gapmap validate`` does, which writes nothing).
 
     Returns
     -------
@@ -470,7 +479,7 @@ def build_network(
         "cache_key": key,
         "from_cache": False,
     }
-    if key is not None:
+    if key is not None and write_cache:
         cached = Path(cache_dir) / f"network-{key[:24]}.npz"
         network.save(cached)
         cached.with_suffix(".json").write_text(json.dumps(info, default=str))

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from geo import __version__
-from geo.render.files import write_atomic_text
+from geo.render.files import safe_cell, write_atomic_text
 from geo.render.report import template_env
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,10 @@ def write_summary(rows: list[dict[str, Any]], out_dir: Path) -> Path:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    text = summary_frame(rows).to_csv(index=False, float_format="%.10g")
+    frame = summary_frame(rows)
+    for col in ("region", "error", "out_dir"):
+        frame[col] = frame[col].map(safe_cell)
+    text = frame.to_csv(index=False, float_format="%.10g")
     return write_atomic_text(out_dir / "batch_summary.csv", text)
 
 

@@ -1,19 +1,17 @@
-"""Writing a run's output folder atomically: GeoPackage layers, CSV tables, run.json.
+"""Writing a run's files: GeoPackage layers, CSV tables, the travel-time surface, run.json.
 
-Everything is written into a temporary sibling folder first and renamed into place at the end,
-so a failed run never leaves half a folder or overwrites a good earlier result.
+The files go into a staging folder that :mod:`geo.render.outdir` swaps in as a whole, so a
+failed run never leaves half a folder or overwrites a good earlier result. CSV cells that a
+spreadsheet would run as a formula are neutralised (prefixed with ``'``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,44 +35,6 @@ TABLE_NAMES = (
 )
 
 
-@contextlib.contextmanager
-def atomic_directory(final: Path) -> Iterator[Path]:
-    """Yield a temporary folder that replaces ``final`` only if the block succeeds.
-
-    Parameters
-    ----------
-    final
-        The output folder to create or replace.
-
-    Yields
-    ------
-    pathlib.Path
-        An empty temporary folder next to ``final`` (same file system, so the rename is atomic).
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; outputs are meant to be shared
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-    try:
-        tmp.rename(final)
-    except BaseException:
-        if old is not None:
-            old.rename(final)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def write_atomic_text(path: Path, text: str) -> Path:
     """Write a text file via a temporary file and :func:`os.replace`."""
     path = Path(path)
@@ -96,50 +56,70 @@ def sha256_file(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def write_outputs(
+def write_region_files(
     results: Results,
-    out_dir: Path,
+    folder: Path,
     *,
     write_map: Callable[[Results, Path], Any] | None = None,
     write_report: Callable[[Results, Path], Any] | None = None,
 ) -> list[Path]:
-    """Write the whole output folder of a run (see the README's output contract).
+    """Write a run's files into ``folder`` (see the README's output contract).
+
+    ``folder`` is a staging folder (:mod:`geo.render.outdir`): it is swapped in as a whole.
 
     Parameters
     ----------
     results
-        The run's results.
-    out_dir
-        Final folder; replaced atomically when everything has been written.
+        The run's results (with provenance).
+    folder
+        Where to write (created if missing).
     write_map, write_report
         Callables writing ``map.html`` / ``report.html`` to the given path (skipped when None).
 
     Returns
     -------
     list of pathlib.Path
-        The files written, under their final location.
+        The files written, relative to ``folder``.
     """
-    out_dir = Path(out_dir)
-    with atomic_directory(out_dir) as tmp:
-        (tmp / "tables").mkdir()
-        write_layers(results, tmp / "layers.gpkg")
-        missing = [name for name in TABLE_NAMES if name not in results.tables]
-        if missing:
-            raise GeoError(f"results lack the tables {missing}; the run did not complete")
-        for name in sorted(results.tables):
-            results.tables[name].to_csv(
-                tmp / "tables" / f"{name}.csv", index=False, float_format="%.10g"
-            )
-        if results.travel_time_surface is not None:
-            write_surface(results.travel_time_surface, tmp / "travel_time_spc.tif")
-        if write_map is not None:
-            write_map(results, tmp / "map.html")
-        if write_report is not None:
-            write_report(results, tmp / "report.html")
-        (tmp / "run.json").write_text(provenance_json(results.provenance), encoding="utf-8")
-        written = sorted(p.relative_to(tmp) for p in tmp.rglob("*") if p.is_file())
-    log.info("wrote %d files to %s", len(written), out_dir)
-    return [out_dir / p for p in written]
+    folder = Path(folder)
+    (folder / "tables").mkdir(parents=True, exist_ok=True)
+    missing = [name for name in TABLE_NAMES if name not in results.tables]
+    if missing:
+        raise GeoError(f"results lack the tables {missing}; the run did not complete")
+    write_layers(results, folder / "layers.gpkg")
+    for name in sorted(results.tables):
+        write_csv(results.tables[name], folder / "tables" / f"{name}.csv")
+    if results.travel_time_surface is not None:
+        write_surface(results.travel_time_surface, folder / "travel_time_spc.tif")
+    if write_map is not None:
+        write_map(results, folder / "map.html")
+    if write_report is not None:
+        write_report(results, folder / "report.html")
+    (folder / "run.json").write_text(provenance_json(results.provenance), encoding="utf-8")
+    written = sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
+    log.info("wrote %d files", len(written))
+    return written
+
+
+# Cells a spreadsheet would run as a formula: neutralised in every CSV gapmap writes.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    """A text cell prefixed with ``'`` when a spreadsheet would read it as a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a table as CSV: 10 significant digits, text cells safe from formula injection."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(safe_cell)
+    out.to_csv(path, index=False, float_format="%.10g")
+    return Path(path)
 
 
 def write_surface(surface: dict[str, Any], path: Path) -> None:

@@ -19,7 +19,8 @@ from geo.analysis import gaps
 from geo.analysis.findings import compute_findings
 from geo.config import slugify
 from geo.errors import GeoError
-from geo.render.files import atomic_directory
+from geo.render.files import write_csv
+from geo.render.outdir import atomic_directory
 from geo.render.report import write_report
 from geo.results import Results
 
@@ -117,7 +118,7 @@ def write_workshop_packs(results: Results, out_dir: str | Path, *, pdf: bool = F
     out_dir = Path(out_dir)
     written: list[Path] = []
     rows = []
-    with atomic_directory(out_dir) as tmp:
+    with atomic_directory(out_dir, kind="packs") as tmp:
         for row in areas.drop(columns="geometry").to_dict("records"):
             if str(row["area_id"]) not in populated:
                 continue
@@ -125,8 +126,6 @@ def write_workshop_packs(results: Results, out_dir: str | Path, *, pdf: bool = F
             write_report(subarea_results(results, row["area_id"]), tmp / name, pdf=pdf)
             rows.append({"area_id": row["area_id"], "area_name": row["area_name"], "file": name})
             written.append(out_dir / name)
-        pd.DataFrame(rows, columns=["area_id", "area_name", "file"]).to_csv(
-            tmp / "index.csv", index=False
-        )
+        write_csv(pd.DataFrame(rows, columns=["area_id", "area_name", "file"]), tmp / "index.csv")
     log.info("%d workshop packs written to %s", len(written), out_dir)
     return [*written, out_dir / "index.csv"]

@@ -52,6 +52,7 @@ from geo.inputs.readers import read_vector, require_columns
 from geo.inputs.validate import check_inputs
 from geo.render.batch_pages import write_index, write_summary
 from geo.render.files import provenance_json, sha256_file, write_atomic_text
+from geo.render.outdir import claim_output, mark
 from geo.routing.cluster import dask_client
 from geo.workflows.pipeline import input_files, run
 
@@ -334,6 +335,7 @@ def run_batch(
     *,
     connect_timeout_s: float = 5.0,
     check_files: bool = True,
+    force: bool = False,
 ) -> BatchOutcome:
     """Run every region of a batch as a Dask task; write the summary and the index page.
 
@@ -351,6 +353,9 @@ def run_batch(
         Seconds to wait for ``scheduler_address``.
     check_files
         Check every config's input files before starting (as ``gapmap validate`` does).
+    force
+        Use an output folder that holds files gapmap did not write (never one holding an
+        input).
 
     Returns
     -------
@@ -364,20 +369,28 @@ def run_batch(
     batch = batch if isinstance(batch, BatchConfig) else load_batch(batch)
     target = Path(out_dir) if out_dir is not None else default_out_dir(batch)
     regions = plan_batch(batch, target, check_files=check_files)
+    used = [batch.source_path] + [
+        p
+        for r in regions
+        for p in input_files(r.config).values()
+        if BATCH_DIR not in p.parts  # the sub-area boundaries the batch writes itself
+    ]
     with contextlib.ExitStack() as stack:
+        stack.enter_context(claim_output(target, inputs=used, force=force, kind="batch"))
         client = None
         if scheduler_address:  # fail on an unreachable scheduler before writing anything
             client = stack.enter_context(
                 dask_client(scheduler_address, connect_timeout_s=connect_timeout_s)
             )
+        mark(target, "batch")
         _write_boundaries(regions)
         rows, pending = _skip_current(regions, target)
         if pending:
             if client is None:
                 client = stack.enter_context(dask_client(None, n_workers=n_workers))
             rows.update(_run_pending(client, pending, target))
-    ordered = [rows[r.slug] for r in regions]
-    files = [write_summary(ordered, target), write_index(ordered, target)]
+        ordered = [rows[r.slug] for r in regions]
+        files = [write_summary(ordered, target), write_index(ordered, target)]
     return BatchOutcome(summary=ordered, out_dir=target, files=files)
 
 

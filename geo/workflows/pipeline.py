@@ -13,6 +13,7 @@ benchmarks call them and never re-run a stage their own way:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import platform
@@ -25,8 +26,9 @@ from geo import __version__
 from geo.analysis.region import analyse as analyse_inputs
 from geo.config import RegionConfig, slugify
 from geo.inputs.region import RegionInputs, default_cache_dir, load_inputs
-from geo.progress import Progress, StageTimer
+from geo.progress import Progress, StageTimer, collect_warnings
 from geo.render.files import sha256_file
+from geo.render.outdir import OutputFolder, claim_output
 from geo.render.region import write_region
 from geo.results import Results
 
@@ -61,6 +63,7 @@ def run(
     progress: Progress | None = None,
     write_outputs: bool = True,
     cache_dir: str | Path | None = None,
+    force: bool = False,
 ) -> RunOutcome:
     """Run one region end to end and (by default) write its output folder.
 
@@ -78,6 +81,9 @@ def run(
         Write outputs (map, report, layers, tables, run.json); False returns results only.
     cache_dir
         Where built road networks are cached; default ``.cache/`` next to the config.
+    force
+        Replace an output folder that holds files gapmap did not write (never one holding an
+        input).
 
     Returns
     -------
@@ -87,13 +93,21 @@ def run(
     timer = StageTimer(progress)
     started = datetime.now(timezone.utc)
     cache = Path(cache_dir) if cache_dir else default_cache_dir(config)
-    inputs = load_inputs(config, cache_dir=cache, online=online, timer=timer)
-    results = analyse(config, inputs, timer=timer, started=started)
     target = output_dir(config, out_dir)
     files: list[Path] = []
-    if write_outputs:
-        with timer.stage("outputs", "writing map, report, layers and tables"):
-            files = write(results, target, config)
+    with contextlib.ExitStack() as stack:
+        out = None
+        if write_outputs:  # check and lock the output folder before any computing
+            out = stack.enter_context(
+                claim_output(target, inputs=input_files(config).values(), force=force)
+            )
+        caught = stack.enter_context(collect_warnings())
+        inputs = load_inputs(config, cache_dir=cache, online=online, timer=timer)
+        results = analyse(config, inputs, timer=timer, started=started)
+        results.provenance["warnings"] = caught.messages  # the same list: grows while writing
+        if out is not None:
+            with timer.stage("outputs", "writing map, report, layers and tables"):
+                files = write_into(out, results, config)
     results.provenance["timings_s"] = dict(timer.timings_s)
     return RunOutcome(results=results, out_dir=target if write_outputs else None, files=files)
 
@@ -113,11 +127,17 @@ def analyse(
     return results
 
 
-def write(results: Results, target: Path, config: RegionConfig) -> list[Path]:
-    """The write stage: a region's output folder, replaced atomically."""
-    return write_region(
-        results, Path(target), offline=config.output.offline_map, tiles=config.output.tiles
-    )
+def write(
+    results: Results, target: Path, config: RegionConfig, *, force: bool = False
+) -> list[Path]:
+    """The write stage: a region's output folder, checked, locked and replaced atomically."""
+    with claim_output(Path(target), inputs=input_files(config).values(), force=force) as out:
+        return write_into(out, results, config)
+
+
+def write_into(out: OutputFolder, results: Results, config: RegionConfig) -> list[Path]:
+    """Write a region's files into a claimed output folder."""
+    return write_region(results, out, offline=config.output.offline_map, tiles=config.output.tiles)
 
 
 def input_files(config: RegionConfig) -> dict[str, Path]:

@@ -7,6 +7,7 @@ The region's inputs are loaded (and snapped) once; the scenario's facility chang
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from dataclasses import dataclass
@@ -19,10 +20,12 @@ from geo.analysis.scenario import apply_scenario, scenario_changes, virtual_cove
 from geo.config import RegionConfig, ScenarioConfig, slugify
 from geo.inputs.region import RegionInputs, default_cache_dir
 from geo.progress import Progress, StageTimer
-from geo.render.files import atomic_directory, provenance_json, write_atomic_text
+from geo.render.files import provenance_json, write_atomic_text, write_csv
+from geo.render.outdir import OutputFolder, claim_output
+from geo.render.region import write_region_folder
 from geo.render.scenario_map import write_scenario_map
 from geo.results import Results
-from geo.workflows.pipeline import analyse, load_inputs, output_dir, write
+from geo.workflows.pipeline import analyse, input_files, load_inputs, output_dir
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,7 @@ def run_scenario(
     cache_dir: str | Path | None = None,
     online: bool = False,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> ScenarioOutcome:
     """Run baseline and scenario on one loaded road network and write both.
 
@@ -69,25 +73,53 @@ def run_scenario(
     config = scenario_config(config, scenario)
     timer = StageTimer(progress)
     cache = Path(cache_dir) if cache_dir else default_cache_dir(config)
-    inputs = load_inputs(config, cache_dir=cache, online=online, timer=timer)
-    outcome = analyse_scenario(config, inputs, scenario, timer=timer)
-    if not write_outputs:
-        return outcome
     target = (
         Path(out_dir)
         if out_dir
         else output_dir(config, None) / f"scenario_{slugify(scenario.name, default='scenario')}"
     )
-    with timer.stage("outputs", "writing both runs, the change tables and the map"):
-        return write_scenario(config, scenario, outcome, target)
+    with contextlib.ExitStack() as stack:
+        out = None
+        if write_outputs:  # check and lock the output folder before any computing
+            out = stack.enter_context(
+                claim_output(target, inputs=_inputs(config, scenario), force=force, kind="scenario")
+            )
+        inputs = load_inputs(config, cache_dir=cache, online=online, timer=timer)
+        outcome = analyse_scenario(config, inputs, scenario, timer=timer)
+        if out is None:
+            return outcome
+        with timer.stage("outputs", "writing both runs, the change tables and the map"):
+            return _write_into(out, config, scenario, outcome)
+
+
+def _inputs(config: RegionConfig, scenario: ScenarioConfig) -> list[Path]:
+    return [
+        *input_files(config).values(),
+        *([scenario.source_path] if scenario.source_path else []),
+    ]
 
 
 def write_scenario(
-    config: RegionConfig, scenario: ScenarioConfig, outcome: ScenarioOutcome, target: Path
+    config: RegionConfig,
+    scenario: ScenarioConfig,
+    outcome: ScenarioOutcome,
+    target: Path,
+    *,
+    force: bool = False,
 ) -> ScenarioOutcome:
-    """Write a scenario's folder atomically; returns the outcome with ``out_dir`` and files."""
-    files = _write(config, scenario, outcome.baseline, outcome.scenario, Path(target))
-    return dataclasses.replace(outcome, out_dir=Path(target), files=files)
+    """Write a scenario's folder (checked, locked, swapped in atomically); returns the outcome
+    with ``out_dir`` and the files."""
+    inputs = _inputs(config, scenario)
+    with claim_output(Path(target), inputs=inputs, force=force, kind="scenario") as out:
+        return _write_into(out, config, scenario, outcome)
+
+
+def _write_into(out: OutputFolder, config, scenario, outcome: ScenarioOutcome) -> ScenarioOutcome:
+    with out.staging() as tmp:
+        _write(config, scenario, outcome.baseline, outcome.scenario, tmp)
+    log.info("scenario %r written to %s", scenario.name, out.final)
+    files = sorted(p for p in out.final.rglob("*") if p.is_file())
+    return dataclasses.replace(outcome, out_dir=out.final, files=files)
 
 
 def analyse_scenario(
@@ -120,22 +152,19 @@ def analyse_scenario(
     return ScenarioOutcome(baseline, result, changes, totals, None, [])
 
 
-def _write(config, scenario, baseline: Results, result: Results, target: Path) -> list[Path]:
-    with atomic_directory(target) as tmp:
-        write(baseline, tmp / "baseline", config)
-        write(result, tmp / "scenario", config)
-        (tmp / "tables").mkdir()
-        for name in ("scenario_changes", "scenario_change_totals"):
-            result.tables[name].to_csv(
-                tmp / "tables" / f"{name}.csv", index=False, float_format="%.10g"
-            )
-        write_scenario_map(
-            baseline, result, scenario, tmp / "scenario_map.html", offline=config.output.offline_map
-        )
-        info = {"scenario": scenario.model_dump(mode="json")}
-        write_atomic_text(tmp / "scenario.json", provenance_json(info))
-    log.info("scenario %r written to %s", scenario.name, target)
-    return sorted(p for p in target.rglob("*") if p.is_file())
+def _write(config, scenario, baseline: Results, result: Results, folder: Path) -> None:
+    """Both runs' folders, the change tables, the map and scenario.json, into ``folder``."""
+    kw = {"offline": config.output.offline_map, "tiles": config.output.tiles}
+    write_region_folder(baseline, folder / "baseline", **kw)
+    write_region_folder(result, folder / "scenario", **kw)
+    (folder / "tables").mkdir()
+    for name in ("scenario_changes", "scenario_change_totals"):
+        write_csv(result.tables[name], folder / "tables" / f"{name}.csv")
+    write_scenario_map(
+        baseline, result, scenario, folder / "scenario_map.html", offline=config.output.offline_map
+    )
+    info = {"scenario": scenario.model_dump(mode="json")}
+    write_atomic_text(folder / "scenario.json", provenance_json(info))
 
 
 __all__ = [

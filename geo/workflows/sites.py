@@ -10,7 +10,9 @@ and non-cancer need each site newly brings within reach), ``sites_map.html`` and
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 from pathlib import Path
 
 import geopandas as gpd
@@ -26,14 +28,15 @@ from geo.analysis.sites import (
     unmet_weight,
 )
 from geo.config import RegionConfig
-from geo.errors import InputError
+from geo.errors import InputError, InputErrors
 from geo.inputs.region import RegionInputs, default_cache_dir
 from geo.progress import Progress, StageTimer
-from geo.render.files import atomic_directory, provenance_json, write_atomic_text
+from geo.render.files import provenance_json, write_atomic_text, write_csv
+from geo.render.outdir import claim_output
 from geo.render.sites_map import write_sites_map
 from geo.results import Results
 from geo.routing.network import RoadNetwork
-from geo.workflows.pipeline import analyse, load_inputs, output_dir
+from geo.workflows.pipeline import analyse, input_files, load_inputs, output_dir
 
 log = logging.getLogger(__name__)
 
@@ -49,30 +52,58 @@ def run_sites(
     write_outputs: bool = True,
     cache_dir: str | Path | None = None,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> tuple[Results, SiteChoice, Path | None]:
     """Choose ``k`` outreach sites for a region and (by default) write the outputs."""
-    if k < 1:
-        raise InputError(f"--k must be at least 1 (got {k})")
+    check_weights(k=k, non_cancer_weight=non_cancer_weight, remote_weight=remote_weight)
     timer = StageTimer(progress)
     cache = Path(cache_dir) if cache_dir else default_cache_dir(config)
-    inputs = load_inputs(config, cache_dir=cache, timer=timer)
-    results = analyse(config, inputs, timer=timer)
-    with timer.stage("sites", "choosing outreach sites"):
-        choice, settings = select_sites(
-            config,
-            inputs,
-            results,
-            k=k,
-            candidates=candidates,
-            non_cancer_weight=non_cancer_weight,
-            remote_weight=remote_weight,
-        )
-    target = None
-    if write_outputs:
-        target = Path(out_dir) if out_dir else output_dir(config, None) / "sites"
-        with timer.stage("outputs", "writing the sites table and map"):
-            write_sites(results, choice, settings, target, offline=config.output.offline_map)
-    return results, choice, target
+    target = Path(out_dir) if out_dir else output_dir(config, None) / "sites"
+    inputs_used = [*input_files(config).values()]
+    if candidates not in ("gp_practices", "grid"):
+        inputs_used.append(Path(candidates))
+    with contextlib.ExitStack() as stack:
+        out = None
+        if write_outputs:  # check and lock the output folder before any computing
+            out = stack.enter_context(
+                claim_output(target, inputs=inputs_used, force=force, kind="sites")
+            )
+        inputs = load_inputs(config, cache_dir=cache, timer=timer)
+        results = analyse(config, inputs, timer=timer)
+        with timer.stage("sites", "choosing outreach sites"):
+            choice, settings = select_sites(
+                config,
+                inputs,
+                results,
+                k=k,
+                candidates=candidates,
+                non_cancer_weight=non_cancer_weight,
+                remote_weight=remote_weight,
+            )
+        if out is not None:
+            stage = timer.stage("outputs", "writing the sites table and map")
+            with stage, out.staging() as tmp:
+                _write(results, choice, settings, tmp, offline=config.output.offline_map)
+    return results, choice, target if write_outputs else None
+
+
+def check_weights(*, k: int, non_cancer_weight: float, remote_weight: float) -> None:
+    """``k`` at least 1 and the weights finite and non-negative, or an :class:`InputError`."""
+    problems = []
+    if k < 1:
+        problems.append(InputError(f"--k must be at least 1 (got {k})"))
+    for name, value in (
+        ("--non-cancer-weight", non_cancer_weight),
+        ("--remote-weight", remote_weight),
+    ):
+        if not math.isfinite(value) or value < 0:
+            problems.append(
+                InputError(f"{name} must be a finite number of at least 0 (got {value!r})")
+            )
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise InputErrors(problems)
 
 
 def select_sites(
@@ -92,8 +123,7 @@ def select_sites(
     tuple
         The choice, and the settings ``sites.json`` records.
     """
-    if k < 1:
-        raise InputError(f"--k must be at least 1 (got {k})")
+    check_weights(k=k, non_cancer_weight=non_cancer_weight, remote_weight=remote_weight)
     origins = results.origins
     remote = remote_classes(results.remoteness_classes)
     weight = unmet_weight(
@@ -140,13 +170,16 @@ def _candidates(spec: str, results: Results, weight, network: RoadNetwork) -> gp
 def write_sites(
     results: Results, choice: SiteChoice, settings: dict, target: Path, *, offline: bool = False
 ) -> None:
-    """Write ``target`` (the sites table, ``sites.json`` and the map) atomically."""
-    with atomic_directory(target) as tmp:
-        (tmp / "tables").mkdir()
-        choice.table.to_csv(
-            tmp / "tables" / "site_selection.csv", index=False, float_format="%.10g"
-        )
-        info = {"settings": settings, **summary(choice)}
-        write_atomic_text(tmp / "sites.json", provenance_json(info))
-        write_sites_map(results, choice, tmp / "sites_map.html", offline=offline)
+    """Write ``target`` (the sites table, ``sites.json`` and the map): checked, locked and
+    swapped in atomically."""
+    with claim_output(Path(target), kind="sites") as out, out.staging() as tmp:
+        _write(results, choice, settings, tmp, offline=offline)
     log.info("site selection written to %s", target)
+
+
+def _write(results: Results, choice: SiteChoice, settings: dict, folder: Path, *, offline: bool):
+    (folder / "tables").mkdir()
+    write_csv(choice.table, folder / "tables" / "site_selection.csv")
+    info = {"settings": settings, **summary(choice)}
+    write_atomic_text(folder / "sites.json", provenance_json(info))
+    write_sites_map(results, choice, folder / "sites_map.html", offline=offline)

@@ -1,0 +1,213 @@
+"""What each ``gapmap`` command does: read the config, run the workflow, print its account.
+
+Every command checks its inputs before computing (``gapmap validate`` runs the same checks and
+the inputs stage, nothing else) and its output folder before computing (it must be new, empty
+or an earlier gapmap output; ``--force`` for another folder, never one holding an input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from geo.errors import InputError, InputErrors
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+
+@contextlib.contextmanager
+def progress_for(args: argparse.Namespace, total: int) -> Iterator[Any]:
+    """A stage progress bar on a terminal (None when quiet or not a terminal)."""
+    if args.quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from geo.cli.progress import StageProgress
+
+    bar = StageProgress(total)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def load_checked(config_path: Path):
+    """The config, with every input file's header checked (all problems at once)."""
+    from geo.config import load_config
+    from geo.inputs.validate import check_inputs
+
+    config = load_config(config_path)
+    problems = check_inputs(config)
+    if problems:
+        raise problems[0] if len(problems) == 1 else InputErrors(problems)
+    return config
+
+
+def validate(args: argparse.Namespace) -> int:
+    """``gapmap validate``: the checks and the inputs stage of ``run``; writes nothing."""
+    from geo.cli.progress import expected_stages
+    from geo.workflows.pipeline import load_inputs
+
+    config = load_checked(args.config)
+    with progress_for(args, expected_stages(config, analyses=0, extra=0)) as bar:
+        from geo.progress import StageTimer
+
+        inputs = load_inputs(config, timer=StageTimer(bar), write_cache=False)
+    if not args.quiet:
+        print(
+            f"{args.config}: config and inputs are valid (region '{config.region.name}': "
+            f"{len(inputs.origins):,} populated places, {len(inputs.gp_practices)} GP practices, "
+            f"{len(inputs.specialist_services)} specialist services)"
+        )
+    return EXIT_OK
+
+
+def run(args: argparse.Namespace, config_path: Path, out: Path | None, online: bool) -> int:
+    """``gapmap run`` and ``gapmap demo``."""
+    from geo.cli.progress import expected_stages
+    from geo.workflows.pipeline import run as run_region
+
+    start = time.perf_counter()
+    config = load_checked(config_path)
+    with progress_for(args, expected_stages(config)) as bar:
+        outcome = run_region(config, out_dir=out, online=online, progress=bar, force=args.force)
+    if not args.quiet:
+        print("\n".join(run_summary(outcome, time.perf_counter() - start)))
+    return EXIT_OK
+
+
+def run_summary(outcome: Any, seconds: float) -> list[str]:
+    """A short account of what the run found and wrote (from the run's findings)."""
+    from geo.render.findings_text import summary_lines
+
+    lines = [f"gapmap: {outcome.results.region_name} done in {seconds:.1f} s"]
+    lines += [f"  {line}" for line in summary_lines(outcome.results.findings)]
+    lines.append(f"  wrote {len(outcome.files)} files to {outcome.out_dir}:")
+    lines += [f"    {p.name}" for p in outcome.files if p.parent == outcome.out_dir]
+    tables = [p.name for p in outcome.files if p.parent.name == "tables"]
+    if tables:
+        lines.append(f"    tables/ ({', '.join(tables)})")
+    return lines
+
+
+def report(args: argparse.Namespace) -> int:
+    """``gapmap report``: the report (or one pack per sub-area) without the rest of a run."""
+    from geo.cli.progress import expected_stages
+    from geo.render.outdir import check_output_target, claim_output
+    from geo.render.packs import write_workshop_packs
+    from geo.render.report import html_to_pdf, write_report
+    from geo.workflows.pipeline import input_files, output_dir
+    from geo.workflows.pipeline import run as run_region
+
+    config = load_checked(args.config)
+    if args.pdf:
+        html_to_pdf("<p>check</p>")  # fail on a missing WeasyPrint before the analysis
+    if args.by == "subarea" and config.subareas is None:
+        raise InputError("--by subarea needs a 'subareas' section in the config", path=args.config)
+    target = output_dir(config, args.out)
+    inputs = input_files(config).values()
+    packs = target / "workshop_packs"
+    check_output_target(packs if args.by == "subarea" else target, inputs=inputs, force=args.force)
+    with progress_for(args, expected_stages(config, extra=0)) as bar:
+        results = run_region(config, online=args.online, write_outputs=False, progress=bar).results
+    if args.by == "subarea":
+        files = write_workshop_packs(results, packs, pdf=args.pdf)
+    else:
+        with claim_output(target, inputs=inputs, force=args.force) as out:
+            out.final.mkdir(parents=True, exist_ok=True)
+            files = [write_report(results, out.final / "report.html", pdf=args.pdf)]
+    if not args.quiet:
+        print(f"gapmap: wrote {len(files)} files to {files[0].parent}")
+    return EXIT_OK
+
+
+def batch(args: argparse.Namespace) -> int:
+    """``gapmap batch``: regions as Dask tasks; exit status 1 when any region failed."""
+    from geo.cli.batch import batch_summary_text
+    from geo.workflows.batch import run_batch
+
+    outcome = run_batch(
+        args.batch,
+        args.out,
+        scheduler_address=args.scheduler,
+        n_workers=args.workers,
+        force=args.force,
+    )
+    if not args.quiet:
+        print(batch_summary_text(outcome))
+    return EXIT_FAILURE if outcome.failed else EXIT_OK
+
+
+def scenario(args: argparse.Namespace) -> int:
+    """``gapmap scenario``: baseline and scenario on one network, and what changed."""
+    from geo.cli.progress import expected_stages
+    from geo.config import load_scenario
+    from geo.workflows.scenario import run_scenario
+
+    config = load_checked(args.config)
+    what_if = load_scenario(args.scenario)
+    with progress_for(args, expected_stages(config, analyses=2)) as bar:
+        outcome = run_scenario(config, what_if, out_dir=args.out, progress=bar, force=args.force)
+    if not args.quiet:
+        print("\n".join(scenario_summary_lines(what_if.name, outcome)))
+    return EXIT_OK
+
+
+def scenario_summary_lines(name: str, outcome: Any) -> list[str]:
+    """The scenario's change in specialist coverage by road, and its virtual coverage."""
+    totals = outcome.change_totals.set_index(["coverage", "need_group"])
+    spc_c, spc_nc = totals.loc[("spc", "cancer")], totals.loc[("spc", "non_cancer")]
+    virtual = totals.loc[("virtual", "cancer")]
+    return [
+        f"gapmap: scenario '{name}'",
+        f"  specialist coverage by road: +{spc_c['pop_count_gained']:,.0f} / "
+        f"-{spc_c['pop_count_lost']:,.0f} people; need/yr +{spc_c['need_gained']:,.1f} / "
+        f"-{spc_c['need_lost']:,.1f} cancer, +{spc_nc['need_gained']:,.1f} / "
+        f"-{spc_nc['need_lost']:,.1f} non-cancer",
+        f"  virtual (telehealth) coverage: {virtual['pop_count_scenario']:,.0f} people",
+        f"  wrote {outcome.out_dir} (baseline/, scenario/, tables/scenario_changes.csv, "
+        "scenario_map.html)",
+    ]
+
+
+def sites(args: argparse.Namespace) -> int:
+    """``gapmap sites``: k outreach sites by lazy greedy maximal coverage."""
+    from geo.analysis.sites import summary
+    from geo.cli.progress import expected_stages
+    from geo.workflows.sites import check_weights, run_sites
+
+    check_weights(
+        k=args.k, non_cancer_weight=args.non_cancer_weight, remote_weight=args.remote_weight
+    )
+    config = load_checked(args.config)
+    with progress_for(args, expected_stages(config, extra=2)) as bar:
+        _, choice, target = run_sites(
+            config,
+            k=args.k,
+            candidates=args.candidates,
+            non_cancer_weight=args.non_cancer_weight,
+            remote_weight=args.remote_weight,
+            out_dir=args.out,
+            progress=bar,
+            force=args.force,
+        )
+    if not args.quiet:
+        info = summary(choice)
+        lines = [
+            f"gapmap: {info['sites_chosen']} sites from {info['candidates']} candidates cover "
+            f"{info['share_of_unmet_covered']:.0%} of the need beyond specialist reach",
+            f"  greedy guarantee >= {info['greedy_guarantee']:.1%} of the optimum; certified "
+            f">= {info['certified_ratio']:.1%} on this region",
+        ]
+        lines += [
+            f"  {int(r['rank'])}. {r['name']} (+{r['marginal_need_cancer']:.1f} cancer, "
+            f"+{r['marginal_need_non_cancer']:.1f} non-cancer need/yr newly in reach)"
+            for r in choice.table.to_dict("records")
+        ]
+        lines.append(f"  wrote {target}")
+        print("\n".join(lines))
+    return EXIT_OK
