@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -83,3 +85,18 @@ def collect_warnings() -> Iterator[WarningLog]:
             logger.removeHandler(handler)
         if turned_on:
             logging.captureWarnings(False)
+
+
+def pause_point(name: str) -> None:
+    """Stop here for a crash test when ``GAPMAP_PAUSE_AT`` names this point (``routing``,
+    ``writing``, ``swap``, ``between_renames``).
+
+    The test sets ``GAPMAP_PAUSE_AT`` (a point name) and ``GAPMAP_PAUSE_FILE`` (a path this
+    function creates on arrival), waits for the file, then kills the process.
+    """
+    if os.environ.get("GAPMAP_PAUSE_AT") != name:
+        return
+    flag = os.environ.get("GAPMAP_PAUSE_FILE")
+    if flag:
+        Path(flag).write_text(str(os.getpid()), encoding="ascii")
+    time.sleep(float(os.environ.get("GAPMAP_PAUSE_S", "600")))

@@ -39,7 +39,7 @@ from geo.analysis.uncertainty import monte_carlo
 from geo.config import RegionConfig
 from geo.inputs.facilities import SPC_SERVICE_TYPES
 from geo.inputs.region import RegionInputs
-from geo.progress import StageTimer
+from geo.progress import StageTimer, pause_point
 from geo.results import Findings, Results
 from geo.routing.network import RoadNetwork
 
@@ -228,6 +228,7 @@ def analyse(
     """
     timer = timer or StageTimer()
     with timer.stage("travel", "computing road travel times"):
+        pause_point("routing")
         times = travel_times(config, inputs)
     catchments, surface = None, None
     cfg = config.catchments

@@ -79,6 +79,8 @@ def _facility_row(
 
 
 def _on_network(inputs: RegionInputs, xy, max_snap_m: float) -> bool:
+    if not np.isfinite(xy).all():  # the point has no place in the analysis CRS
+        return False
     snap = inputs.network.snap(np.array([xy[0]]), np.array([xy[1]]), max_snap_distance_m=max_snap_m)
     return bool(snap.reachable[0])
 

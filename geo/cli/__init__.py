@@ -170,11 +170,12 @@ def _configure_logging(verbose: int, *, quiet: bool) -> None:
         level = logging.ERROR
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(level)  # -q quiets the screen; the loggers still pass warnings to run.json
     logging.captureWarnings(True)
     for name in ("geo", "py.warnings"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
-        logger.setLevel(level)
+        logger.setLevel(min(level, logging.WARNING))
         logger.propagate = False
 
 

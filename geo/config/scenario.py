@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
+from pyproj import CRS
+from pyproj.exceptions import CRSError
 
 from geo.config.files import ServiceType, StrictModel, read_yaml, validate_file_model
 from geo.config.region import HomeVisitsConfig, ThresholdsConfig
@@ -26,6 +28,21 @@ class Site(StrictModel):
     x: float
     y: float
     crs: str = "EPSG:4326"
+
+    @model_validator(mode="after")
+    def _a_real_place(self) -> Site:
+        try:
+            crs = CRS.from_user_input(self.crs)
+        except CRSError:
+            raise ValueError(
+                f"crs {self.crs!r} is not a CRS pyproj knows (e.g. EPSG:4326)"
+            ) from None
+        if crs.is_geographic and not (-180 <= self.x <= 180 and -90 <= self.y <= 90):
+            raise ValueError(
+                f"({self.x}, {self.y}) is not a longitude/latitude in {self.crs}: x is the "
+                "longitude (-180 to 180), y the latitude (-90 to 90)"
+            )
+        return self
 
 
 class NewFacility(Site):

@@ -42,6 +42,12 @@ class Problems:
             self.items.append(exc)
         return None
 
+    def passes(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+        """Whether the check ``fn(*args, **kwargs)`` raised no input problem (kept if it did)."""
+        count = len(self.items)
+        self.attempt(fn, *args, **kwargs)
+        return len(self.items) == count
+
     def raise_any(self) -> None:
         """Raise the one problem, or all of them together (nothing when there is none)."""
         unique = list({str(p): p for p in self.items}.values())

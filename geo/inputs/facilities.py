@@ -24,10 +24,13 @@ import pandas as pd
 from pyproj import CRS
 
 from geo.errors import InputError
+from geo.inputs.checks import Problems
 from geo.inputs.readers import (
     bad_rows_error,
     first_row_number,
+    is_csv,
     raise_all,
+    read_csv_table,
     read_points,
     require_columns,
 )
@@ -98,7 +101,9 @@ def load_facilities(
     """
     path = Path(path)
     key = key or ("gp_practices" if kind == "gp" else "specialist_services")
-    frame = read_points(
+    problems = Problems()
+    frame = problems.attempt(
+        read_points,
         path,
         key=key,
         layer=layer,
@@ -106,26 +111,47 @@ def load_facilities(
         y_column=columns.get("y"),
         input_crs=input_crs,
     )
-    require_columns(frame, [c for k, c in columns.items() if c and k not in {"x", "y"}], path)
+    if frame is None and is_csv(path) and path.is_file():
+        # the coordinates failed: still check every other column, so one pass lists it all
+        table = problems.attempt(read_csv_table, path, note=False)
+        if table is not None:
+            frame = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries([None] * len(table)))
+    wanted = [c for k, c in columns.items() if c and k not in {"x", "y"}]
+    if frame is None or not problems.passes(require_columns, frame, wanted, path):
+        problems.raise_any()
     row_offset = first_row_number(path)
     frame = _apply_filter(frame, where or {}, path)
     if frame.empty:
         raise InputError("no facilities left after reading (and filtering) the file", path=path)
+    ids = problems.attempt(_ids, frame, columns["id"], path, row_offset)
+    types = problems.attempt(
+        _service_types,
+        frame,
+        kind,
+        columns,
+        service_types or {},
+        default_service_type,
+        path,
+        row_offset,
+    )
+    capacity = problems.attempt(
+        _capacity, frame, columns.get("capacity"), default_capacity, path, row_offset
+    )
+    accepts = problems.attempt(
+        _accepts, frame, kind, columns.get("accepts_non_cancer"), path, row_offset
+    )
+    problems.raise_any()
     out = gpd.GeoDataFrame(
         {
-            "facility_id": _ids(frame, columns["id"], path, row_offset),
+            "facility_id": ids,
             "name": frame[columns["name"]].fillna("").astype(str).str.strip().to_numpy(),
             "kind": kind,
+            "service_type": types,
+            "capacity": capacity,
+            "accepts_non_cancer": accepts,
         },
         geometry=frame.geometry.to_numpy(),
         crs=frame.crs,
-    )
-    out["service_type"] = _service_types(
-        frame, kind, columns, service_types or {}, default_service_type, path, row_offset
-    )
-    out["capacity"] = _capacity(frame, columns.get("capacity"), default_capacity, path, row_offset)
-    out["accepts_non_cancer"] = _accepts(
-        frame, kind, columns.get("accepts_non_cancer"), path, row_offset
     )
     out = out.to_crs(CRS.from_user_input(crs))
     log.info("read %d %s facilities from %s", len(out), kind, path.name)

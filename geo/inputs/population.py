@@ -238,8 +238,15 @@ def check_raster(src, bands: list[int], path: Path) -> None:
 
 
 def read_band(src, band: int, window: Window) -> np.ndarray:
-    """One band of a window as floats, nodata as 0."""
-    data = src.read(band, window=window, masked=True).astype(float)
+    """One band of a window as floats, nodata as 0 (a damaged file raises an InputError)."""
+    try:
+        data = src.read(band, window=window, masked=True).astype(float)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(
+            f"cannot read band {band} of the raster ({exc}); the file may be truncated or "
+            "damaged: check it opens in QGIS (gdalinfo -checksum) or export it again",
+            path=Path(src.name),
+        ) from None
     return np.ma.filled(data, 0.0)
 
 

@@ -145,11 +145,14 @@ def sniff_text(path: Path, *, sample_bytes: int = 1 << 16) -> tuple[str, str]:
     return encoding, delimiter
 
 
-def read_csv_table(path: str | Path, *, dtype: Any = str) -> pd.DataFrame:
+def read_csv_table(
+    path: str | Path, *, dtype: Any = str, nrows: int | None = None, note: bool = True
+) -> pd.DataFrame:
     """Read a delimited text table with every cell as text, whatever its encoding and delimiter.
 
     A file that is not UTF-8 or not comma-separated is read anyway, with a warning naming
-    what was found (see :func:`sniff_text`).
+    what was found (see :func:`sniff_text`) unless ``note`` is False. ``nrows=0`` reads the
+    header only.
 
     Raises
     ------
@@ -161,7 +164,7 @@ def read_csv_table(path: str | Path, *, dtype: Any = str) -> pd.DataFrame:
     if not path.is_file():
         raise InputError("file not found; check the path in the config", path=path)
     encoding, delimiter = sniff_text(path)
-    if encoding != "utf-8-sig" or delimiter != ",":
+    if note and (encoding != "utf-8-sig" or delimiter != ","):
         shown = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}[delimiter]
         log.warning(
             "%s: read as %s text separated by %s (not UTF-8 CSV); save it as UTF-8 CSV to "
@@ -178,6 +181,7 @@ def read_csv_table(path: str | Path, *, dtype: Any = str) -> pd.DataFrame:
             na_values=[""],
             encoding=encoding,
             sep=delimiter,
+            nrows=nrows,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(

@@ -39,7 +39,7 @@ from geo.inputs.layers import (
 from geo.inputs.need import NeedResult
 from geo.inputs.readers import parse_crs
 from geo.inputs.remoteness import RemotenessResult
-from geo.inputs.roads import build_network, download_roads
+from geo.inputs.roads import BuiltNetwork, build_network, download_roads
 from geo.inputs.speeds import SpeedSettings
 from geo.progress import StageTimer
 from geo.routing.network import RoadNetwork, Snaps
@@ -118,9 +118,9 @@ def build_region_network(
     *,
     cache_dir: Path,
     online: bool = False,
-    write_cache: bool = True,
-) -> tuple[RoadNetwork, dict[str, Any]]:
-    """The region's road network (read from its OSM file, the cache, or downloaded if allowed)."""
+) -> BuiltNetwork:
+    """The region's road network (read from its OSM file or the cache, or downloaded if
+    allowed); a new build is not cached yet (:meth:`BuiltNetwork.save_to_cache`)."""
     roads = config.roads
     path = roads.path
     if path is None:
@@ -137,12 +137,12 @@ def build_region_network(
             speed_settings(config),
             crs,
             cache_dir=cache_dir if roads.cache else None,
-            write_cache=write_cache,
+            write_cache=False,
         )
     except NetworkError as exc:  # e.g. every edge in a tiny disconnected fragment
         raise InputError(f"the road network cannot be built: {exc}", path=path) from None
     check_network_size(built.network.n_nodes, path)
-    return built.network, built.info
+    return built
 
 
 def _facilities(cfg: FacilitiesConfig, kind: str, crs: CRS | str) -> gpd.GeoDataFrame:
@@ -219,7 +219,8 @@ def load_inputs(
     timer
         Receives the stages ``facilities``, ``roads``, ``population``, ``remoteness``, ``need``.
     write_cache
-        Save a newly built road network to the cache (False writes nothing).
+        Save a newly built road network to the cache once every input has loaded (False,
+        as ``gapmap validate`` does, writes nothing).
 
     Returns
     -------
@@ -246,9 +247,8 @@ def load_inputs(
             crs,
             cache_dir=cache,
             online=online,
-            write_cache=write_cache,
         )
-        network, road_info = built if built is not None else (None, {})
+        network, road_info = (built.network, built.info) if built is not None else (None, {})
     with timer.stage("population", "placing the population"):
         boundary = problems.attempt(read_boundary, config.region.boundary, crs=crs)
         origins = problems.attempt(
@@ -290,6 +290,8 @@ def load_inputs(
             origins["need_cancer"] = need.origins["need_cancer"].to_numpy()
             origins["need_non_cancer"] = need.origins["need_non_cancer"].to_numpy()
     problems.raise_any()
+    if write_cache and built is not None:
+        built.save_to_cache()
     return RegionInputs(
         network=network,
         gp_practices=gps,

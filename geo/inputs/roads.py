@@ -420,6 +420,19 @@ class BuiltNetwork:
 
     network: RoadNetwork
     info: dict[str, Any] = field(default_factory=dict)
+    cache_path: Path | None = None
+
+    def save_to_cache(self) -> None:
+        """Save a newly built network where :func:`build_network` will look for it next time.
+
+        Called by the inputs stage only once every input has loaded, so a failed run or
+        ``gapmap validate`` leaves nothing behind.
+        """
+        if self.cache_path is None or self.info.get("from_cache"):
+            return
+        self.network.save(self.cache_path)
+        self.cache_path.with_suffix(".json").write_text(json.dumps(self.info, default=str))
+        log.info("road network cached in %s", self.cache_path)
 
 
 def build_network(
@@ -479,11 +492,12 @@ def build_network(
         "cache_key": key,
         "from_cache": False,
     }
-    if key is not None and write_cache:
-        cached = Path(cache_dir) / f"network-{key[:24]}.npz"
-        network.save(cached)
-        cached.with_suffix(".json").write_text(json.dumps(info, default=str))
-    return BuiltNetwork(network, info)
+    built = BuiltNetwork(network, info)
+    if key is not None:
+        built.cache_path = Path(cache_dir) / f"network-{key[:24]}.npz"
+        if write_cache:
+            built.save_to_cache()
+    return built
 
 
 def _cache_key(path: Path, settings: Any, crs: CRS) -> str:

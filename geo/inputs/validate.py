@@ -12,13 +12,13 @@ import difflib
 from collections.abc import Iterable
 from pathlib import Path
 
-import pandas as pd
 import pyogrio
 import rasterio
 from rasterio.errors import RasterioIOError
 
 from geo.config import FacilitiesConfig, RegionConfig
 from geo.errors import InputError, MissingCRSError
+from geo.inputs.readers import read_csv_table
 
 _CSV = {".csv", ".txt", ".tsv"}
 _OSM = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.xml")
@@ -132,9 +132,9 @@ def _check_table(path: Path, columns: Iterable[str | None]) -> list[InputError]:
     if not path.is_file():
         return [InputError("file not found; check the path in the config", path=path)]
     try:
-        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        return [InputError(f"cannot read as CSV ({exc})", path=path)]
+        header = read_csv_table(path, nrows=0, note=False).columns
+    except InputError as exc:
+        return [exc]
     return _missing(path, header, columns)
 
 

@@ -17,7 +17,7 @@ Every command that writes a folder (``run``, ``demo``, ``scenario``, ``sites``, 
    (Linux ``renameat2(RENAME_EXCHANGE)``: at every instant the real name holds either the old or
    the new folder); where the system lacks it, two renames with the recovery of step 3.
 
-:func:`pause_point` lets the crash tests stop a run at a named point (``GAPMAP_PAUSE_AT``).
+:func:`geo.progress.pause_point` lets the crash tests stop a run at a named point.
 """
 
 from __future__ import annotations
@@ -30,32 +30,18 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from geo import __version__
 from geo.errors import InputError
+from geo.progress import pause_point
 
 log = logging.getLogger(__name__)
 
 MARKER = ".gapmap-output"
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
-
-
-def pause_point(name: str) -> None:
-    """Stop here for a crash test when ``GAPMAP_PAUSE_AT`` names this point.
-
-    The test sets ``GAPMAP_PAUSE_AT`` (a point name) and ``GAPMAP_PAUSE_FILE`` (a path this
-    function creates on arrival), waits for the file, then kills the process.
-    """
-    if os.environ.get("GAPMAP_PAUSE_AT") != name:
-        return
-    flag = os.environ.get("GAPMAP_PAUSE_FILE")
-    if flag:
-        Path(flag).write_text(str(os.getpid()), encoding="ascii")
-    time.sleep(float(os.environ.get("GAPMAP_PAUSE_S", "600")))
 
 
 def is_gapmap_output(folder: Path) -> bool:
@@ -166,7 +152,10 @@ def recover(final: Path) -> None:
 
 
 def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically (Linux ``renameat2``); False where the system cannot."""
+    """Swap two paths atomically (Linux ``renameat2``); False where the system cannot (or
+    ``GAPMAP_NO_EXCHANGE`` is set, to test the two-rename fallback)."""
+    if os.environ.get("GAPMAP_NO_EXCHANGE"):
+        return False
     try:
         renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
     except (AttributeError, OSError):
@@ -197,7 +186,7 @@ def swap_in(staging: Path, final: Path) -> None:
         return
     old = final.with_name(f".{final.name}.old-{os.getpid()}")
     final.rename(old)
-    pause_point("swap")
+    pause_point("between_renames")
     staging.rename(final)
     shutil.rmtree(old, ignore_errors=True)
 
