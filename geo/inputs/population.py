@@ -4,10 +4,14 @@ Three sources, as planners hold them:
 
 * a raster (WorldPop, a census grid): one origin per populated cell, read through a window on
   the region, nodata honoured, optionally aggregated to a coarser grid;
-* points with counts (population-weighted centroids of LSOAs, SA1s...);
+* points with counts (population-weighted centroids of LSOAs, SA1s...), from coordinates or
+  placed by postcode (:mod:`geo.inputs.geocode`);
 * polygons with counts: redistributed onto a density raster when given (dasymetric), otherwise
   onto a grid inside each polygon weighted by road-network density, so a huge rural polygon is
   never one point.
+
+Statewide and national files are cut to the region before their counts are checked, with one
+rule for areas straddling the boundary (:mod:`geo.inputs.population_areas`).
 
 Totals are preserved exactly (to floating-point rounding) and zero-population origins dropped.
 """
@@ -27,8 +31,14 @@ from pyproj import CRS, Transformer
 from rasterio.windows import Window, from_bounds
 
 from geo.errors import InputError, MissingCRSError
+from geo.inputs.population_areas import (
+    area_counts,
+    areas_touching,
+    points_in_region,
+    polygons_in_region,
+    spread_shares,
+)
 from geo.inputs.readers import (
-    bad_rows_error,
     first_row_number,
     is_csv,
     read_points_csv,
@@ -291,52 +301,6 @@ def _read_table(
     return read_vector(path, layer=layer, input_crs=input_crs, key="population.crs")
 
 
-def _touching(frame: gpd.GeoDataFrame, region: Geometry | None, path: Path) -> np.ndarray:
-    """Positions of the polygons that touch the region (all of them without one)."""
-    if region is None:
-        return np.arange(len(frame))
-    inside = np.flatnonzero(frame.intersects(region).to_numpy(bool))
-    if not inside.size:
-        raise InputError("no polygon overlaps the region; check the CRS and the region", path=path)
-    if inside.size < len(frame):
-        log.info("%s: %d polygons outside the region left out", path.name, len(frame) - inside.size)
-    return inside
-
-
-def _counts(
-    frame: pd.DataFrame,
-    column: str,
-    path: Path,
-    *,
-    allow_missing: bool = False,
-    row_base: int = 2,
-    rows: np.ndarray | None = None,
-) -> np.ndarray:
-    """Non-negative numeric counts; one error lists every bad row (``row_base``: row 0's number)."""
-    require_columns(frame, [column], path)
-    values = pd.to_numeric(frame[column], errors="coerce")
-    missing = frame[column].isna()
-    if allow_missing and missing.any():
-        log.warning(
-            "%s: %d rows have no %s; counted as 0 people", path.name, int(missing.sum()), column
-        )
-        values = values.fillna(0.0)
-    bad = (values.isna() | (values < 0) | np.isinf(values)).to_numpy(bool)
-    if bad.any():
-        if rows is not None:  # a subset of the file: report the file's own row numbers
-            full = np.zeros(int(rows.max()) + 1, bool)
-            full[rows[bad]] = True
-            raw = np.full(len(full), None, dtype=object)
-            raw[rows] = frame[column].to_numpy()
-            bad, shown = full, raw
-        else:
-            shown = frame[column].to_numpy()
-        raise bad_rows_error(
-            "are not non-negative counts", bad, shown, path, column=column, first_row=row_base
-        )
-    return values.to_numpy(float)
-
-
 def origins_from_points(
     path: str | Path,
     *,
@@ -350,14 +314,18 @@ def origins_from_points(
     input_crs: str | None = None,
     region: Geometry | gpd.GeoSeries | None = None,
     allow_missing_counts: bool = False,
+    points: gpd.GeoDataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Origins from points with counts (e.g. population-weighted centroids).
+
+    Areas whose point lies outside the region are left out before counts are checked; inside,
+    every bad count is listed (:mod:`geo.inputs.population_areas`).
 
     Parameters
     ----------
     path
-        CSV with coordinate columns (``x_column``/``y_column``, CRS ``input_crs`` default
-        WGS84) or any vector format GDAL reads.
+        CSV with coordinate columns (``x_column``/``y_column``, CRS ``input_crs``) or any
+        vector format GDAL reads.
     crs
         Analysis CRS.
     count_column
@@ -373,6 +341,9 @@ def origins_from_points(
     allow_missing_counts
         Count empty cells as 0 people (with a warning) instead of refusing the file; some
         published tables leave small or non-residential areas blank.
+    points
+        The file's rows already read as points (e.g. placed by postcode); ``path`` then only
+        names the file in messages.
 
     Returns
     -------
@@ -380,26 +351,43 @@ def origins_from_points(
     """
     path = Path(path)
     crs = CRS.from_user_input(crs)
-    frame = _read_table(
-        path, layer=layer, x_column=x_column, y_column=y_column, input_crs=input_crs
-    ).to_crs(crs)
+    if points is None:
+        points = _read_table(
+            path, layer=layer, x_column=x_column, y_column=y_column, input_crs=input_crs
+        )
+    frame = points.to_crs(crs)
     require_columns(frame, [count_column, id_column, *(age_columns or {}).values()], path)
-    base = first_row_number(path)
-    counts = _counts(frame, count_column, path, allow_missing=allow_missing_counts, row_base=base)
-    extra = {n: _counts(frame, c, path, row_base=base) for n, c in (age_columns or {}).items()}
-    if id_column is not None:
-        extra["source_area_id"] = frame[id_column].astype(str).to_numpy()
-    if not (frame.geom_type == "Point").all():
-        # Areas given as polygons: one origin at a point inside each (not the centroid,
-        # which can fall outside a crescent-shaped area).
+    if not (frame.geom_type == "Point").all():  # polygons: a point inside (not the centroid)
         frame = frame.set_geometry(frame.geometry.representative_point())
     xy = np.column_stack([frame.geometry.x, frame.geometry.y])
-    region = _region_geom(region)
-    if region is not None:
-        inside = shapely.contains_xy(region, xy[:, 0], xy[:, 1])
-        counts = np.where(inside, counts, 0.0)
-        if not inside.all():
-            log.info("%s: %d points outside the region left out", path.name, int((~inside).sum()))
+    inside = points_in_region(xy, _region_geom(region))
+    if not inside.any():
+        raise InputError("no population inside the region", path=path)
+    if not inside.all():
+        log.info("%s: %d points outside the region left out", path.name, int((~inside).sum()))
+    rows = np.flatnonzero(inside)
+    ids = None if id_column is None else frame[id_column].astype(str).to_numpy()
+
+    def counts_of(column: str, allow_missing: bool = False) -> np.ndarray:
+        values = np.zeros(len(frame))
+        values[rows] = area_counts(
+            frame.iloc[rows],
+            column,
+            path,
+            allow_missing=allow_missing,
+            row_base=first_row_number(path),
+            rows=rows,
+            ids=None if ids is None else ids[rows],
+        )
+        return values
+
+    counts = counts_of(count_column, allow_missing_counts)
+    extra = {n: counts_of(c) for n, c in (age_columns or {}).items()}
+    if ids is not None:
+        extra["source_area_id"] = ids
+    for col in ("location_precision", "location_query"):
+        if col in frame.columns:
+            extra[col] = frame[col].to_numpy(dtype=object)
     origins = _finish(xy, counts, crs, extra=extra)
     if origins.empty:
         raise InputError("no population inside the region", path=path)
@@ -453,8 +441,9 @@ def origins_from_polygons(
     cell_size_m
         Redistribution grid size.
     region
-        Polygon (in ``crs``): polygons not touching it are left out (a polygon straddling
-        the boundary keeps all its people).
+        Polygon (in ``crs``). An area is in the region when at least half of its people, as
+        spread over its cells, live inside; it then keeps all its people, spread over its part
+        inside (:mod:`geo.inputs.population_areas`). Counts are checked for those areas only.
     input_crs
         CRS to assume when the file declares none.
 
@@ -470,21 +459,11 @@ def origins_from_polygons(
     frame = _read_table(path, layer=layer, x_column=None, y_column=None, input_crs=input_crs)
     frame = frame.to_crs(crs)
     require_columns(frame, [count_column, id_column, *(age_columns or {}).values()], path)
-    # Clip first (a statewide file may leave areas outside the study area blank), then check
-    # the counts of the areas kept; row numbers stay the file's feature numbers.
-    inside = _touching(frame, _region_geom(region), path)
-    counts = np.zeros(len(frame))
-    counts[inside] = _counts(frame.iloc[inside], count_column, path, row_base=1, rows=inside)
-    ages = {}
-    for name, col in (age_columns or {}).items():
-        ages[name] = np.zeros(len(frame))
-        ages[name][inside] = _counts(frame.iloc[inside], col, path, row_base=1, rows=inside)
-    keep = np.zeros(len(frame), bool)
-    keep[inside] = True
-    keep &= counts > 0
-    geoms = frame.geometry.to_numpy()[keep]
-    if len(geoms) == 0:
-        raise InputError("no population inside the region", path=path, column=count_column)
+    # Cut the region out first (a statewide file may leave areas outside it blank), then
+    # check the counts of the areas kept; row numbers stay the file's feature numbers.
+    region = _region_geom(region)
+    touching = areas_touching(frame, region, path)
+    geoms = frame.geometry.to_numpy()[touching]
     xy, poly = _polygon_cells(geoms, cell_size_m, path)
     anchor = _grid_anchor(geoms, cell_size_m)
     if density_raster is not None:
@@ -493,12 +472,40 @@ def origins_from_polygons(
         weight = _road_weights(np.asarray(road_nodes_xy, float), xy, cell_size_m, anchor)
     else:
         weight = np.ones(len(xy))
-    share = _shares(weight, poly, len(geoms))
-    extra = {name: values[keep][poly] * share for name, values in ages.items()}
-    if id_column is not None:
-        extra["source_area_id"] = frame[id_column].astype(str).to_numpy()[keep][poly]
-    origins = _finish(xy, counts[keep][poly] * share, crs, extra=extra)
-    log.info("%s: %d polygons → %d origins", path.name, len(geoms), len(origins))
+    cell_in = points_in_region(xy, region)
+    held = polygons_in_region(weight, poly, cell_in, len(geoms))
+    if not held.any():
+        raise InputError("no area lies mostly inside the region", path=path, column=count_column)
+    if not held.all():
+        log.info(
+            "%s: %d areas straddling the boundary lie mostly outside it and are left out",
+            path.name,
+            int((~held).sum()),
+        )
+    rows = touching[held]
+    ids = None if id_column is None else frame[id_column].astype(str).to_numpy()
+    per_area = {"pop_count": count_column, **(age_columns or {})}
+    values = {}
+    for name, col in per_area.items():
+        values[name] = np.zeros(len(geoms))
+        values[name][held] = area_counts(
+            frame.iloc[rows],
+            col,
+            path,
+            row_base=1,
+            rows=rows,
+            ids=None if ids is None else ids[rows],
+        )
+    # An area in the region keeps all its people, spread over its part inside the boundary.
+    cells = held[poly] & cell_in
+    share = spread_shares(weight[cells], poly[cells], len(geoms))
+    extra = {name: v[poly[cells]] * share for name, v in values.items() if name != "pop_count"}
+    if ids is not None:
+        extra["source_area_id"] = ids[touching][poly[cells]]
+    origins = _finish(xy[cells], values["pop_count"][poly[cells]] * share, crs, extra=extra)
+    if origins.empty:
+        raise InputError("no population inside the region", path=path, column=count_column)
+    log.info("%s: %d areas → %d origins", path.name, int(held.sum()), len(origins))
     return origins
 
 
@@ -539,15 +546,6 @@ def _polygon_cells(geoms: np.ndarray, cell_m: float, path: Path) -> tuple[np.nda
         xy_parts.append(xy)
         poly_parts.append(np.full(len(xy), i))
     return np.vstack(xy_parts), np.concatenate(poly_parts)
-
-
-def _shares(weight: np.ndarray, poly: np.ndarray, n: int) -> np.ndarray:
-    """Weights normalised to sum to one per polygon (evenly where a polygon weighs nothing)."""
-    weight = np.clip(np.nan_to_num(np.asarray(weight, float)), 0.0, None)
-    total = np.bincount(poly, weights=weight, minlength=n)
-    weight = np.where(total[poly] > 0, weight, 1.0)
-    total = np.bincount(poly, weights=weight, minlength=n)
-    return weight / total[poly]
 
 
 def _road_weights(road_xy: np.ndarray, cell_xy: np.ndarray, cell_m: float, anchor) -> np.ndarray:

@@ -20,9 +20,12 @@ from pyproj import CRS
 from geo.config import FacilitiesConfig, RegionConfig
 from geo.errors import InputError
 from geo.inputs.edges import edge_effects
-from geo.inputs.facilities import load_facilities
+from geo.inputs.facilities import FacilityRead, read_facilities
 from geo.inputs.layers import (
     assign_subareas,
+    capacity_table_of,
+    geocoded_population,
+    geocoding_of,
     load_need,
     load_population,
     load_remoteness,
@@ -69,6 +72,10 @@ class RegionInputs:
     edge
         Edge effects (:func:`geo.inputs.edges.edge_effects`): how far services can matter,
         how far the extract reaches, services left out of routing that could matter.
+    sources
+        What reading the inputs did, for ``run.json``: ``geocoding`` (per config section:
+        rows placed by postcode or online, unmatched rows) and ``capacity`` (per facility
+        section: units and source, e.g. registered patients from a list-size table).
     """
 
     network: RoadNetwork
@@ -83,6 +90,18 @@ class RegionInputs:
     boundary: shapely.Geometry | None = None
     road_info: dict[str, Any] = field(default_factory=dict)
     edge: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RegionFacilities:
+    """GP practices and specialist services as read, the analysis CRS, and what reading them
+    did (``sources``: ``geocoding`` and ``capacity`` per config section)."""
+
+    gp_practices: gpd.GeoDataFrame
+    specialist_services: gpd.GeoDataFrame
+    crs: CRS
+    sources: dict[str, Any] = field(default_factory=dict)
 
 
 def default_cache_dir(config: RegionConfig) -> Path:
@@ -125,8 +144,10 @@ def build_region_network(
     return built.network, built.info
 
 
-def _facilities(cfg: FacilitiesConfig, kind: str, crs: CRS | str) -> gpd.GeoDataFrame:
-    return load_facilities(
+def _facilities(
+    cfg: FacilitiesConfig, kind: str, crs: CRS | str, *, cache_dir: Path, online: bool
+) -> FacilityRead:
+    return read_facilities(
         cfg.path,
         kind=kind,
         columns=cfg.columns.model_dump(),
@@ -137,16 +158,21 @@ def _facilities(cfg: FacilitiesConfig, kind: str, crs: CRS | str) -> gpd.GeoData
         service_types=cfg.service_types,
         default_service_type=cfg.default_service_type,
         default_capacity=cfg.default_capacity,
+        geocoding=geocoding_of(cfg.geocode, cache_dir=cache_dir, online=online),
+        capacity_table=capacity_table_of(cfg.capacity_table),
+        capacity_units=cfg.capacity_units,
     )
 
 
-def load_region_facilities(
-    config: RegionConfig,
-) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, CRS]:
+def read_region_facilities(
+    config: RegionConfig, *, cache_dir: Path | None = None, online: bool = False
+) -> RegionFacilities:
     """GP practices and specialist services, read once, and the analysis CRS.
 
     The analysis CRS is ``region.crs`` (which must be projected), or else the UTM zone of the
-    GP practices, estimated from the facilities as read.
+    GP practices, estimated from the facilities as read. Rows given by postcode are placed
+    through the configured postcode directory; ``online`` (the command's ``--online``) lets a
+    section with ``geocode.online: true`` look addresses up online.
     """
     configured = config.region.crs
     if configured:
@@ -159,13 +185,34 @@ def load_region_facilities(
             )
     else:
         crs = CRS.from_epsg(4326)
-    gps = _facilities(config.gp_practices, "gp", crs)
-    spcs = _facilities(config.specialist_services, "spc", crs)
+    cache = cache_dir if cache_dir is not None else default_cache_dir(config)
+    reads = {
+        "gp_practices": _facilities(config.gp_practices, "gp", crs, cache_dir=cache, online=online),
+        "specialist_services": _facilities(
+            config.specialist_services, "spc", crs, cache_dir=cache, online=online
+        ),
+    }
+    gps, spcs = reads["gp_practices"].frame, reads["specialist_services"].frame
     if not configured:
         crs = gps.estimate_utm_crs()
         log.info("no region.crs configured: using %s", crs.name)
         gps, spcs = gps.to_crs(crs), spcs.to_crs(crs)
-    return gps, spcs, crs
+    sources: dict[str, Any] = {"geocoding": {}, "capacity": {}}
+    for section, read in reads.items():
+        if read.geocoding is not None:
+            sources["geocoding"][section] = read.geocoding.as_dict()
+        if any(v for v in read.capacity.values()):
+            sources["capacity"][section] = read.capacity
+    return RegionFacilities(gps, spcs, crs, sources)
+
+
+def load_region_facilities(
+    config: RegionConfig,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, CRS]:
+    """GP practices, specialist services and the analysis CRS (:func:`read_region_facilities`
+    without what reading them did)."""
+    read = read_region_facilities(config)
+    return read.gp_practices, read.specialist_services, read.crs
 
 
 def snap_region(
@@ -203,7 +250,8 @@ def load_inputs(
     cache_dir
         Where built road networks are cached; default ``.cache/`` next to the config.
     online
-        Allow downloading roads (only used when the config names a place or polygon).
+        Allow downloading roads (only used when the config names a place or polygon) and
+        looking addresses up online (only for sections with ``geocode.online: true``).
     timer
         Receives the stages ``facilities``, ``roads``, ``population``, ``remoteness``, ``need``.
 
@@ -214,12 +262,19 @@ def load_inputs(
     timer = timer or StageTimer()
     cache = cache_dir if cache_dir is not None else default_cache_dir(config)
     with timer.stage("facilities", "reading GP practices and specialist services"):
-        gps, spcs, crs = load_region_facilities(config)
+        facilities = read_region_facilities(config, cache_dir=cache, online=online)
+        gps, spcs, crs = facilities.gp_practices, facilities.specialist_services, facilities.crs
+        sources = facilities.sources
     with timer.stage("roads", "reading roads and building the network"):
         network, road_info = build_region_network(config, crs, cache_dir=cache, online=online)
     with timer.stage("population", "placing the population"):
         boundary = read_boundary(config.region.boundary, crs=crs)
-        origins = load_population(config.population, crs=crs, region=boundary, network=network)
+        points, placed = geocoded_population(config.population, cache_dir=cache, online=online)
+        if placed is not None:
+            sources["geocoding"]["population"] = placed.as_dict()
+        origins = load_population(
+            config.population, crs=crs, region=boundary, network=network, points=points
+        )
         subareas = load_subareas(config.subareas, crs=crs)
         origins = assign_subareas(origins, subareas)
         snaps = snap_region(network, origins, gps, spcs, config)
@@ -253,4 +308,5 @@ def load_inputs(
         boundary=boundary,
         road_info=road_info,
         edge=edge,
+        sources=sources,
     )
