@@ -67,6 +67,10 @@ class NetworkError(GeoError, RuntimeError):
     """The road network cannot answer the question asked (e.g. no drivable roads)."""
 
 
+class OnlineServiceError(GeoError, RuntimeError):
+    """An online service the user asked for (road download, geocoder) did not answer."""
+
+
 class InputErrors(InputError):  # noqa: N818 (a collection of InputError)
     """Several input problems found at once (``gapmap validate`` reports them all).
 

@@ -142,3 +142,38 @@ def test_vector_file_uses_its_own_crs_and_refuses_none(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(InputError, match="not found"):
         _load(tmp_path / "absent.csv")
+
+
+def test_capacity_from_a_list_size_table_joined_by_id(tmp_path, caplog):
+    import logging
+
+    from geo.inputs.facilities import CapacityTable, read_facilities
+
+    sizes = _csv(
+        tmp_path,
+        "CODE,SEX,AGE,NUMBER_OF_PATIENTS\n"
+        "s1,ALL,ALL,8000\ns1,MALE,ALL,3900\nS2 ,ALL,ALL,6000\nS9,ALL,ALL,100\n",
+        name="sizes.csv",
+    )
+    table = CapacityTable(sizes, "CODE", "NUMBER_OF_PATIENTS", where={"SEX": ["ALL"]})
+    columns = {k: v for k, v in SPC_COLUMNS.items() if k != "capacity"}
+    with pytest.raises(InputError, match=r"1 facilities have no row.*S3.*on_missing: median"):
+        _load(_csv(tmp_path), columns=columns, capacity_table=table)
+    median = CapacityTable(**{**table.__dict__, "on_missing": "median"})
+    with caplog.at_level(logging.WARNING, logger="geo"):
+        read = read_facilities(
+            _csv(tmp_path),
+            kind="spc",
+            columns=columns,
+            crs="EPSG:7855",
+            input_crs="EPSG:4326",
+            service_types={"hospice": "inpatient"},
+            capacity_table=median,
+        )
+    assert read.frame["capacity"].tolist() == [8000.0, 6000.0, 7000.0]  # ids trimmed, any case
+    assert (read.frame["capacity_units"] == "registered patients").all()
+    assert read.capacity["missing"] == ["S3"] and read.capacity["filled_with"] == 7000.0
+    assert "given the median 7000 registered patients" in caplog.text
+    unfiltered = CapacityTable(sizes, "CODE", "NUMBER_OF_PATIENTS")
+    with pytest.raises(InputError, match="listed more than once"):
+        _load(_csv(tmp_path), columns=columns, capacity_table=unfiltered)

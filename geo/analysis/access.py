@@ -3,7 +3,8 @@
 The measures take a long, sparse origin-destination table (``origin_id``, ``facility_id``,
 ``travel_time_min``: only pairs that can reach each other, e.g. from
 :func:`geo.routing.travel.od_table`), demand per origin (people or palliative need) and supply
-per facility (GP FTE, SPC capacity). Formulas follow Luo & Wang 2003 (2SFCA), Luo & Qi 2009
+per facility (GP FTE, or registered patients when GP capacity is the list size; SPC capacity).
+Formulas follow Luo & Wang 2003 (2SFCA), Luo & Qi 2009
 (E2SFCA, step weights) and Dai 2010 / PySAL ``access`` (Gaussian weights), and are checked
 against PySAL ``access``. :func:`access_scores` applies them to a region run, reusing its
 snapping; :func:`access_equity` summarises them by remoteness class.
@@ -272,13 +273,17 @@ def access_scores(
     """Per-origin access: GP FTE within reach, GP and SPC E2SFCA with need as demand.
 
     Uses the run's snapping (``times.snaps``) and facility tables; capacities missing in the
-    input count as 1.
+    input count as 1. GP supply is the practices' ``capacity`` in whatever units it was given
+    (``capacity_units``): with GP FTE the GP columns are FTE; with registered list sizes
+    (``capacity_table``) ``gp_fte_within_threshold`` holds registered patients within reach
+    and ``access_gp_e2sfca`` registered patients per 1,000 people (about 1,000 where lists
+    and residents balance).
 
     Returns
     -------
     pandas.DataFrame
-        Aligned to ``origins``: ``gp_fte_within_threshold``, ``access_gp_e2sfca`` (GP FTE per
-        1,000 people), ``access_spc_e2sfca`` (SPC capacity per 100 people in need a year).
+        Aligned to ``origins``: ``gp_fte_within_threshold``, ``access_gp_e2sfca`` (GP capacity
+        per 1,000 people), ``access_spc_e2sfca`` (SPC capacity per 100 people in need a year).
     """
     o_snap = times.snaps.origins
     ids = pd.Index(origins["origin_id"].to_numpy())

@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--online",
         action="store_true",
-        help="allow downloading roads when the config names a place or polygon",
+        help="allow downloading roads (roads.place or polygon) and online address geocoding "
+        "(geocode.online: true)",
     )
     force(run)
     common(run)

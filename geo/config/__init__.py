@@ -34,21 +34,31 @@ from geo.config.region import (
     parse_config,
 )
 from geo.config.scenario import ScenarioConfig, load_scenario
+from geo.config.sources import (
+    CapacityTableConfig,
+    GeocodeConfig,
+    PostcodeDirectoryConfig,
+    SmrConfig,
+)
 
 __all__ = [
     "BatchConfig",
+    "CapacityTableConfig",
     "CatchmentsConfig",
     "FacilitiesConfig",
+    "GeocodeConfig",
     "HomeVisitsConfig",
     "InputPath",
     "NeedConfig",
     "OutputConfig",
     "PartitionConfig",
     "PopulationConfig",
+    "PostcodeDirectoryConfig",
     "RegionConfig",
     "RemotenessConfig",
     "ScenarioConfig",
     "ServiceType",
+    "SmrConfig",
     "StrictModel",
     "SubareaSource",
     "SubareasConfig",

@@ -30,6 +30,7 @@ from geo.config.files import (
     read_yaml,
     validate_file_model,
 )
+from geo.config.sources import CapacityTableConfig, GeocodeConfig, SmrConfig
 
 __all__ = [
     "FacilitiesConfig",
@@ -99,6 +100,12 @@ class FacilityColumns(StrictModel):
     name: str
     x: str | None = Field(default=None, description="Longitude/easting column (CSV inputs).")
     y: str | None = Field(default=None, description="Latitude/northing column (CSV inputs).")
+    postcode: str | None = Field(
+        default=None, description="Postcode column, placed through geocode.postcodes."
+    )
+    address: str | None = Field(
+        default=None, description="Address column, placed by the online geocoder (opt-in)."
+    )
     capacity: str | None = None
     service_type: str | None = None
     accepts_non_cancer: str | None = None
@@ -121,6 +128,39 @@ class FacilitiesConfig(StrictModel):
     )
     default_service_type: ServiceType | None = None
     default_capacity: float | None = Field(default=None, ge=0)
+    capacity_units: str | None = Field(
+        default=None, description="What capacity counts (FTE, beds, registered patients)."
+    )
+    capacity_table: CapacityTableConfig | None = Field(
+        default=None, description="Capacity from a separate table joined by id (list sizes)."
+    )
+    geocode: GeocodeConfig | None = Field(
+        default=None, description="Place rows by postcode (or address) instead of x/y."
+    )
+
+    @model_validator(mode="after")
+    def _placed_and_sized_once(self) -> FacilitiesConfig:
+        check_geocoding(self.columns.postcode, self.columns.address, self.geocode)
+        if self.capacity_table is not None and self.columns.capacity is not None:
+            raise ValueError("give columns.capacity or capacity_table, not both")
+        return self
+
+
+def check_geocoding(
+    postcode: str | None, address: str | None, geocode: GeocodeConfig | None
+) -> None:
+    """A postcode column needs a postcode directory, an address column the online geocoder,
+    and a ``geocode`` section needs one of them to act on."""
+    if geocode is None:
+        if postcode or address:
+            raise ValueError("a postcode or address column needs a geocode section")
+        return
+    if not (postcode or address):
+        raise ValueError("geocode needs a postcode (or address) column to place rows by")
+    if postcode and geocode.postcodes is None and not address:
+        raise ValueError("a postcode column needs geocode.postcodes (a postcode directory)")
+    if address and not postcode and not geocode.online:
+        raise ValueError("an address column is placed only online: set geocode.online: true")
 
 
 class PopulationConfig(StrictModel):
@@ -137,9 +177,20 @@ class PopulationConfig(StrictModel):
     id_column: str | None = None
     x: str | None = None
     y: str | None = None
+    postcode: str | None = Field(
+        default=None, description="Points: postcode column, placed through geocode.postcodes."
+    )
+    geocode: GeocodeConfig | None = None
     density_raster: InputPath | None = None
     aggregate_factor: int = Field(default=1, ge=1)
     cell_size_m: float = Field(default=1000.0, gt=0)
+
+    @model_validator(mode="after")
+    def _postcodes_for_points(self) -> PopulationConfig:
+        if (self.postcode or self.geocode) and self.kind != "points":
+            raise ValueError("population.postcode and geocode apply to kind: points only")
+        check_geocoding(self.postcode, None, self.geocode)
+        return self
 
 
 class RemotenessConfig(StrictModel):
@@ -179,12 +230,22 @@ class RemotenessConfig(StrictModel):
 
 
 class DeathsConfig(StrictModel):
-    """Deaths by underlying cause per area."""
+    """Deaths per area: by underlying cause, or all causes (``cause_column: null``)."""
 
     path: InputPath
     area_column: str = "area_id"
-    cause_column: str = "cause"
+    cause_column: str | None = Field(
+        default="cause",
+        description="Underlying-cause column; null when the file counts deaths of all causes "
+        "(split by the need model's national shares).",
+    )
     count_column: str = "deaths"
+    years: float = Field(
+        default=1.0, gt=0, description="Years the counts cover (need is per year)."
+    )
+    age_band: Literal["all", "under_65", "65_plus"] = Field(
+        default="all", description="Ages the all-cause counts cover (which national shares apply)."
+    )
 
 
 class NeedConfig(StrictModel):
@@ -194,12 +255,17 @@ class NeedConfig(StrictModel):
     source: Literal["deaths", "rates"] = "rates"
     deaths: DeathsConfig | None = None
     country: Literal["au", "england"] | None = None
+    smr: SmrConfig | None = Field(
+        default=None, description="Adjust national rates by local SMRs (source: rates)."
+    )
     suppress_below: float = Field(default=5, ge=0)
 
     @model_validator(mode="after")
     def _deaths_given(self) -> NeedConfig:
         if self.source == "deaths" and self.deaths is None:
             raise ValueError("need.source 'deaths' needs a need.deaths section")
+        if self.smr is not None and self.source != "rates":
+            raise ValueError("need.smr adjusts national rates: use it with need.source 'rates'")
         return self
 
 

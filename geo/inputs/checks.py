@@ -96,7 +96,7 @@ def check_class_keys(config: Any, remoteness: Any) -> None:
 
 def check_density(origins: gpd.GeoDataFrame, population: Any) -> None:
     """Refuse implausible head counts (see :data:`geo.inputs.population.MAX_PEOPLE_PER_KM2`)."""
-    from geo.inputs.population import MAX_PEOPLE_PER_PLACE
+    from geo.inputs.population_raster import MAX_PEOPLE_PER_PLACE
 
     counts = origins["pop_count"].to_numpy(float)
     bad = ~np.isfinite(counts) | (counts > MAX_PEOPLE_PER_PLACE)

@@ -17,12 +17,34 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geo.config import NeedConfig, PopulationConfig, RemotenessConfig, SubareasConfig
+from geo.config import (
+    CapacityTableConfig,
+    GeocodeConfig,
+    NeedConfig,
+    PopulationConfig,
+    RemotenessConfig,
+    SubareasConfig,
+)
 from geo.errors import InputError
 from geo.inputs import need as need_mod
+from geo.inputs import need_smr
 from geo.inputs import population as population_mod
 from geo.inputs import remoteness as remoteness_mod
-from geo.inputs.readers import read_vector, require_columns, warn_overlaps
+from geo.inputs.facilities import CapacityTable
+from geo.inputs.geocode import (
+    GeocodeReport,
+    Geocoding,
+    OnlineGeocoder,
+    PostcodeDirectory,
+    geocode_table,
+)
+from geo.inputs.readers import (
+    is_csv,
+    read_csv_table,
+    read_vector,
+    require_columns,
+    warn_overlaps,
+)
 from geo.routing.network import RoadNetwork, SnapResult
 
 log = logging.getLogger(__name__)
@@ -39,14 +61,80 @@ def read_boundary(path: Path | None, *, crs: CRS) -> shapely.Geometry | None:
     return frame.geometry.union_all()
 
 
+def geocoding_of(cfg: GeocodeConfig | None, *, cache_dir: Path, online: bool) -> Geocoding | None:
+    """The geocoding settings of a config section (``online``: the command's ``--online``).
+
+    The online geocoder exists only when the section sets ``online: true``; it makes requests
+    only when ``online`` is also True (cached answers are used either way).
+    """
+    if cfg is None:
+        return None
+    directory = None
+    if cfg.postcodes is not None:
+        pc = cfg.postcodes
+        directory = PostcodeDirectory.of(
+            pc.path,
+            format=pc.format,
+            postcode=pc.postcode,
+            x=pc.x,
+            y=pc.y,
+            crs=pc.crs,
+            precision=pc.precision,
+        )
+    geocoder = None
+    if cfg.online:
+        geocoder = OnlineGeocoder(
+            cache_path=cfg.cache or Path(cache_dir) / "geocode.json",
+            allowed=online,
+            url=cfg.url,
+            user_agent=cfg.user_agent,
+            email=cfg.email,
+            country_codes=tuple(cfg.country_codes),
+            min_interval_s=cfg.min_interval_s,
+            timeout_s=cfg.timeout_s,
+        )
+    return Geocoding(postcodes=directory, online=geocoder, on_unmatched=cfg.on_unmatched)
+
+
+def capacity_table_of(cfg: CapacityTableConfig | None) -> CapacityTable | None:
+    """The capacity table of a facilities section (e.g. GP list sizes), or None."""
+    if cfg is None:
+        return None
+    return CapacityTable(
+        path=cfg.path,
+        id_column=cfg.id_column,
+        capacity_column=cfg.capacity_column,
+        where=dict(cfg.where),
+        units=cfg.units,
+        on_missing=cfg.on_missing,
+    )
+
+
+def geocoded_population(
+    cfg: PopulationConfig, *, cache_dir: Path, online: bool
+) -> tuple[gpd.GeoDataFrame | None, GeocodeReport | None]:
+    """Population points placed by postcode (None, None when the file has coordinates)."""
+    geocoding = geocoding_of(cfg.geocode, cache_dir=cache_dir, online=online)
+    if geocoding is None or cfg.postcode is None:
+        return None, None
+    if not is_csv(cfg.path):
+        raise InputError("population: placing points by postcode reads CSV files", path=cfg.path)
+    table = read_csv_table(cfg.path)
+    return geocode_table(table, geocoding, path=cfg.path, postcode_column=cfg.postcode)
+
+
 def load_population(
     cfg: PopulationConfig,
     *,
     crs: CRS,
     region: shapely.Geometry | None,
     network: RoadNetwork | None,
+    points: gpd.GeoDataFrame | None = None,
 ) -> gpd.GeoDataFrame:
-    """Origins (points with ``pop_count`` and age bands) from the configured population source."""
+    """Origins (points with ``pop_count`` and age bands) from the configured population source.
+
+    ``points``: the population file's rows already placed (:func:`geocoded_population`).
+    """
     if cfg.kind == "raster":
         if not isinstance(cfg.count, int):
             raise InputError("population.count must be a band number for a raster", path=cfg.path)
@@ -72,6 +160,7 @@ def load_population(
             y_column=cfg.y,
             input_crs=cfg.crs,
             region=region,
+            points=points,
         )
     road_xy = None if network is None else np.column_stack([network.node_x, network.node_y])
     return population_mod.origins_from_polygons(
@@ -182,7 +271,13 @@ def _origin_area_codes(origins: gpd.GeoDataFrame, cfg: RemotenessConfig) -> pd.S
 
 
 def load_need(cfg: NeedConfig, origins: gpd.GeoDataFrame, *, country: str):
-    """Palliative need per origin (cancer and non-cancer) from deaths or national rates."""
+    """Palliative need per origin (cancer and non-cancer) from deaths or national rates.
+
+    Deaths of all causes (``deaths.cause_column: null``) are split by the national shares of
+    ``need.country`` (or the region's country); national rates are adjusted by local SMRs
+    when ``need.smr`` is given.
+    """
+    need_country = cfg.country or {"au": "au", "gb": "england"}.get(country)
     if cfg.source == "deaths":
         deaths = cfg.deaths
         return need_mod.need_from_deaths(
@@ -194,11 +289,30 @@ def load_need(cfg: NeedConfig, origins: gpd.GeoDataFrame, *, country: str):
             model=cfg.model,
             origin_area_column="area_id",
             suppress_below=cfg.suppress_below,
+            country=need_country,
+            years=deaths.years,
+            age_band=deaths.age_band,
         )
-    need_country = cfg.country or {"au": "au", "gb": "england"}.get(country)
     if need_country is None:
         raise InputError(
             "need.source 'rates' needs national rates: set need.country (au or england), or "
             "region.country, or give deaths with need.source 'deaths'"
         )
-    return need_mod.need_from_rates(origins, country=need_country, model=cfg.model)
+    need = need_mod.need_from_rates(origins, country=need_country, model=cfg.model)
+    if cfg.smr is None:
+        return need
+    smr = cfg.smr
+    smrs = need_smr.read_smrs(
+        smr.path,
+        area_column=smr.area_column,
+        all_cause_column=smr.all_cause_column,
+        cancer_column=smr.cancer_column,
+    )
+    return need_smr.adjust_by_smr(
+        origins,
+        need,
+        smrs,
+        country=need_country,
+        reference=smr.reference,
+        source=str(smr.path),
+    )

@@ -4,7 +4,10 @@ Two routes, as the data allow:
 
 * **from deaths** by underlying cause per area: deaths in the need groups of the chosen model
   (Etkind 2017 by default; Rosenwax 2005 minimal; a flat 75% of all deaths) are the annual need,
-  shared among the area's origins by their older population (65+ when known, else everyone);
+  shared among the area's origins by their older population (65+ when known, else everyone).
+  Deaths of **all causes** per area (AIHW MORT, ONS) are split by the model's national shares
+  instead: need = deaths × share of deaths in the need groups, cancer = need × cancer share
+  of need (the cited rows of ``need_rates_<country>.csv``);
 * **from rates**: population × death rate × share of deaths in need groups × cancer share, by
   age band, from the cited reference tables ``geo/reference/need_rates_<country>.csv``.
 
@@ -182,6 +185,7 @@ def _read_deaths(deaths, area_column, cause_column, count_column) -> pd.DataFram
         path = Path(deaths)
         deaths = read_csv_table(path)
     require_columns(deaths, [area_column, cause_column, count_column], path or "deaths")
+    causes = deaths[cause_column] if cause_column else pd.Series("all causes", index=deaths.index)
     counts = pd.to_numeric(deaths[count_column], errors="coerce")
     bad = (counts.isna() | (counts < 0) | np.isinf(counts)).to_numpy(bool)
     if bad.any():
@@ -195,7 +199,7 @@ def _read_deaths(deaths, area_column, cause_column, count_column) -> pd.DataFram
     return pd.DataFrame(
         {
             "area_id": deaths[area_column].astype(str).to_numpy(),
-            "cause": deaths[cause_column].astype(str).to_numpy(),
+            "cause": causes.astype(str).to_numpy(),
             "deaths": counts.to_numpy(float),
         }
     ), path
@@ -206,14 +210,18 @@ def need_from_deaths(
     deaths: str | Path | pd.DataFrame,
     *,
     area_column: str = "area_id",
-    cause_column: str = "cause",
+    cause_column: str | None = "cause",
     count_column: str = "deaths",
     model: str = "etkind",
     origin_area_column: str = "area_id",
     weight_column: str | None = None,
     suppress_below: float = 5,
+    country: str | None = None,
+    years: float = 1.0,
+    age_band: str = "all",
 ) -> NeedResult:
-    """Need from deaths by underlying cause per area, shared among the area's origins.
+    """Need from deaths per area (by underlying cause, or all causes), shared among the area's
+    origins.
 
     Parameters
     ----------
@@ -222,7 +230,8 @@ def need_from_deaths(
     deaths
         CSV path or table: one row per area and cause.
     area_column, cause_column, count_column
-        Columns of the deaths table.
+        Columns of the deaths table; ``cause_column`` None when the deaths are of all causes
+        (split by the national shares of ``model`` for ``country``).
     model
         ``etkind``, ``rosenwax`` or ``flat75``.
     origin_area_column
@@ -232,12 +241,34 @@ def need_from_deaths(
         present and positive in the area, else ``pop_count``.
     suppress_below
         Counts below this are flagged for suppression.
+    country
+        ``au`` or ``england``: whose national shares split deaths of all causes.
+    years
+        Years the counts cover (need is per year: counts are divided by it).
+    age_band
+        Ages the all-cause counts cover (``all``, ``under_65``, ``65_plus``): which row of the
+        national shares applies.
 
     Returns
     -------
     NeedResult
     """
+    if years <= 0:
+        raise InputError(f"need.deaths.years must be positive (got {years:g})")
     table, path = _read_deaths(deaths, area_column, cause_column, count_column)
+    table["deaths"] = table["deaths"] / years
+    if cause_column is None:
+        return _need_from_all_causes(
+            origins,
+            table,
+            path,
+            model=model,
+            country=country,
+            age_band=age_band,
+            origin_area_column=origin_area_column,
+            weight_column=weight_column,
+            suppress_below=suppress_below,
+        )
     groups = classify_icd10(table["cause"], "etkind" if model == "flat75" else model)
     invalid = table.loc[~groups["valid"], "cause"].unique()
     if len(invalid):
@@ -264,6 +295,62 @@ def need_from_deaths(
             "areas_suppressed": int(by_area["suppress"].sum()),
             "invalid_causes": [str(c) for c in invalid[:20]],
         }
+    )
+    return NeedResult(origins=need, by_area=by_area, model=model, stats=stats)
+
+
+def _need_from_all_causes(
+    origins,
+    table,
+    path,
+    *,
+    model,
+    country,
+    age_band,
+    origin_area_column,
+    weight_column,
+    suppress_below,
+) -> NeedResult:
+    """Deaths of all causes split by the model's national shares (need and cancer share)."""
+    if country is None:
+        raise InputError(
+            "deaths of all causes are split by national shares: set need.country (au or "
+            "england) or region.country",
+            path=path,
+        )
+    rates = load_rates(country, model)
+    if age_band not in rates.index:
+        raise InputError(f"no national shares for age band {age_band!r}", path=path)
+    row = rates.loc[age_band]
+    deaths = table.groupby("area_id")["deaths"].sum()
+    need_total = deaths * float(row["need_share"])
+    need_cancer = need_total * float(row["cancer_share_of_need"])
+    by_area = pd.DataFrame(
+        {"deaths": deaths, "need_cancer": need_cancer, "need_non_cancer": need_total - need_cancer}
+    )
+    by_area["suppress"] = by_area.lt(suppress_below).any(axis=1)
+    need, stats = _share_to_origins(origins, by_area, origin_area_column, weight_column)
+    stats.update(
+        {
+            "model": model,
+            "source": str(path) if path else "table",
+            "causes": "all (split by national shares)",
+            "national_shares": {
+                "table": f"geo/reference/need_rates_{country}.csv",
+                "age_band": age_band,
+                "need_share": float(row["need_share"]),
+                "cancer_share_of_need": float(row["cancer_share_of_need"]),
+            },
+            "deaths_total": float(table["deaths"].sum()),
+            "areas_suppressed": int(by_area["suppress"].sum()),
+        }
+    )
+    log.info(
+        "need from deaths of all causes: %.1f%% indicate need, %.1f%% of it cancer (%s, %s)",
+        100 * row["need_share"],
+        100 * row["cancer_share_of_need"],
+        country,
+        model,
     )
     return NeedResult(origins=need, by_area=by_area, model=model, stats=stats)
 

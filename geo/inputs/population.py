@@ -4,10 +4,14 @@ Three sources, as planners hold them:
 
 * a raster (WorldPop, a census grid): one origin per populated cell, read through a window on
   the region, nodata honoured, optionally aggregated to a coarser grid;
-* points with counts (population-weighted centroids of LSOAs, SA1s...);
+* points with counts (population-weighted centroids of LSOAs, SA1s...), from coordinates or
+  placed by postcode (:mod:`geo.inputs.geocode`);
 * polygons with counts: redistributed onto a density raster when given (dasymetric), otherwise
   onto a grid inside each polygon weighted by road-network density, so a huge rural polygon is
   never one point.
+
+Statewide and national files are cut to the region before their counts are checked, with one
+rule for areas straddling the boundary (:mod:`geo.inputs.population_areas`).
 
 Totals are preserved exactly (to floating-point rounding) and zero-population origins dropped.
 """
@@ -27,6 +31,21 @@ from pyproj import CRS, Transformer
 from rasterio.windows import Window, from_bounds
 
 from geo.errors import InputError, MissingCRSError
+from geo.inputs.population_areas import (
+    area_counts,
+    areas_touching,
+    origins_frame,
+    points_in_region,
+    polygons_in_region,
+    region_geometry,
+    spread_shares,
+)
+from geo.inputs.population_raster import (
+    MAX_PEOPLE_PER_KM2,
+    MAX_PEOPLE_PER_PLACE,
+    origins_from_raster,
+    read_band,
+)
 from geo.inputs.readers import (
     bad_rows_error,
     first_row_number,
@@ -40,272 +59,13 @@ log = logging.getLogger(__name__)
 
 Geometry = shapely.Geometry
 
-
-# Above these a head count is a data error (nodata read as people, a wrong band): the densest
-# city districts hold about 50,000 people per km² and no place holds ten million.
-MAX_PEOPLE_PER_KM2 = 100_000.0
-MAX_PEOPLE_PER_PLACE = 10_000_000.0
-
-# Cells read per strip of a population raster (16M float cells: ~0.5 GB with centres).
-MAX_CELLS_PER_READ = 16_000_000
-
-
-def _finish(
-    xy: np.ndarray,
-    counts: np.ndarray,
-    crs: CRS,
-    *,
-    extra: Mapping[str, np.ndarray] | None = None,
-) -> gpd.GeoDataFrame:
-    """Origins frame: drop empty places, number them 0..n-1."""
-    data = {"pop_count": np.asarray(counts, float)}
-    data.update({k: np.asarray(v) for k, v in (extra or {}).items()})
-    frame = pd.DataFrame(data)
-    keep = frame["pop_count"].to_numpy() > 0
-    frame = frame[keep].reset_index(drop=True)
-    frame.insert(0, "origin_id", np.arange(len(frame), dtype=np.int64))
-    geometry = gpd.points_from_xy(xy[keep, 0], xy[keep, 1], crs=crs)
-    return gpd.GeoDataFrame(frame, geometry=geometry, crs=crs)
-
-
-def _region_geom(region: Geometry | gpd.GeoSeries | None) -> Geometry | None:
-    if region is None:
-        return None
-    if isinstance(region, gpd.GeoSeries | gpd.GeoDataFrame):
-        return region.geometry.union_all()
-    return region
-
-
-# -- rasters ---------------------------------------------------------------------------------
-def origins_from_raster(
-    path: str | Path,
-    *,
-    crs: CRS | str,
-    region: Geometry | gpd.GeoSeries | None = None,
-    count_band: int = 1,
-    age_bands: Mapping[str, int] | None = None,
-    aggregate_factor: int = 1,
-    max_cells_per_read: int = MAX_CELLS_PER_READ,
-) -> gpd.GeoDataFrame:
-    """One origin per populated raster cell.
-
-    The raster is read in strips of whole rows (at most ``max_cells_per_read`` cells, a
-    multiple of ``aggregate_factor`` rows) and only populated cells are kept from each, so a
-    national raster larger than memory reads in bounded memory; the result does not depend on
-    the strip size.
-
-    Parameters
-    ----------
-    path
-        GeoTIFF (or any raster GDAL reads) of people per cell.
-    crs
-        Analysis CRS of the output.
-    region
-        Region polygon in ``crs``: only cells whose centre lies inside are kept, and only the
-        window covering it is read.
-    count_band
-        Band holding the head count.
-    age_bands
-        Output column → band number, e.g. ``{"pop_65plus": 2}``.
-    aggregate_factor
-        Sum blocks of ``factor × factor`` cells into one origin (for speed).
-    max_cells_per_read
-        Cells read at once (bounds memory).
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        ``origin_id``, ``pop_count``, the age columns, points at cell centres (or the
-        population-weighted centre of each aggregated block).
-    """
-    crs = CRS.from_user_input(crs)
-    path = Path(path)
-    region = _region_geom(region)
-    age_bands = dict(age_bands or {})
-    if aggregate_factor < 1:
-        raise InputError("population.aggregate_factor must be at least 1", path=path)
-    src = open_raster(path)
-    with src:
-        check_raster(src, [count_band, *age_bands.values()], path)
-        window = _window(src, region, crs)
-        to_crs = Transformer.from_crs(src.crs, crs, always_xy=True)
-        parts = [
-            _strip_origins(
-                src,
-                strip,
-                [count_band, *age_bands.values()],
-                region,
-                to_crs,
-                aggregate_factor,
-                path,
-            )
-            for strip in _strips(window, aggregate_factor, max_cells_per_read)
-        ]
-    xy = np.vstack([p[0] for p in parts])
-    counts = np.concatenate([p[1] for p in parts])
-    extra = {name: np.concatenate([p[2][i] for p in parts]) for i, name in enumerate(age_bands)}
-    origins = _finish(xy, counts, crs, extra=extra)
-    if origins.empty:
-        raise InputError(
-            "no population inside the region: check the raster covers the region "
-            "and the region/raster CRSs",
-            path=path,
-        )
-    log.info(
-        "%s: %d populated cells, %.0f people", path.name, len(origins), origins["pop_count"].sum()
-    )
-    return origins
-
-
-def _window(src, region: Geometry | None, crs: CRS) -> Window:
-    full = Window(0, 0, src.width, src.height)
-    if region is None:
-        return full
-    to_src = Transformer.from_crs(crs, src.crs, always_xy=True)
-    minx, miny, maxx, maxy = to_src.transform_bounds(*region.bounds)
-    win = from_bounds(minx, miny, maxx, maxy, transform=src.transform)
-    win = win.round_offsets(op="floor").round_lengths(op="ceil")
-    try:
-        win = win.intersection(full)
-    except rasterio.errors.WindowError:
-        raise InputError("the raster does not overlap the region", path=Path(src.name)) from None
-    # One cell of margin so cells straddling the boundary are tested by their centre.
-    return Window(
-        max(win.col_off - 1, 0),
-        max(win.row_off - 1, 0),
-        min(win.width + 2, src.width),
-        min(win.height + 2, src.height),
-    ).intersection(full)
-
-
-def _strips(window: Window, factor: int, max_cells: int) -> list[Window]:
-    """Row strips covering ``window``, each a multiple of ``factor`` rows (block-aligned)."""
-    rows = max(max_cells // max(int(window.width), 1), 1)
-    rows = max(rows // factor, 1) * factor
-    height, width = int(window.height), int(window.width)
-    return [
-        Window(window.col_off, window.row_off + top, width, min(rows, height - top))
-        for top in range(0, height, rows)
-    ]
-
-
-def _strip_origins(src, strip: Window, bands: list[int], region, to_crs, factor: int, path: Path):
-    """Populated cells (or aggregated blocks) of one strip: xy, counts, age arrays."""
-    arrays = [read_band(src, b, strip) for b in bands]
-    transform = src.window_transform(strip)
-    counts, ages = arrays[0], arrays[1:]
-    check_counts(counts, path, cell_km2=cell_area_km2(src.crs, transform, counts.shape))
-    if region is not None:
-        # Clip cell by cell (by cell centre) before any aggregation, so an aggregated run
-        # holds exactly the people of the clipped one.
-        cx, cy = _cell_centres(transform, counts.shape)
-        x, y = to_crs.transform(cx.ravel(), cy.ravel())
-        inside = shapely.contains_xy(region, x, y).reshape(counts.shape)
-        counts = np.where(inside, counts, 0.0)
-        ages = [np.where(inside, a, 0.0) for a in ages]
-    if factor > 1:
-        counts, ages, transform, cx, cy = _aggregate(counts, ages, transform, factor)
-    else:
-        cx, cy = _cell_centres(transform, counts.shape)
-    keep = counts.ravel() > 0
-    x, y = to_crs.transform(cx.ravel()[keep], cy.ravel()[keep])
-    return np.column_stack([x, y]), counts.ravel()[keep], [a.ravel()[keep] for a in ages]
-
-
-def _cell_centres(transform, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    rows, cols = np.indices(shape)
-    cx, cy = rasterio.transform.xy(transform, rows.ravel(), cols.ravel(), offset="center")
-    return np.asarray(cx, float).reshape(shape), np.asarray(cy, float).reshape(shape)
-
-
-def open_raster(path: Path):
-    """Open a raster with rasterio, or raise an :class:`InputError` naming the file."""
-    try:
-        return rasterio.open(path)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"cannot read as a raster ({exc})", path=path) from None
-
-
-def check_raster(src, bands: list[int], path: Path) -> None:
-    """A population raster must declare its CRS and hold every band asked for."""
-    if src.crs is None:
-        raise MissingCRSError(
-            "the raster declares no CRS; assign one (gdal_edit.py -a_srs)", path=path
-        )
-    for band in bands:
-        if not 1 <= band <= src.count:
-            raise InputError(f"band {band} does not exist (the raster has {src.count})", path=path)
-
-
-def read_band(src, band: int, window: Window) -> np.ndarray:
-    """One band of a window as floats, nodata as 0 (a damaged file raises an InputError)."""
-    try:
-        data = src.read(band, window=window, masked=True).astype(float)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(
-            f"cannot read band {band} of the raster ({exc}); the file may be truncated or "
-            "damaged: check it opens in QGIS (gdalinfo -checksum) or export it again",
-            path=Path(src.name),
-        ) from None
-    return np.ma.filled(data, 0.0)
-
-
-def cell_area_km2(crs, transform, shape: tuple[int, int]) -> np.ndarray:
-    """Each raster row's cell area in km² (a column vector; rows differ for lon/lat grids)."""
-    rows = np.arange(shape[0])
-    if crs is not None and CRS.from_user_input(crs).is_geographic:
-        lat = transform.f + (rows + 0.5) * transform.e
-        km_per_deg = 111.32
-        area = abs(transform.a * transform.e) * km_per_deg**2 * np.cos(np.radians(lat))
-    else:
-        area = np.full(len(rows), abs(transform.a * transform.e) / 1e6)
-    return np.maximum(area, 1e-12)[:, None]
-
-
-def check_counts(counts: np.ndarray, path: Path, *, cell_km2: np.ndarray | None = None) -> None:
-    """Head counts must be finite, non-negative and plausible (see :data:`MAX_PEOPLE_PER_KM2`)
-    outside nodata."""
-    if not np.all(np.isfinite(counts)):
-        raise InputError(
-            "the population raster holds NaN or infinite values outside its "
-            "nodata; set the nodata value",
-            path=path,
-        )
-    if (counts < 0).any():
-        raise InputError(
-            f"the population raster holds negative counts (min {counts.min()}); "
-            "set the nodata value if these mark missing data",
-            path=path,
-        )
-    if cell_km2 is not None:
-        density = counts / cell_km2
-        if (density > MAX_PEOPLE_PER_KM2).any():
-            raise InputError(
-                f"{int((density > MAX_PEOPLE_PER_KM2).sum())} raster cell(s) hold more than "
-                f"{MAX_PEOPLE_PER_KM2:,.0f} people per km² (up to {density.max():.3g}): is the "
-                "band a head count, and is its nodata value set?",
-                path=path,
-            )
-
-
-def _aggregate(counts, ages, transform, f: int):
-    """Sum f×f blocks; place each block at its population-weighted centre."""
-    h, w = counts.shape
-    hp, wp = -(-h // f) * f, -(-w // f) * f
-
-    def pad(a):
-        return np.pad(a, ((0, hp - h), (0, wp - w)))
-
-    def block_sum(a):
-        return pad(a).reshape(hp // f, f, wp // f, f).sum(axis=(1, 3))
-
-    cx, cy = _cell_centres(transform, (hp, wp))
-    padded = pad(counts)
-    total = block_sum(counts)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        wx = (padded * cx).reshape(hp // f, f, wp // f, f).sum(axis=(1, 3)) / total
-        wy = (padded * cy).reshape(hp // f, f, wp // f, f).sum(axis=(1, 3)) / total
-    return total, [block_sum(a) for a in ages], transform, np.nan_to_num(wx), np.nan_to_num(wy)
+__all__ = [
+    "MAX_PEOPLE_PER_KM2",
+    "MAX_PEOPLE_PER_PLACE",
+    "origins_from_points",
+    "origins_from_polygons",
+    "origins_from_raster",
+]
 
 
 # -- points ----------------------------------------------------------------------------------
@@ -325,52 +85,6 @@ def _read_table(
     return read_vector(path, layer=layer, input_crs=input_crs, key="population.crs")
 
 
-def _touching(frame: gpd.GeoDataFrame, region: Geometry | None, path: Path) -> np.ndarray:
-    """Positions of the polygons that touch the region (all of them without one)."""
-    if region is None:
-        return np.arange(len(frame))
-    inside = np.flatnonzero(frame.intersects(region).to_numpy(bool))
-    if not inside.size:
-        raise InputError("no polygon overlaps the region; check the CRS and the region", path=path)
-    if inside.size < len(frame):
-        log.info("%s: %d polygons outside the region left out", path.name, len(frame) - inside.size)
-    return inside
-
-
-def _counts(
-    frame: pd.DataFrame,
-    column: str,
-    path: Path,
-    *,
-    allow_missing: bool = False,
-    row_base: int = 2,
-    rows: np.ndarray | None = None,
-) -> np.ndarray:
-    """Non-negative numeric counts; one error lists every bad row (``row_base``: row 0's number)."""
-    require_columns(frame, [column], path)
-    values = pd.to_numeric(frame[column], errors="coerce")
-    missing = frame[column].isna()
-    if allow_missing and missing.any():
-        log.warning(
-            "%s: %d rows have no %s; counted as 0 people", path.name, int(missing.sum()), column
-        )
-        values = values.fillna(0.0)
-    bad = (values.isna() | (values < 0) | np.isinf(values)).to_numpy(bool)
-    if bad.any():
-        if rows is not None:  # a subset of the file: report the file's own row numbers
-            full = np.zeros(int(rows.max()) + 1, bool)
-            full[rows[bad]] = True
-            raw = np.full(len(full), None, dtype=object)
-            raw[rows] = frame[column].to_numpy()
-            bad, shown = full, raw
-        else:
-            shown = frame[column].to_numpy()
-        raise bad_rows_error(
-            "are not non-negative counts", bad, shown, path, column=column, first_row=row_base
-        )
-    return values.to_numpy(float)
-
-
 def origins_from_points(
     path: str | Path,
     *,
@@ -384,14 +98,18 @@ def origins_from_points(
     input_crs: str | None = None,
     region: Geometry | gpd.GeoSeries | None = None,
     allow_missing_counts: bool = False,
+    points: gpd.GeoDataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Origins from points with counts (e.g. population-weighted centroids).
+
+    Areas whose point lies outside the region are left out before counts are checked; inside,
+    every bad count is listed (:mod:`geo.inputs.population_areas`).
 
     Parameters
     ----------
     path
-        CSV with coordinate columns (``x_column``/``y_column``, CRS ``input_crs`` default
-        WGS84) or any vector format GDAL reads.
+        CSV with coordinate columns (``x_column``/``y_column``, CRS ``input_crs``) or any
+        vector format GDAL reads.
     crs
         Analysis CRS.
     count_column
@@ -407,6 +125,9 @@ def origins_from_points(
     allow_missing_counts
         Count empty cells as 0 people (with a warning) instead of refusing the file; some
         published tables leave small or non-residential areas blank.
+    points
+        The file's rows already read as points (e.g. placed by postcode); ``path`` then only
+        names the file in messages.
 
     Returns
     -------
@@ -414,27 +135,44 @@ def origins_from_points(
     """
     path = Path(path)
     crs = CRS.from_user_input(crs)
-    frame = _read_table(
-        path, layer=layer, x_column=x_column, y_column=y_column, input_crs=input_crs
-    ).to_crs(crs)
+    if points is None:
+        points = _read_table(
+            path, layer=layer, x_column=x_column, y_column=y_column, input_crs=input_crs
+        )
+    frame = points.to_crs(crs)
     require_columns(frame, [count_column, id_column, *(age_columns or {}).values()], path)
-    base = first_row_number(path)
-    counts = _counts(frame, count_column, path, allow_missing=allow_missing_counts, row_base=base)
-    extra = {n: _counts(frame, c, path, row_base=base) for n, c in (age_columns or {}).items()}
-    if id_column is not None:
-        extra["source_area_id"] = frame[id_column].astype(str).to_numpy()
-    if not (frame.geom_type == "Point").all():
-        # Areas given as polygons: one origin at a point inside each (not the centroid,
-        # which can fall outside a crescent-shaped area).
+    if not (frame.geom_type == "Point").all():  # polygons: a point inside (not the centroid)
         frame = frame.set_geometry(frame.geometry.representative_point())
     xy = np.column_stack([frame.geometry.x, frame.geometry.y])
-    region = _region_geom(region)
-    if region is not None:
-        inside = shapely.contains_xy(region, xy[:, 0], xy[:, 1])
-        counts = np.where(inside, counts, 0.0)
-        if not inside.all():
-            log.info("%s: %d points outside the region left out", path.name, int((~inside).sum()))
-    origins = _finish(xy, counts, crs, extra=extra)
+    inside = points_in_region(xy, region_geometry(region))
+    if not inside.any():
+        raise InputError("no population inside the region", path=path)
+    if not inside.all():
+        log.info("%s: %d points outside the region left out", path.name, int((~inside).sum()))
+    rows = np.flatnonzero(inside)
+    ids = None if id_column is None else frame[id_column].astype(str).to_numpy()
+
+    def counts_of(column: str, allow_missing: bool = False) -> np.ndarray:
+        values = np.zeros(len(frame))
+        values[rows] = area_counts(
+            frame.iloc[rows],
+            column,
+            path,
+            allow_missing=allow_missing,
+            row_base=first_row_number(path),
+            rows=rows,
+            ids=None if ids is None else ids[rows],
+        )
+        return values
+
+    counts = counts_of(count_column, allow_missing_counts)
+    extra = {n: counts_of(c) for n, c in (age_columns or {}).items()}
+    if ids is not None:
+        extra["source_area_id"] = ids
+    for col in ("location_precision", "location_query"):
+        if col in frame.columns:
+            extra[col] = frame[col].to_numpy(dtype=object)
+    origins = origins_frame(xy, counts, crs, extra=extra)
     if origins.empty:
         raise InputError("no population inside the region", path=path)
     return origins
@@ -487,8 +225,9 @@ def origins_from_polygons(
     cell_size_m
         Redistribution grid size.
     region
-        Polygon (in ``crs``): polygons not touching it are left out (a polygon straddling
-        the boundary keeps all its people).
+        Polygon (in ``crs``). An area is in the region when at least half of its people, as
+        spread over its cells, live inside; it then keeps all its people, spread over its part
+        inside (:mod:`geo.inputs.population_areas`). Counts are checked for those areas only.
     input_crs
         CRS to assume when the file declares none.
 
@@ -504,22 +243,11 @@ def origins_from_polygons(
     frame = _read_table(path, layer=layer, x_column=None, y_column=None, input_crs=input_crs)
     frame = frame.to_crs(crs)
     require_columns(frame, [count_column, id_column, *(age_columns or {}).values()], path)
-    # Clip first (a statewide file may leave areas outside the study area blank), then check
-    # the counts of the areas kept; row numbers stay the file's feature numbers.
-    inside = _touching(frame, _region_geom(region), path)
-    counts = np.zeros(len(frame))
-    counts[inside] = _counts(frame.iloc[inside], count_column, path, row_base=1, rows=inside)
-    ages = {}
-    for name, col in (age_columns or {}).items():
-        ages[name] = np.zeros(len(frame))
-        ages[name][inside] = _counts(frame.iloc[inside], col, path, row_base=1, rows=inside)
-    keep = np.zeros(len(frame), bool)
-    keep[inside] = True
-    keep &= counts > 0
-    geoms = frame.geometry.to_numpy()[keep]
-    if len(geoms) == 0:
-        raise InputError("no population inside the region", path=path, column=count_column)
-    _check_polygon_density(counts, frame.geometry.area.to_numpy() / 1e6, keep, path, count_column)
+    # Cut the region out first (a statewide file may leave areas outside it blank), then
+    # check the counts of the areas kept; row numbers stay the file's feature numbers.
+    region = region_geometry(region)
+    touching = areas_touching(frame, region, path)
+    geoms = frame.geometry.to_numpy()[touching]
     xy, poly = _polygon_cells(geoms, cell_size_m, path)
     anchor = _grid_anchor(geoms, cell_size_m)
     if density_raster is not None:
@@ -528,17 +256,53 @@ def origins_from_polygons(
         weight = _road_weights(np.asarray(road_nodes_xy, float), xy, cell_size_m, anchor)
     else:
         weight = np.ones(len(xy))
-    share = _shares(weight, poly, len(geoms))
-    extra = {name: values[keep][poly] * share for name, values in ages.items()}
-    if id_column is not None:
-        extra["source_area_id"] = frame[id_column].astype(str).to_numpy()[keep][poly]
-    origins = _finish(xy, counts[keep][poly] * share, crs, extra=extra)
-    log.info("%s: %d polygons → %d origins", path.name, len(geoms), len(origins))
+    cell_in = points_in_region(xy, region)
+    held = polygons_in_region(weight, poly, cell_in, len(geoms))
+    if not held.any():
+        raise InputError("no area lies mostly inside the region", path=path, column=count_column)
+    if not held.all():
+        log.info(
+            "%s: %d areas straddling the boundary lie mostly outside it and are left out",
+            path.name,
+            int((~held).sum()),
+        )
+    rows = touching[held]
+    ids = None if id_column is None else frame[id_column].astype(str).to_numpy()
+    per_area = {"pop_count": count_column, **(age_columns or {})}
+    values = {}
+    for name, col in per_area.items():
+        values[name] = np.zeros(len(geoms))
+        values[name][held] = area_counts(
+            frame.iloc[rows],
+            col,
+            path,
+            row_base=1,
+            rows=rows,
+            ids=None if ids is None else ids[rows],
+        )
+    _check_polygon_density(
+        values["pop_count"], shapely.area(geoms) / 1e6, held, path, count_column, touching + 1
+    )
+    # An area in the region keeps all its people, spread over its part inside the boundary.
+    cells = held[poly] & cell_in
+    share = spread_shares(weight[cells], poly[cells], len(geoms))
+    extra = {name: v[poly[cells]] * share for name, v in values.items() if name != "pop_count"}
+    if ids is not None:
+        extra["source_area_id"] = ids[touching][poly[cells]]
+    origins = origins_frame(xy[cells], values["pop_count"][poly[cells]] * share, crs, extra=extra)
+    if origins.empty:
+        raise InputError("no population inside the region", path=path, column=count_column)
+    log.info("%s: %d areas → %d origins", path.name, int(held.sum()), len(origins))
     return origins
 
 
 def _check_polygon_density(
-    counts: np.ndarray, area_km2: np.ndarray, keep: np.ndarray, path: Path, column: str
+    counts: np.ndarray,
+    area_km2: np.ndarray,
+    keep: np.ndarray,
+    path: Path,
+    column: str,
+    feature_numbers: np.ndarray,
 ) -> None:
     """Areas denser than :data:`MAX_PEOPLE_PER_KM2` are errors, each listed by feature."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -552,7 +316,7 @@ def _check_polygon_density(
             counts,
             path,
             column=column,
-            first_row=1,
+            first_row=feature_numbers,
         )
 
 
@@ -593,15 +357,6 @@ def _polygon_cells(geoms: np.ndarray, cell_m: float, path: Path) -> tuple[np.nda
         xy_parts.append(xy)
         poly_parts.append(np.full(len(xy), i))
     return np.vstack(xy_parts), np.concatenate(poly_parts)
-
-
-def _shares(weight: np.ndarray, poly: np.ndarray, n: int) -> np.ndarray:
-    """Weights normalised to sum to one per polygon (evenly where a polygon weighs nothing)."""
-    weight = np.clip(np.nan_to_num(np.asarray(weight, float)), 0.0, None)
-    total = np.bincount(poly, weights=weight, minlength=n)
-    weight = np.where(total[poly] > 0, weight, 1.0)
-    total = np.bincount(poly, weights=weight, minlength=n)
-    return weight / total[poly]
 
 
 def _road_weights(road_xy: np.ndarray, cell_xy: np.ndarray, cell_m: float, anchor) -> np.ndarray:

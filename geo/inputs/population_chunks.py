@@ -21,7 +21,7 @@ import rasterio
 from pyproj import CRS, Transformer
 from rasterio.windows import Window
 
-from geo.inputs.population import check_counts, check_raster, open_raster, read_band
+from geo.inputs.population_raster import check_counts, check_raster, open_raster, read_band
 
 log = logging.getLogger(__name__)
 

@@ -85,7 +85,7 @@ def bad_rows_error(
     path: str | Path,
     *,
     column: str | None = None,
-    first_row: int = 2,
+    first_row: int | np.ndarray = 2,
 ) -> InputError:
     """One error listing every bad row (the first :data:`MAX_ROWS_LISTED`, then a count).
 
@@ -98,13 +98,18 @@ def bad_rows_error(
     values
         The raw values (shown beside their row number).
     first_row
-        The row number of position 0 (see :func:`first_row_number`).
+        The row number of position 0 (see :func:`first_row_number`), or each position's row
+        number (rows left after a filter keep their numbers in the file).
     """
     positions = np.flatnonzero(np.asarray(bad, bool))
-    shown = [f"row {p + first_row} ({values[p]!r})" for p in positions[:MAX_ROWS_LISTED]]
+    numbers = positions + first_row if np.isscalar(first_row) else np.asarray(first_row)[positions]
+    shown = [
+        f"row {n} ({values[p]!r})"
+        for n, p in zip(numbers[:MAX_ROWS_LISTED], positions[:MAX_ROWS_LISTED], strict=True)
+    ]
     more = len(positions) - len(shown)
     listing = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
-    row = int(positions[0]) + first_row if len(positions) == 1 else None
+    row = int(numbers[0]) if len(positions) == 1 else None
     return InputError(
         f"{len(positions)} value(s) {message}: {listing}", path=path, row=row, column=column
     )

@@ -27,9 +27,12 @@ from geo.inputs.checks import (
     check_on_network,
 )
 from geo.inputs.edges import edge_effects
-from geo.inputs.facilities import load_facilities
+from geo.inputs.facilities import FacilityRead, read_facilities
 from geo.inputs.layers import (
     assign_subareas,
+    capacity_table_of,
+    geocoded_population,
+    geocoding_of,
     load_need,
     load_population,
     load_remoteness,
@@ -76,6 +79,10 @@ class RegionInputs:
     edge
         Edge effects (:func:`geo.inputs.edges.edge_effects`): how far services can matter,
         how far the extract reaches, services left out of routing that could matter.
+    sources
+        What reading the inputs did, for ``run.json``: ``geocoding`` (per config section:
+        rows placed by postcode or online, unmatched rows) and ``capacity`` (per facility
+        section: units and source, e.g. registered patients from a list-size table).
     """
 
     network: RoadNetwork
@@ -90,6 +97,18 @@ class RegionInputs:
     boundary: shapely.Geometry | None = None
     road_info: dict[str, Any] = field(default_factory=dict)
     edge: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RegionFacilities:
+    """GP practices and specialist services as read, the analysis CRS, and what reading them
+    did (``sources``: ``geocoding`` and ``capacity`` per config section)."""
+
+    gp_practices: gpd.GeoDataFrame
+    specialist_services: gpd.GeoDataFrame
+    crs: CRS
+    sources: dict[str, Any] = field(default_factory=dict)
 
 
 def default_cache_dir(config: RegionConfig) -> Path:
@@ -145,8 +164,10 @@ def build_region_network(
     return built
 
 
-def _facilities(cfg: FacilitiesConfig, kind: str, crs: CRS | str) -> gpd.GeoDataFrame:
-    return load_facilities(
+def _facilities(
+    cfg: FacilitiesConfig, kind: str, crs: CRS | str, *, cache_dir: Path, online: bool
+) -> FacilityRead:
+    return read_facilities(
         cfg.path,
         kind=kind,
         columns=cfg.columns.model_dump(),
@@ -157,6 +178,9 @@ def _facilities(cfg: FacilitiesConfig, kind: str, crs: CRS | str) -> gpd.GeoData
         service_types=cfg.service_types,
         default_service_type=cfg.default_service_type,
         default_capacity=cfg.default_capacity,
+        geocoding=geocoding_of(cfg.geocode, cache_dir=cache_dir, online=online),
+        capacity_table=capacity_table_of(cfg.capacity_table),
+        capacity_units=cfg.capacity_units,
     )
 
 
@@ -173,6 +197,56 @@ def analysis_crs(config: RegionConfig) -> CRS | None:
             path=config.source_path,
         )
     return crs
+
+
+def read_region_facilities(
+    config: RegionConfig,
+    *,
+    crs: CRS | None = None,
+    cache_dir: Path | None = None,
+    online: bool = False,
+) -> RegionFacilities:
+    """GP practices and specialist services, read once, and the analysis CRS.
+
+    The analysis CRS is ``crs``, else ``region.crs`` (:func:`analysis_crs`), else the UTM zone
+    of the GP practices as read. Rows given by postcode are placed through the configured
+    postcode directory; ``online`` (the command's ``--online``) lets a section with
+    ``geocode.online: true`` look addresses up online. Problems in both files are reported
+    together.
+    """
+    if crs is None:
+        crs = analysis_crs(config)
+    read_crs = crs or CRS.from_epsg(4326)
+    cache = cache_dir if cache_dir is not None else default_cache_dir(config)
+    problems = Problems()
+    reads = {
+        section: problems.attempt(
+            _facilities, getattr(config, section), kind, read_crs, cache_dir=cache, online=online
+        )
+        for section, kind in (("gp_practices", "gp"), ("specialist_services", "spc"))
+    }
+    problems.raise_any()
+    gps, spcs = reads["gp_practices"].frame, reads["specialist_services"].frame
+    if crs is None:
+        crs = gps.estimate_utm_crs()
+        log.info("no region.crs configured: using %s", crs.name)
+        gps, spcs = gps.to_crs(crs), spcs.to_crs(crs)
+    sources: dict[str, Any] = {"geocoding": {}, "capacity": {}}
+    for section, read in reads.items():
+        if read.geocoding is not None:
+            sources["geocoding"][section] = read.geocoding.as_dict()
+        if any(v for v in read.capacity.values()):
+            sources["capacity"][section] = read.capacity
+    return RegionFacilities(gps, spcs, crs, sources)
+
+
+def load_region_facilities(
+    config: RegionConfig,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, CRS]:
+    """GP practices, specialist services and the analysis CRS (:func:`read_region_facilities`
+    without what reading them did)."""
+    read = read_region_facilities(config)
+    return read.gp_practices, read.specialist_services, read.crs
 
 
 def snap_region(
@@ -215,7 +289,8 @@ def load_inputs(
     cache_dir
         Where built road networks are cached; default ``.cache/`` next to the config.
     online
-        Allow downloading roads (only used when the config names a place or polygon).
+        Allow downloading roads (only used when the config names a place or polygon) and
+        looking addresses up online (only for sections with ``geocode.online: true``).
     timer
         Receives the stages ``facilities``, ``roads``, ``population``, ``remoteness``, ``need``.
     write_cache
@@ -231,13 +306,14 @@ def load_inputs(
     problems = Problems()
     with timer.stage("facilities", "reading GP practices and specialist services"):
         crs = problems.attempt(analysis_crs, config)
-        read_crs = crs or CRS.from_epsg(4326)
-        gps = problems.attempt(_facilities, config.gp_practices, "gp", read_crs)
-        spcs = problems.attempt(_facilities, config.specialist_services, "spc", read_crs)
-        if crs is None and gps is not None:
-            crs = gps.estimate_utm_crs()
-            log.info("no region.crs configured: using %s", crs.name)
-            gps, spcs = gps.to_crs(crs), None if spcs is None else spcs.to_crs(crs)
+        facilities = problems.attempt(
+            read_region_facilities, config, crs=crs, cache_dir=cache, online=online
+        )
+        gps = spcs = None
+        sources: dict[str, Any] = {"geocoding": {}, "capacity": {}}
+        if facilities is not None:
+            gps, spcs, crs = facilities.gp_practices, facilities.specialist_services, facilities.crs
+            sources = facilities.sources
     if crs is None:  # nothing else can be read without an analysis CRS
         problems.raise_any()
     with timer.stage("roads", "reading roads and building the network"):
@@ -251,9 +327,22 @@ def load_inputs(
         network, road_info = (built.network, built.info) if built is not None else (None, {})
     with timer.stage("population", "placing the population"):
         boundary = problems.attempt(read_boundary, config.region.boundary, crs=crs)
-        origins = problems.attempt(
-            load_population, config.population, crs=crs, region=boundary, network=network
+        placing = problems.attempt(
+            geocoded_population, config.population, cache_dir=cache, online=online
         )
+        points, placed = placing if placing is not None else (None, None)
+        if placed is not None:
+            sources["geocoding"]["population"] = placed.as_dict()
+        origins = None
+        if placing is not None:
+            origins = problems.attempt(
+                load_population,
+                config.population,
+                crs=crs,
+                region=boundary,
+                network=network,
+                points=points,
+            )
         subareas = problems.attempt(load_subareas, config.subareas, crs=crs)
         if origins is not None:
             origins = assign_subareas(origins, subareas)
@@ -305,4 +394,5 @@ def load_inputs(
         boundary=boundary,
         road_info=road_info,
         edge=edge,
+        sources=sources,
     )

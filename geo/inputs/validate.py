@@ -12,13 +12,15 @@ import difflib
 from collections.abc import Iterable
 from pathlib import Path
 
+import pandas as pd
 import pyogrio
 import rasterio
 from rasterio.errors import RasterioIOError
 
-from geo.config import FacilitiesConfig, RegionConfig
+from geo.config import FacilitiesConfig, GeocodeConfig, RegionConfig
 from geo.errors import InputError, MissingCRSError
-from geo.inputs.readers import read_csv_table
+from geo.inputs.geocode import DIRECTORY_FORMATS, PostcodeDirectory
+from geo.inputs.readers import parse_crs, read_csv_table
 
 _CSV = {".csv", ".txt", ".tsv"}
 _OSM = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.xml")
@@ -55,7 +57,17 @@ def check_inputs(config: RegionConfig) -> list[InputError]:
         problems += _check_vector(sub.path, sub.layer, [sub.id_column, sub.name_column])
     if config.need.deaths is not None:
         d = config.need.deaths
-        problems += _check_table(d.path, [d.area_column, d.cause_column, d.count_column])
+        found = _check_table(d.path, [d.area_column, d.cause_column, d.count_column])
+        hint = "; for deaths of all causes set need.deaths.cause_column: null"
+        problems += [
+            _with_hint(p, hint) if d.cause_column and p.column == d.cause_column else p
+            for p in found
+        ]
+    if config.need.smr is not None:
+        smr = config.need.smr
+        problems += _check_table(
+            smr.path, [smr.area_column, smr.all_cause_column, smr.cancer_column]
+        )
     return problems
 
 
@@ -78,18 +90,59 @@ def _check_roads(config: RegionConfig) -> list[InputError]:
 
 def _check_facilities(cfg: FacilitiesConfig) -> list[InputError]:
     columns = [c for c in cfg.columns.model_dump().values() if c] + list(cfg.where)
+    problems = _check_geocode(cfg.geocode)
+    if cfg.capacity_table is not None:
+        table = cfg.capacity_table
+        problems += _check_table(table.path, [table.id_column, table.capacity_column, *table.where])
     if cfg.path.suffix.lower() in _CSV:
-        problems = _check_table(cfg.path, columns)
-        if cfg.crs is None:
+        problems += _check_table(cfg.path, columns)
+        if cfg.crs is None and cfg.geocode is None:
             problems.append(
                 MissingCRSError(
                     "a CSV carries no CRS; set 'crs:' for it (e.g. EPSG:4326)", path=cfg.path
                 )
             )
         return problems
+    if cfg.geocode is not None:
+        problems.append(InputError("placing rows by postcode reads CSV files", path=cfg.path))
     geo_columns = [c for k, c in cfg.columns.model_dump().items() if c and k not in {"x", "y"}]
-    return _check_vector(
+    return problems + _check_vector(
         cfg.path, cfg.layer, geo_columns + list(cfg.where), crs_given=cfg.crs is not None
+    )
+
+
+def _check_geocode(cfg: GeocodeConfig | None) -> list[InputError]:
+    """The postcode directory: present, readable, with its columns (headers only)."""
+    if cfg is None or cfg.postcodes is None:
+        return []
+    pc = cfg.postcodes
+    try:
+        directory = PostcodeDirectory.of(
+            pc.path, format=pc.format, postcode=pc.postcode, x=pc.x, y=pc.y, crs=pc.crs
+        )
+        parse_crs(directory.crs, path=pc.path, key="geocode.postcodes.crs")
+    except InputError as exc:
+        return [exc]
+    files = sorted(pc.path.glob("*.csv")) if pc.path.is_dir() else [pc.path]
+    if not files:
+        return [InputError("the postcode directory folder holds no .csv files", path=pc.path)]
+    wanted = [directory.postcode_column, directory.x_column, directory.y_column]
+    if not files[0].is_file():
+        return [InputError("postcode directory not found; check the path", path=files[0])]
+    try:
+        header = list(pd.read_csv(files[0], nrows=0, encoding="utf-8-sig").columns)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        return [InputError(f"cannot read as CSV ({exc})", path=files[0])]
+    headerless = directory.headerless_columns
+    if wanted[0] not in header and headerless and len(header) == len(headerless):
+        return []  # a raw Code-Point Open file: no header row, documented columns
+    hint = f" (format: {pc.format})" if pc.format in DIRECTORY_FORMATS else ""
+    return [_with_hint(p, hint) for p in _missing(files[0], header, wanted)]
+
+
+def _with_hint(problem: InputError, hint: str) -> InputError:
+    return InputError(
+        problem.message + hint, path=problem.path, row=problem.row, column=problem.column
     )
 
 
@@ -100,9 +153,10 @@ def _check_population(config: RegionConfig) -> list[InputError]:
         problems = _check_raster(cfg.path, [b for b in bands if isinstance(b, int)])
     else:
         columns = [str(cfg.count), *map(str, cfg.age_bands.values()), cfg.id_column, cfg.x, cfg.y]
+        columns.insert(-2, cfg.postcode)
         if cfg.path.suffix.lower() in _CSV:
-            problems = _check_table(cfg.path, columns)
-            if cfg.crs is None:
+            problems = _check_table(cfg.path, columns) + _check_geocode(cfg.geocode)
+            if cfg.crs is None and cfg.postcode is None:
                 problems.append(
                     MissingCRSError(
                         "a CSV carries no CRS; set population.crs (e.g. EPSG:4326)", path=cfg.path

@@ -142,15 +142,33 @@ def road_text(row: dict) -> str:
     return f"<br>Nearest mapped road: {distance:,.0f} m"
 
 
+def _text(row: dict, key: str) -> str | None:
+    value = row.get(key)
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+
+
+def location_text(row: dict) -> str:
+    """Where the point comes from when it was placed by postcode or address, for popups."""
+    precision = _text(row, "location_precision")
+    if precision is None:
+        return ""
+    query = _text(row, "location_query")
+    return f"<br>Location: {esc(precision)}" + (f" ({esc(query)})" if query else "")
+
+
 def gp_popup(row: dict) -> str:
-    """A GP practice's popup: its link to specialist care, the people it serves, its road."""
+    """A GP practice's popup: its link to specialist care, the people it serves, its road
+    (and its capacity and location source when the config gives them)."""
     flag = LINK_TEXT.get(str(row.get("link_status", "")), "")
+    units = _text(row, "capacity_units")
+    capacity = f"<br>Capacity: {capacity_text(row.get('capacity'))} {esc(units)}" if units else ""
     return (
         f"<b>{esc(row['name'])}</b><br>GP practice{flag}<br>"
         f"Nearest SPC: {minutes_text(row.get('spc_travel_time_min'))}<br>"
         f"People nearest: {num_text(row.get('pop_served'))}<br>"
         f"Need/yr served: cancer {num_text(row.get('need_cancer_served'), 1)}, non-cancer "
-        f"{num_text(row.get('need_non_cancer_served'), 1)}{road_text(row)}"
+        f"{num_text(row.get('need_non_cancer_served'), 1)}{capacity}{road_text(row)}"
+        f"{location_text(row)}"
     )
 
 
@@ -164,10 +182,13 @@ def spc_popup(row: dict) -> str:
     """A specialist service's popup: type, capacity, referrals accepted, its road."""
     accepts = row.get("accepts_non_cancer", True)
     accepts = True if accepts is None or pd.isna(accepts) else bool(accepts)
+    units = _text(row, "capacity_units")
     return (
         f"<b>{esc(row['name'])}</b><br>Specialist palliative care: "
-        f"{esc(row.get('service_type', ''))}<br>Capacity: {capacity_text(row.get('capacity'))}<br>"
+        f"{esc(row.get('service_type', ''))}<br>Capacity: {capacity_text(row.get('capacity'))}"
+        f"{' ' + esc(units) if units else ''}<br>"
         f"Accepts non-cancer: {'yes' if accepts else 'no (cancer only)'}{road_text(row)}"
+        f"{location_text(row)}"
     )
 
 

@@ -219,10 +219,8 @@ def render_report(results: Results) -> str:
         beyond_count=(findings.edge.get("left_out_beyond_reach") if findings else 0),
         edge_text=edge_text(findings),
         warn_snap_m=f"{speed.get('warn_snap_distance_m', 500):g}",
-        need_text=(
-            f"model {need.get('model', '?')} from {need.get('source', '?')} "
-            f"({need.get('stats', {}).get('method', 'deaths by underlying cause')})."
-        ),
+        need_text=need_text(need),
+        capacity_text=capacity_text(prov.get("capacity", {})),
         remoteness_text=f"{rem.get('scheme', '?')} (version {rem.get('version', '?')}).",
         uncertainty_draws=unc.get("draws"),
         uncertainty_spread=unc.get("spread"),
@@ -230,6 +228,35 @@ def render_report(results: Results) -> str:
         inputs=sorted(prov.get("inputs", {}).items()),
         timings=sorted(prov.get("timings_s", {}).items()),
     )
+
+
+def need_text(need: dict) -> str:
+    """The need model in words: model, source, method, and any SMR adjustment."""
+    stats = need.get("stats", {})
+    method = stats.get("method") or stats.get("causes") or "deaths by underlying cause"
+    text = f"model {need.get('model', '?')} from {need.get('source', '?')} ({method})"
+    smr = stats.get("smr")
+    if smr:
+        text += (
+            f", adjusted by local SMRs (cancer x{smr['ratio_cancer']:.3f}, non-cancer "
+            f"x{smr['ratio_non_cancer']:.3f} over the region)"
+        )
+    return text + "."
+
+
+def capacity_text(capacity: dict) -> str:
+    """What GP and SPC capacity count, when the config says (access scores use them)."""
+    parts = []
+    for section, label in (("gp_practices", "GP"), ("specialist_services", "SPC")):
+        units = capacity.get(section, {}).get("units")
+        if units:
+            per = (
+                " (GP E2SFCA: registered patients per 1,000 people)"
+                if section == ("gp_practices") and units == "registered patients"
+                else ""
+            )
+            parts.append(f"{label} capacity counts {units}{per}")
+    return "; ".join(parts) + "." if parts else ""
 
 
 def write_report(results: Results, path: str | Path, *, pdf: bool = False) -> Path:

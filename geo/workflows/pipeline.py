@@ -153,7 +153,15 @@ def input_files(config: RegionConfig) -> dict[str, Path]:
         "remoteness": config.remoteness.path if config.remoteness else None,
         "subareas": config.subareas.path if config.subareas else None,
         "deaths": config.need.deaths.path if config.need.deaths else None,
+        "need_smr": config.need.smr.path if config.need.smr else None,
     }
+    for section in ("gp_practices", "specialist_services", "population"):
+        cfg = getattr(config, section)
+        if cfg.geocode is not None and cfg.geocode.postcodes is not None:
+            files[f"{section}_postcodes"] = cfg.geocode.postcodes.path
+        table = getattr(cfg, "capacity_table", None)
+        if table is not None:
+            files[f"{section}_capacity"] = table.path
     return {k: v for k, v in files.items() if v is not None}
 
 
@@ -203,6 +211,7 @@ def provenance(
         },
         "timings_s": timer.timings_s,
     }
+    prov.update(input_sources(inputs, results))
     if results.findings is not None:
         prov["findings"] = dataclasses.asdict(results.findings)
         prov["headline_shares"] = results.findings.headline_shares()
@@ -210,6 +219,28 @@ def provenance(
     if "uncertainty" in results.tables:
         prov["uncertainty"] = results.tables["uncertainty"].to_dict(orient="records")
     return prov
+
+
+def input_sources(inputs: RegionInputs, results: Results) -> dict[str, Any]:
+    """``geocoding`` (per section, and each facility's location precision) and ``capacity``
+    (units and source per facility section) for run.json; empty when neither applies."""
+    out: dict[str, Any] = {}
+    geocoding = dict(inputs.sources.get("geocoding", {}))
+    for section, frame in (
+        ("gp_practices", results.gp_practices),
+        ("specialist_services", results.specialist_services),
+    ):
+        if section in geocoding and "location_precision" in frame.columns:
+            placed = frame[["facility_id", "name", "location_query", "location_precision"]]
+            geocoding[section] = {
+                **geocoding[section],
+                "facilities": placed.astype(object).where(placed.notna(), None).to_dict("records"),
+            }
+    if geocoding:
+        out["geocoding"] = geocoding
+    if inputs.sources.get("capacity"):
+        out["capacity"] = inputs.sources["capacity"]
+    return out
 
 
 def output_dir(config: RegionConfig, out_dir: str | Path | None) -> Path:
