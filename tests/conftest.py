@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,23 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = REPO_ROOT / "data" / "demo"
 DEMO_CONFIG = REPO_ROOT / "scripts" / "regions" / "demo.yml"
 IOW_CONFIG = REPO_ROOT / "scripts" / "regions" / "isle_of_wight.yml"
+
+
+def pytest_configure(config) -> None:
+    """Keep built road networks (and any generated demo) in one folder for this test session,
+    shared by the xdist workers, instead of ``.cache/`` folders beside the repository's
+    configs."""
+    if "workerinput" in getattr(config, "__dict__", {}) or os.environ.get("GAPMAP_CACHE"):
+        return  # a worker inherits the controller's folder; a caller's choice is kept
+    folder = Path(tempfile.mkdtemp(prefix="gapmap-test-cache-"))
+    os.environ["GAPMAP_CACHE"] = str(folder)
+    config.gapmap_test_cache = folder
+
+
+def pytest_unconfigure(config) -> None:
+    folder = getattr(config, "gapmap_test_cache", None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_report_header(config) -> str:

@@ -9,6 +9,7 @@ once (:class:`~geo.routing.network.Snaps`); later stages reuse those snaps and n
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,11 @@ class RegionFacilities:
 
 
 def default_cache_dir(config: RegionConfig) -> Path:
-    """Where built road networks are cached: ``.cache/`` next to the config file."""
+    """Where built road networks (and geocoder answers) are cached: ``$GAPMAP_CACHE`` when
+    that variable is set, else ``.cache/`` next to the config file."""
+    shared = os.environ.get("GAPMAP_CACHE")
+    if shared:
+        return Path(shared)
     base = config.source_path.parent if config.source_path else Path.cwd()
     return base / ".cache"
 
