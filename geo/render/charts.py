@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from geo.analysis.coverage import COVERAGE_CLASSES
-from geo.render.map_style import COVERAGE_COLOURS, COVERAGE_LABELS
+from geo.render.palette import COVERAGE_COLOURS, COVERAGE_LABELS
 from geo.render.suppression import protected_subareas
 from geo.results import Results
 

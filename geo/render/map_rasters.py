@@ -16,7 +16,7 @@ import rasterio.transform
 from affine import Affine
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
-from geo.render.map_style import DENSITY_RAMP, TIME_BANDS_MIN, TIME_COLOURS
+from geo.render.palette import DENSITY_RAMP, TIME_BANDS_MIN, TIME_COLOURS
 
 RASTER_MAX_PX = 900
 DENSITY_MAX_PX = 220

@@ -11,30 +11,17 @@ import pandas as pd
 from branca.element import Element
 
 from geo.analysis.coverage import COVERAGE_CLASSES
+from geo.render.palette import (
+    COVERAGE_COLOURS,
+    COVERAGE_LABELS,
+    DENSITY_RAMP,
+    SPC_COLOURS,
+    TIME_BANDS_MIN,
+    TIME_COLOURS,
+    ordered_colours,
+)
 from geo.results import Results
 
-COVERAGE_COLOURS = {
-    "both": "#1a9850",
-    "gp_only": "#fdae61",
-    "spc_only": "#74add1",
-    "neither": "#d73027",
-    "unknown": "#969696",
-}
-COVERAGE_LABELS = {
-    "both": "GP and SPC within thresholds",
-    "gp_only": "GP only",
-    "spc_only": "SPC only",
-    "neither": "Neither",
-    "unknown": "Unknown (off the road network, or no service placed)",
-}
-REMOTENESS_PALETTE = ("#ffffcc", "#c2e699", "#78c679", "#31a354", "#006837", "#00441b", "#002a11")
-DENSITY_RAMP = ("#fff5eb", "#fdd0a2", "#fd8d3c", "#d94801", "#7f2704")
-SPC_COLOURS = {
-    "inpatient": "#54278f",
-    "community": "#807dba",
-    "hospital": "#3f007d",
-    "outreach": "#e7298a",
-}
 # Inline-SVG shapes per SPC service type (core Leaflet DivIcons: no icon fonts to fetch).
 SPC_SHAPES = {
     "inpatient": "M11 1 L21 11 L11 21 L1 11 Z",
@@ -42,10 +29,6 @@ SPC_SHAPES = {
     "hospital": "M3 3 H19 V19 H3 Z",
     "outreach": "M11 1 L13.5 8 L21 8 L15 12.5 L17.5 20 L11 15.5 L4.5 20 L7 12.5 L1 8 L8.5 8 Z",
 }
-# Travel-time surface legend: band i covers [TIME_BANDS_MIN[i], TIME_BANDS_MIN[i + 1]).
-TIME_BANDS_MIN = (0, 15, 30, 45, 60, 90, 120)
-TIME_COLOURS = ("#1a9850", "#91cf60", "#d9ef8b", "#fee08b", "#fc8d59", "#d73027", "#67001f")
-CATCHMENT_COLOURS = ("#3f007d", "#6a51a3", "#9e9ac8", "#cbc9e2", "#f2f0f7")
 COORD_DECIMALS = 5
 SIMPLIFY_M = 50.0
 MAX_VECTOR_ORIGINS = 20_000
@@ -79,14 +62,6 @@ def minutes_text(value: object) -> str:
 def num_text(value: object, digits: int = 0) -> str:
     number = _finite(value)
     return "n/a" if number is None else f"{number:,.{digits}f}"
-
-
-def ordered_colours(order: list[str]) -> dict[str, str]:
-    last = len(REMOTENESS_PALETTE) - 1
-    if len(order) <= 1:
-        return {c: REMOTENESS_PALETTE[2] for c in order}
-    step = last / (len(order) - 1) if len(order) <= last + 1 else 1.0
-    return {c: REMOTENESS_PALETTE[min(round(i * step), last)] for i, c in enumerate(order)}
 
 
 def subarea_popup(row: dict, spc_min: float, below: float = 5.0) -> str:

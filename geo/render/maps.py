@@ -31,10 +31,7 @@ from geo.errors import GeoError
 from geo.render.files import write_atomic_text
 from geo.render.map_rasters import class_raster, density_raster, surface_raster
 from geo.render.map_style import (
-    CATCHMENT_COLOURS,
     COORD_DECIMALS,
-    COVERAGE_COLOURS,
-    COVERAGE_LABELS,
     MAX_VECTOR_ORIGINS,
     MAX_ZOOM,
     NOTE_NO_HOTSPOTS,
@@ -46,13 +43,18 @@ from geo.render.map_style import (
     gp_popup,
     minutes_text,
     num_text,
-    ordered_colours,
     share_colour,
     spc_icon,
     spc_popup,
     subarea_popup,
 )
 from geo.render.offline_assets import inline_assets, trim_default_assets
+from geo.render.palette import (
+    CATCHMENT_COLOURS,
+    COVERAGE_COLOURS,
+    COVERAGE_LABELS,
+    ordered_colours,
+)
 from geo.render.suppression import protected_subareas
 from geo.results import Results
 

@@ -17,9 +17,8 @@ from geo.render.files import write_atomic_text
 from geo.render.map_rasters import class_raster
 from geo.render.map_style import MAX_VECTOR_ORIGINS, esc
 from geo.render.maps import MapLayers, build_map, render_html
+from geo.render.palette import CHANGE_COLOURS
 from geo.results import Results
-
-CHANGE_COLOURS = {"gained": "#1a9850", "lost": "#d73027", "virtual": "#7b3294"}
 
 
 def _changed_points(layers: MapLayers, mask: np.ndarray, name: str, colour: str, note: str):
