@@ -100,8 +100,7 @@ def report(args: argparse.Namespace) -> int:
     from geo.render.outdir import check_output_target, claim_output
     from geo.render.packs import write_workshop_packs
     from geo.render.report import html_to_pdf, write_report
-    from geo.workflows.pipeline import input_files, output_dir
-    from geo.workflows.pipeline import run as run_region
+    from geo.workflows.pipeline import input_files, output_dir, results_for
 
     config = load_checked(args.config)
     if args.pdf:
@@ -113,7 +112,9 @@ def report(args: argparse.Namespace) -> int:
     packs = target / "workshop_packs"
     check_output_target(packs if args.by == "subarea" else target, inputs=inputs, force=args.force)
     with progress_for(args, expected_stages(config, extra=0)) as bar:
-        results = run_region(config, online=args.online, write_outputs=False, progress=bar).results
+        results, reused = results_for(config, args.out, online=args.online, progress=bar)
+    if reused and not args.quiet:
+        print(f"gapmap: reusing the results of the run in {target} (inputs unchanged)")
     if args.by == "subarea":
         files = write_workshop_packs(results, packs, pdf=args.pdf)
     else:

@@ -95,8 +95,10 @@ def write_region_files(
         write_map(results, folder / "map.html")
     if write_report is not None:
         write_report(results, folder / "report.html")
-    (folder / "run.json").write_text(provenance_json(results.provenance), encoding="utf-8")
     written = sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
+    results.provenance["outputs"] = {str(p): sha256_file(folder / p) for p in written}
+    (folder / "run.json").write_text(provenance_json(results.provenance), encoding="utf-8")
+    written.append(Path("run.json"))
     log.info("wrote %d files", len(written))
     return written
 

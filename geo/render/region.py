@@ -9,6 +9,7 @@ from geo.render.maps import write_map
 from geo.render.outdir import OutputFolder
 from geo.render.report import write_report
 from geo.results import Results
+from geo.store import save_results
 
 
 def write_region_folder(
@@ -32,12 +33,16 @@ def write_region_folder(
     list of pathlib.Path
         The files written, relative to ``folder``.
     """
-    return write_region_files(
+    written = write_region_files(
         results,
         folder,
         write_map=lambda r, p: write_map(r, p, offline=offline, tiles=tiles),
         write_report=write_report,
     )
+    key = results.provenance.get("results_key")
+    if key:  # for `gapmap report` to reuse (a cache: not listed among the outputs)
+        save_results(results, Path(folder), key=key)
+    return written
 
 
 def write_region(

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import logging
 import platform
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from geo.render.files import sha256_file
 from geo.render.outdir import OutputFolder, claim_output
 from geo.render.region import write_region
 from geo.results import Results
+from geo.store import load_results, stored_key
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ __all__ = [
     "input_files",
     "load_inputs",
     "output_dir",
+    "results_for",
     "run",
     "write",
 ]
@@ -112,6 +116,33 @@ def run(
     return RunOutcome(results=results, out_dir=target if write_outputs else None, files=files)
 
 
+def results_for(
+    config: RegionConfig,
+    out_dir: str | Path | None = None,
+    *,
+    online: bool = False,
+    progress: Progress | None = None,
+) -> tuple[Results, bool]:
+    """A region's results for a command that only renders (``gapmap report``): those stored
+    by the run in the output folder when they were computed from exactly these inputs and
+    settings (:mod:`geo.store`), else a fresh analysis (nothing written).
+
+    Returns
+    -------
+    results : Results
+    reused : bool
+        Whether the stored results were used.
+    """
+    target = output_dir(config, out_dir)
+    if stored_key(target) is not None:
+        stored = load_results(target, key=results_key(config, input_hashes(config)))
+        if stored is not None:
+            log.info("reusing the results of the run in %s (inputs unchanged)", target)
+            return stored, True
+    outcome = run(config, online=online, progress=progress, write_outputs=False)
+    return outcome.results, False
+
+
 def analyse(
     config: RegionConfig,
     inputs: RegionInputs,
@@ -165,6 +196,62 @@ def input_files(config: RegionConfig) -> dict[str, Path]:
     return {k: v for k, v in files.items() if v is not None}
 
 
+# The libraries whose versions run.json records (what a result may depend on).
+DEPENDENCIES = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "shapely",
+    "pyproj",
+    "pyogrio",
+    "geopandas",
+    "rasterio",
+    "osmium",
+    "scikit-learn",
+    "folium",
+    "jinja2",
+    "matplotlib",
+    "pydantic",
+    "PyYAML",
+)
+
+
+def dependency_versions() -> dict[str, str | None]:
+    """The installed version of each of :data:`DEPENDENCIES` (None when absent), and GDAL's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import pyogrio
+
+    found: dict[str, str | None] = {}
+    for name in DEPENDENCIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    found["GDAL"] = pyogrio.__gdal_version_string__
+    return found
+
+
+def input_hashes(config: RegionConfig) -> dict[str, dict[str, str | None]]:
+    """Each input file's path and SHA-256 (None for a file that does not exist)."""
+    return {
+        name: {"path": str(path), "sha256": sha256_file(path) if path.is_file() else None}
+        for name, path in input_files(config).items()
+    }
+
+
+def results_key(config: RegionConfig, hashes: dict[str, dict[str, str | None]]) -> str:
+    """What a run's results depend on, as one hash: gapmap's version, the settings and every
+    input file's bytes (see :mod:`geo.store`)."""
+    basis = {
+        "version": __version__,
+        "settings": config.model_dump(mode="json", exclude={"output", "source_path"}),
+        "inputs": {name: entry["sha256"] for name, entry in hashes.items()},
+    }
+    text = json.dumps(basis, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def provenance(
     config: RegionConfig,
     inputs: RegionInputs,
@@ -174,15 +261,14 @@ def provenance(
 ) -> dict[str, Any]:
     """The run.json content: inputs and hashes, data date, settings, findings, timings."""
     origins = results.origins
-    files = {
-        name: {"path": str(path), "sha256": sha256_file(path) if path.is_file() else None}
-        for name, path in input_files(config).items()
-    }
+    files = input_hashes(config)
     remoteness, need = inputs.remoteness, inputs.need
     prov: dict[str, Any] = {
         "tool": "gapmap",
         "version": __version__,
         "python": platform.python_version(),
+        "dependencies": dependency_versions(),
+        "results_key": results_key(config, files),
         "region": config.region.name,
         "started_utc": started.isoformat(timespec="seconds"),
         "analysis_crs": inputs.crs.to_string(),
