@@ -118,6 +118,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sites.add_argument("--out", type=Path, default=None, help="output folder")
     common(sites)
+    workshop = sub.add_parser(
+        "workshop", help="write a self-contained what-if page for a service-design workshop"
+    )
+    workshop.add_argument("config", type=Path, help="region config (YAML)")
+    workshop.add_argument(
+        "--out", type=Path, default=None, help="output folder (default <region output>/workshop)"
+    )
+    workshop.add_argument(
+        "--candidates",
+        default="gp_practices",
+        help="candidate outreach clinics: gp_practices (default), grid (need-weighted k-means), "
+        "or a CSV/vector file of sites with id, name, x, y (longitude/latitude)",
+    )
+    workshop.add_argument(
+        "--gp-max-min", type=float, default=None, help="largest GP threshold on the slider"
+    )
+    workshop.add_argument(
+        "--spc-max-min", type=float, default=None, help="largest SPC threshold on the slider"
+    )
+    workshop.add_argument(
+        "--telehealth-within-min",
+        type=float,
+        default=120.0,
+        help="a linked practice counts when an SPC service is within this road time (120)",
+    )
+    workshop.add_argument(
+        "--days-per-month",
+        type=float,
+        default=4.0,
+        help="clinic days a month of a candidate outreach clinic, exported to the scenario (4)",
+    )
+    common(workshop)
     from geo.cli.batch import add_batch_parser
 
     add_batch_parser(sub, common)
@@ -142,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _scenario(args)
         if args.command == "sites":
             return _sites(args)
+        if args.command == "workshop":
+            return _workshop(args)
         if args.command == "demo":
             from geo.demo import demo_run
 
@@ -293,6 +327,53 @@ def _sites(args: argparse.Namespace) -> int:
         ]
         lines.append(f"  wrote {target}")
         print("\n".join(lines))
+    return EXIT_OK
+
+
+def _workshop(args: argparse.Namespace) -> int:
+    """``gapmap workshop``: the self-contained what-if page."""
+    from geo.analysis.workshop import WorkshopSettings
+    from geo.workflows.workshop import run_workshop
+
+    start = time.perf_counter()
+    config = _load_and_check(args.config)
+    for name in ("gp_max_min", "spc_max_min", "telehealth_within_min", "days_per_month"):
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            raise InputError(f"--{name.replace('_', '-')} must be positive (got {value:g})")
+    if args.days_per_month > 31:
+        raise InputError(f"--days-per-month must be at most 31 (got {args.days_per_month:g})")
+    settings = WorkshopSettings(
+        gp_max_min=args.gp_max_min,
+        spc_max_min=args.spc_max_min,
+        telehealth_within_min=args.telehealth_within_min,
+        days_per_month=args.days_per_month,
+    )
+    show_bars = not args.quiet and sys.stderr.isatty()
+    outcome = run_workshop(
+        config,
+        candidates=args.candidates,
+        settings=settings,
+        out_dir=args.out,
+        progress=BarProgress() if show_bars else None,
+    )
+    if not args.quiet:
+        data = outcome.data
+        fac = data.facilities
+        page = outcome.files[0]
+        print(
+            "\n".join(
+                [
+                    f"gapmap: workshop page for {data.region_name} in "
+                    f"{time.perf_counter() - start:.1f} s",
+                    f"  {len(data.origins):,} places, {int((fac['role'] == 'service').sum())} "
+                    f"specialist services, {int((fac['role'] == 'candidate').sum())} candidate "
+                    f"clinics ({args.candidates}), {len(data.practices)} GP practices",
+                    f"  wrote {page} ({page.stat().st_size / 1e6:.1f} MB): open it in a browser, "
+                    "no internet needed; hand out the file as is",
+                ]
+            )
+        )
     return EXIT_OK
 
 
