@@ -16,8 +16,9 @@ the data flow, and a lower one never imports a higher one (checked by import-lin
 * :mod:`geo.analysis`: service times (one search plan, two executors), coverage per need group
   (with unknown states), :class:`~geo.results.Findings`, gap tables, access scores, catchments,
   uncertainty, site selection and scenario edits;
-* :mod:`geo.render`: map, report, charts, the findings in words, workshop packs, files;
-* :mod:`geo.workflows`: the pipeline, scenarios, site selection and batches;
+* :mod:`geo.render`: map, report, charts, the findings in words, workshop packs, the
+  what-if workshop page, files;
+* :mod:`geo.workflows`: the pipeline, scenarios, site selection, the workshop page and batches;
 * :mod:`geo.cli`: the ``gapmap`` command; :mod:`geo.demo`: the synthetic demo region.
 
 Shared by all: :mod:`geo.config` (every config model and the one YAML reader),

@@ -164,3 +164,45 @@ def test_a_second_run_on_the_same_folder_is_refused_while_the_first_writes(
         _kill(first)
     assert main(["run", str(config), "--out", str(out), "-q"]) == 0
     assert _leftovers(out) == []
+
+
+def _nested(folder: Path, name: str) -> Path:
+    """An output of another command inside ``folder`` (its own marker and a file)."""
+    from geo.render.outdir import mark
+
+    child = folder / name
+    mark(child, "sites")
+    (child / "sites.csv").write_text("rank,name\n1,A\n", encoding="utf-8")
+    return child
+
+
+def test_replacing_a_folder_keeps_other_commands_outputs_inside_it(tmp_path):
+    from geo.render.outdir import claim_output, mark
+
+    final = tmp_path / "region"
+    mark(final, "run")
+    (final / "map.html").write_text("old", encoding="utf-8")
+    _nested(final, "sites")
+    (final / "tables").mkdir()  # the run's own sub-folder: replaced, not kept
+    (final / "tables" / "old.csv").write_text("x\n", encoding="utf-8")
+    with claim_output(final) as out, out.staging() as tmp:
+        (tmp / "map.html").write_text("new", encoding="utf-8")
+    assert (final / "map.html").read_text(encoding="utf-8") == "new"
+    assert (final / "sites" / "sites.csv").is_file()
+    assert not (final / "tables").exists()
+    assert _leftovers(final) == []
+
+
+def test_a_crash_after_the_swap_still_keeps_nested_outputs(tmp_path):
+    """Killed after the exchange: the old folder (holding a sites output) waits at the staging
+    name; the next claim moves the nested output into the new folder before cleaning up."""
+    from geo.render.outdir import claim_output, mark
+
+    final = tmp_path / "region"
+    mark(final, "run")
+    old = tmp_path / ".region.tmp-crashed"
+    mark(old, "run")
+    _nested(old, "sites")
+    with claim_output(final):
+        assert (final / "sites" / "sites.csv").is_file()
+    assert _leftovers(final) == []

@@ -225,3 +225,23 @@ def test_invalid_scenario_files(tmp_path, text, match):
     path.write_text(text)
     with pytest.raises((InputError, InputErrors), match=match):
         load_scenario(path)
+
+
+def test_keeping_only_a_cancer_only_team_leaves_non_cancer_need_beyond_specialist_reach(
+    demo_config, demo_inputs
+):
+    """No service takes non-cancer referrals: nobody's non-cancer need is within SPC reach
+    (a claim: no eligible service exists), while cancer need keeps the team's reach."""
+    services = demo_inputs.specialist_services
+    takes_all = services.loc[services["accepts_non_cancer"], "facility_id"].tolist()
+    scenario = ScenarioConfig(name="cancer only", remove_facilities=takes_all)
+    outcome = analyse_scenario(demo_config, demo_inputs, scenario)
+    origins = outcome.scenario.origins
+    on_roads = origins["reachable"]
+    assert np.isinf(origins.loc[on_roads, "spc_non_cancer_travel_time_min"]).all()
+    findings = outcome.scenario.findings
+    assert findings.need_in(("both", "spc_only"), "non_cancer") == 0
+    cancer_within = origins.loc[origins["reachable"], "spc_travel_time_min"].le(
+        demo_config.thresholds.spc_min
+    )
+    assert findings.need_in(("both", "spc_only"), "cancer") > 0 and cancer_within.any()

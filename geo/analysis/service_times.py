@@ -218,7 +218,7 @@ def run_plan(
     offset = points.connector_time_s[ok]
     combined_nodes = {}
     for column, parts in outputs.items():
-        combined = combine_nearest([node_times[p] for p in parts])
+        combined = combine_nearest([node_times[p] for p in parts], n_nodes=network.n_nodes)
         combined_nodes[column] = combined.time_s
         m, r = _unreachable(len(points.node))
         m[ok], r[ok] = times_at_nodes(combined, nodes, offset)

@@ -104,6 +104,39 @@ def build_parser() -> argparse.ArgumentParser:
     sites.add_argument("--out", type=Path, default=None, help="output folder")
     force(sites)
     common(sites)
+    workshop = sub.add_parser(
+        "workshop", help="write a self-contained what-if page for a service-design workshop"
+    )
+    workshop.add_argument("config", type=Path, help="region config (YAML)")
+    workshop.add_argument(
+        "--out", type=Path, default=None, help="output folder (default <region output>/workshop)"
+    )
+    workshop.add_argument(
+        "--candidates",
+        default="gp_practices",
+        help="candidate outreach clinics: gp_practices (default), grid (need-weighted k-means), "
+        "or a CSV/vector file of sites with id, name, x, y (longitude/latitude)",
+    )
+    workshop.add_argument(
+        "--gp-max-min", type=float, default=None, help="largest GP threshold on the slider"
+    )
+    workshop.add_argument(
+        "--spc-max-min", type=float, default=None, help="largest SPC threshold on the slider"
+    )
+    workshop.add_argument(
+        "--telehealth-within-min",
+        type=float,
+        default=120.0,
+        help="a linked practice counts when an SPC service is within this road time (120)",
+    )
+    workshop.add_argument(
+        "--days-per-month",
+        type=float,
+        default=4.0,
+        help="clinic days a month of a candidate outreach clinic, exported to the scenario (4)",
+    )
+    force(workshop)
+    common(workshop)
     from geo.cli.batch import add_batch_parser
 
     force(add_batch_parser(sub, common))
@@ -133,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "report": commands.report,
             "scenario": commands.scenario,
             "sites": commands.sites,
+            "workshop": commands.workshop,
         }[args.command]
         return handler(args)
     except InputErrors as exc:

@@ -212,3 +212,47 @@ def sites(args: argparse.Namespace) -> int:
         lines.append(f"  wrote {target}")
         print("\n".join(lines))
     return EXIT_OK
+
+
+def workshop(args: argparse.Namespace) -> int:
+    """``gapmap workshop``: the self-contained what-if page."""
+    from geo.analysis.workshop import WorkshopSettings
+    from geo.cli.progress import expected_stages
+    from geo.workflows.workshop import run_workshop
+
+    start = time.perf_counter()
+    for name in ("gp_max_min", "spc_max_min", "telehealth_within_min", "days_per_month"):
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            raise InputError(f"--{name.replace('_', '-')} must be positive (got {value:g})")
+    if args.days_per_month > 31:
+        raise InputError(f"--days-per-month must be at most 31 (got {args.days_per_month:g})")
+    config = load_checked(args.config)
+    settings = WorkshopSettings(
+        gp_max_min=args.gp_max_min,
+        spc_max_min=args.spc_max_min,
+        telehealth_within_min=args.telehealth_within_min,
+        days_per_month=args.days_per_month,
+    )
+    with progress_for(args, expected_stages(config, extra=2)) as bar:
+        outcome = run_workshop(
+            config,
+            candidates=args.candidates,
+            settings=settings,
+            out_dir=args.out,
+            progress=bar,
+            force=args.force,
+        )
+    if not args.quiet:
+        data, page = outcome.data, outcome.files[0]
+        roles = data.facilities["role"]
+        print(
+            f"gapmap: workshop page for {data.region_name} in "
+            f"{time.perf_counter() - start:.1f} s\n"
+            f"  {len(data.origins):,} places, {int((roles == 'service').sum())} specialist "
+            f"services, {int((roles == 'candidate').sum())} candidate clinics "
+            f"({args.candidates}), {len(data.practices)} GP practices\n"
+            f"  wrote {page} ({page.stat().st_size / 1e6:.1f} MB): open it in a browser, no "
+            "internet needed; hand out the file as is"
+        )
+    return EXIT_OK

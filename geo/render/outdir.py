@@ -1,7 +1,7 @@
 """Output folders that never lose a user's files and survive a crash at any moment.
 
-Every command that writes a folder (``run``, ``demo``, ``scenario``, ``sites``, ``report
---by subarea``, ``batch``) goes through :func:`claim_output`:
+Every command that writes a folder (``run``, ``demo``, ``scenario``, ``sites``, ``workshop``,
+``report --by subarea``, ``batch``) goes through :func:`claim_output`:
 
 1. **Before any computing**, the target is checked: it may be absent, an empty folder, or an
    earlier gapmap output (marked by a :data:`MARKER` file, or a ``run.json`` written by gapmap).
@@ -16,6 +16,9 @@ Every command that writes a folder (``run``, ``demo``, ``scenario``, ``sites``, 
 4. Outputs are written into a staging folder beside the target and **swapped in atomically**
    (Linux ``renameat2(RENAME_EXCHANGE)``: at every instant the real name holds either the old or
    the new folder); where the system lacks it, two renames with the recovery of step 3.
+   Outputs of other commands written inside the old folder (a scenario, sites or workshop
+   page in a region's folder, each with its own marker) move into the new one, also when
+   step 3 finishes a crashed swap.
 
 :func:`geo.progress.pause_point` lets the crash tests stop a run at a named point.
 """
@@ -147,8 +150,20 @@ def recover(final: Path) -> None:
         log.warning("restored %s from an interrupted run's swap", final)
         olds.remove(newest)
     for leftover in [*olds, *_siblings(final, "tmp")]:
+        if final.is_dir():
+            carry_nested(leftover, final)
         shutil.rmtree(leftover, ignore_errors=True)
         log.info("removed %s, left by an interrupted run", leftover)
+
+
+def carry_nested(old: Path, new: Path) -> None:
+    """Move the outputs of other commands nested in ``old`` (its sub-folders with their own
+    marker: a scenario, sites, workshop page or packs written inside a region's folder) into
+    ``new`` where it has nothing of that name, so replacing a folder never deletes them."""
+    for child in sorted(old.iterdir()):
+        if child.is_dir() and (child / MARKER).is_file() and not (new / child.name).exists():
+            child.rename(new / child.name)
+            log.info("kept %s from the folder it replaced", new / child.name)
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -176,18 +191,21 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def swap_in(staging: Path, final: Path) -> None:
-    """Put ``staging`` under the name ``final``, replacing what was there."""
+    """Put ``staging`` under the name ``final``, replacing what was there (outputs of other
+    commands nested in the old folder are kept: :func:`carry_nested`)."""
     if not final.exists():
         staging.rename(final)
         return
     if _exchange(staging, final):  # staging now holds the old folder
         pause_point("swap")
+        carry_nested(staging, final)
         shutil.rmtree(staging, ignore_errors=True)
         return
     old = final.with_name(f".{final.name}.old-{os.getpid()}")
     final.rename(old)
     pause_point("between_renames")
     staging.rename(final)
+    carry_nested(old, final)
     shutil.rmtree(old, ignore_errors=True)
 
 

@@ -357,7 +357,7 @@ def solve_tile(
     o_local = local[payload.origin_nodes]
     times, rows = {}, {}
     for name, parts in outputs.items():
-        combined = combine_nearest([node_times[p] for p in parts])
+        combined = combine_nearest([node_times[p] for p in parts], n_nodes=subnet.n_nodes)
         times[name], rows[name] = times_at_nodes(
             combined, o_local, payload.origin_offset_s, limit_s=thresholds[name] * 60.0
         )
@@ -443,7 +443,7 @@ def unpartitioned_nearest(
     ok = origin_nodes >= 0
     out = {}
     for name, parts in outputs.items():
-        combined = combine_nearest([node_times[p] for p in parts])
+        combined = combine_nearest([node_times[p] for p in parts], n_nodes=network.n_nodes)
         minutes = np.full(len(origin_nodes), np.nan)
         rows = np.full(len(origin_nodes), -1, np.int64)
         minutes[ok], rows[ok] = times_at_nodes(

@@ -204,8 +204,14 @@ def run_search(
     return NearestResult(found.time_s, np.where(index >= 0, rows[np.clip(index, 0, None)], -1))
 
 
-def combine_nearest(parts: list[NearestResult]) -> NearestResult:
-    """Element-wise minimum over several searches' node times, keeping the winning facility."""
+def combine_nearest(parts: list[NearestResult], *, n_nodes: int) -> NearestResult:
+    """Element-wise minimum over several searches' node times, keeping the winning facility.
+
+    No searches at all (no facility of that kind exists, e.g. no team that takes non-cancer
+    referrals) reach no node: every time is ``inf``.
+    """
+    if not parts:
+        return NearestResult(np.full(n_nodes, np.inf), np.full(n_nodes, -1, np.int64))
     if len(parts) == 1:
         return parts[0]
     times = np.vstack([p.time_s for p in parts])

@@ -1,2 +1,2 @@
-"""Workflows: the pipeline (load_inputs → analyse → write), scenarios, site selection and
-batches, each built from the same public stages."""
+"""Workflows: the pipeline (load_inputs → analyse → write), scenarios, site selection, the
+workshop page and batches, each built from the same public stages."""
