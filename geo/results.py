@@ -174,12 +174,15 @@ class Results:
     subareas
         Sub-area polygons (``area_id``, ``area_name``) or None.
     remoteness_areas
-        Remoteness polygons (``remoteness_class``) or None when remoteness came from a lookup.
+        Remoteness polygons (``remoteness_class``) cut to the region, or None when remoteness
+        came from a lookup or was computed.
     catchments
-        Isochrone polygons (``kind``, ``facility_id`` or None, ``threshold_min``) or None.
+        Isochrone polygons (``kind``, ``facility_id`` or None, ``threshold_min`` in whole
+        minutes, ``area_km2``) or None.
     hotspots
-        Polygons of uncovered need (``hotspot_id``, ``pop_count``, ``need_cancer``,
-        ``need_non_cancer``) or None.
+        Polygons of need beyond specialist reach (``hotspot_id``, ``pop_count``,
+        ``need_cancer_beyond_spc``, ``need_non_cancer_beyond_spc``, ``need_beyond_spc``,
+        ``origins``), empty when there is none.
     travel_time_surface
         Optional raster of travel time to the nearest SPC service: a dict with ``array``
         (float minutes, NaN unreachable), ``transform`` (affine, analysis CRS) and ``kind``.

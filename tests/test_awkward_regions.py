@@ -130,7 +130,7 @@ def test_only_mainland_services_make_specialist_access_unknown(
     assert recorded["headline_shares"]["need_unknown_spc_share"] == 1.0
     assert "spc_travel_time_min" in recorded["findings"]["unknown_kinds"]
     unc = pd.read_csv(outcome.out_dir / "tables" / "uncertainty.csv").set_index("measure")
-    assert unc.loc["need_within_spc_share", ["p05", "p95"]].isna().all()
+    assert unc.loc["need_within_spc_share", ["p05_share", "p95_share"]].isna().all()
     links = pd.read_csv(outcome.out_dir / "tables" / "gp_specialist_links.csv")
     assert set(links["link_status"]) == {"unknown"}
     report = (outcome.out_dir / "report.html").read_text(encoding="utf-8")

@@ -74,6 +74,24 @@ def test_all_problems_reported_at_once(tmp_path):
     assert "population.kind" in text and "'raster'" in text
 
 
+def test_thresholds_are_whole_minutes(tmp_path):
+    data = _minimal()
+    data["thresholds"] = {"gp_min": 30.0, "by_remoteness": {"Remote": {"gp_min": 54}}}
+    data["catchments"] = {"thresholds_min": [15.0, 45]}
+    config = load_config(_write(tmp_path, data))
+    assert type(config.thresholds.gp_min) is int and config.thresholds.gp_min == 30
+    assert config.catchments.thresholds_min == [15, 45]
+    assert all(type(m) is int for m in config.catchments.thresholds_min)
+    data["thresholds"] = {"spc_min": 22.5, "bands_min": [15, 37.5]}
+    data["catchments"] = {"thresholds_min": [7.5]}
+    with pytest.raises(InputErrors) as info:
+        load_config(_write(tmp_path, data))
+    text = str(info.value)
+    for key in ("thresholds.spc_min", "thresholds.bands_min", "catchments.thresholds_min"):
+        assert key in text
+    assert "fractional part" in text
+
+
 def test_missing_required_section(tmp_path):
     data = _minimal()
     del data["population"]

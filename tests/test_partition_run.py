@@ -24,7 +24,7 @@ def _config(*, partition: PartitionConfig | None = None):
             "catchments": config.catchments.model_copy(update={"enabled": False}),
             "uncertainty": config.uncertainty.model_copy(update={"enabled": False}),
             "thresholds": config.thresholds.model_copy(
-                update={"bands_min": [15.0, 30.0, 60.0, 120.0, 480.0]}
+                update={"bands_min": [15, 30, 60, 120, 480]}
             ),
             "partition": partition,
         }
@@ -50,7 +50,7 @@ def test_partitioned_run_equals_the_whole_network_run(tmp_path):
 def test_beyond_the_search_limit_counts_in_the_open_band(tmp_path):
     config = _config(partition=PartitionConfig(tile_size_km=60, workers=1))
     config = config.model_copy(
-        update={"thresholds": config.thresholds.model_copy(update={"bands_min": [15.0, 30.0]})}
+        update={"thresholds": config.thresholds.model_copy(update={"bands_min": [15, 30]})}
     )
     tiled = run(config, write_outputs=False, cache_dir=tmp_path).results
     spc = tiled.origins["spc_travel_time_min"].to_numpy(float)

@@ -32,28 +32,28 @@ def test_intervals_are_reproducible_and_bracket_the_median(run_with):
     b = run_with(draws=12, spread=0.2, seed=7)
     c = run_with(draws=12, spread=0.2, seed=8)
     assert a.equals(b)
-    assert not a[["p05", "p95"]].equals(c[["p05", "p95"]])
-    assert (a["p05"] <= a["p50"]).all() and (a["p50"] <= a["p95"]).all()
+    assert not a[["p05_share", "p95_share"]].equals(c[["p05_share", "p95_share"]])
+    assert (a["p05_share"] <= a["p50_share"]).all() and (a["p50_share"] <= a["p95_share"]).all()
     assert set(a.index) >= {"need_within_spc_share", "non_cancer_need_within_spc_share"}
 
 
 def test_intervals_widen_with_the_spread_and_vanish_without_it(run_with):
     narrow = run_with(draws=20, spread=0.05, seed=1)
     wide = run_with(draws=20, spread=0.4, seed=1)
-    width = lambda t: t["p95"] - t["p05"]  # noqa: E731
+    width = lambda t: t["p95_share"] - t["p05_share"]  # noqa: E731
     assert (
         width(wide)["non_cancer_need_within_spc_share"]
         > width(narrow)["non_cancer_need_within_spc_share"]
     )
     assert width(wide).sum() > width(narrow).sum()
     none = run_with(draws=3, spread=0.0, seed=1)
-    np.testing.assert_allclose(none["p05"], none["estimate"])
-    np.testing.assert_allclose(none["p95"], none["estimate"])
+    np.testing.assert_allclose(none["p05_share"], none["estimate_share"])
+    np.testing.assert_allclose(none["p95_share"], none["estimate_share"])
 
 
 def test_estimate_is_the_runs_own_findings(demo_results):
     """The intervals' estimates are the run's findings (one definition of every share)."""
-    unc = demo_results.tables["uncertainty"].set_index("measure")["estimate"]
+    unc = demo_results.tables["uncertainty"].set_index("measure")["estimate_share"]
     shares = demo_results.findings.headline_shares()
     for measure, value in shares.items():
         assert unc[measure] == pytest.approx(value, nan_ok=True), measure
@@ -74,4 +74,4 @@ def test_multipliers_scale_times_by_road_group():
     assert faster.graph.data.tolist() == [5.0, 5.0, 10.0, 10.0]
     assert net.graph.data.tolist() == [10.0, 10.0, 20.0, 20.0]  # the original is untouched
     out = monte_carlo(net, lambda n: {"t": float(n.graph.data.sum())}, draws=50, spread=0.3, seed=3)
-    assert out.loc[0, "p05"] < out.loc[0, "estimate"] < out.loc[0, "p95"]
+    assert out.loc[0, "p05_share"] < out.loc[0, "estimate_share"] < out.loc[0, "p95_share"]

@@ -318,7 +318,7 @@ def _ranked_table(candidates, origins, cover, selection: Selection, weight) -> p
     if len(table):
         total = weight.sum()
         table["cumulative_weighted_need"] = table["marginal_weighted_need"].cumsum()
-        table["cumulative_share_of_unmet"] = table["cumulative_weighted_need"] / total
+        table["cumulative_unmet_share"] = table["cumulative_weighted_need"] / total
     return table
 
 

@@ -74,7 +74,8 @@ def monte_carlo(
     Returns
     -------
     pandas.DataFrame
-        ``measure``, ``estimate`` (modelled speeds), ``p05``, ``p50``, ``p95``, ``draws``,
+        ``measure`` (a headline share, 0-1), ``estimate_share`` (with the modelled speeds),
+        ``p05_share``, ``p50_share``, ``p95_share`` (percentiles over the draws), ``draws``,
         ``spread``.
     """
     estimate = headline(network)
@@ -88,10 +89,10 @@ def monte_carlo(
     out = pd.DataFrame(
         {
             "measure": list(estimate),
-            "estimate": [estimate[m] for m in estimate],
-            "p05": [float(table[m].quantile(0.05)) for m in estimate],
-            "p50": [float(table[m].quantile(0.50)) for m in estimate],
-            "p95": [float(table[m].quantile(0.95)) for m in estimate],
+            "estimate_share": [estimate[m] for m in estimate],
+            "p05_share": [float(table[m].quantile(0.05)) for m in estimate],
+            "p50_share": [float(table[m].quantile(0.50)) for m in estimate],
+            "p95_share": [float(table[m].quantile(0.95)) for m in estimate],
         }
     )
     out["draws"] = draws

@@ -299,22 +299,23 @@ class HomeVisitsConfig(StrictModel):
         return (self.shift_min - self.visit_min) / 2.0
 
 
-PositiveMinutes = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+# Thresholds and band edges are whole minutes (integer columns in the outputs); 30.0 reads as
+# 30, 22.5 is an error.
+WholeMinutes = Annotated[int, Field(gt=0)]
 
 
 class ThresholdsConfig(StrictModel):
-    """Coverage thresholds in minutes, per service kind and optionally per remoteness class."""
+    """Coverage thresholds in whole minutes, per service kind and optionally per remoteness
+    class."""
 
-    gp_min: float = Field(default=30.0, gt=0)
-    spc_min: float = Field(default=60.0, gt=0)
-    by_remoteness: dict[str, dict[Literal["gp_min", "spc_min"], PositiveMinutes]] = Field(
+    gp_min: WholeMinutes = 30
+    spc_min: WholeMinutes = 60
+    by_remoteness: dict[str, dict[Literal["gp_min", "spc_min"], WholeMinutes]] = Field(
         default_factory=dict
     )
-    bands_min: list[PositiveMinutes] = Field(
-        default_factory=lambda: [15.0, 30.0, 60.0, 120.0], min_length=1
-    )
-    isolated_gp_min: float = Field(
-        default=60.0, gt=0, description="A GP practice farther than this from SPC is isolated."
+    bands_min: list[WholeMinutes] = Field(default_factory=lambda: [15, 30, 60, 120], min_length=1)
+    isolated_gp_min: WholeMinutes = Field(
+        default=60, description="A GP practice farther than this from SPC is isolated."
     )
     home_visits: HomeVisitsConfig | None = Field(
         default=None,
@@ -343,7 +344,7 @@ class CatchmentsConfig(StrictModel):
     """Travel-time surface and isochrone polygons (the ``catchments`` layer)."""
 
     enabled: bool = True
-    thresholds_min: list[float] = Field(default_factory=lambda: [15.0, 30.0, 60.0, 120.0])
+    thresholds_min: list[WholeMinutes] = Field(default_factory=lambda: [15, 30, 60, 120])
     cell_size_m: float = Field(default=250.0, gt=0)
     max_offroad_m: float = Field(
         default=5000.0, gt=0, description="Cells farther from every road are unreachable."

@@ -9,6 +9,7 @@ usable on its own from scripts and notebooks.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -231,10 +232,14 @@ def load_remoteness(
     crs: CRS,
     network: RoadNetwork,
     snap: SnapResult | None = None,
+    region: shapely.Geometry | None = None,
 ) -> remoteness_mod.RemotenessResult:
     """Remoteness class per origin from the configured scheme (computed when none is given).
 
-    ``snap`` is the origins' snapping of this run, reused by the computed index.
+    ``snap`` is the origins' snapping of this run, reused by the computed index. Remoteness
+    polygons are kept (for the map and ``layers.gpkg``) only within ``region`` (the region's
+    boundary; default: the convex hull of the origins), so a national layer does not travel
+    into every region's outputs; the classes are read before clipping.
     """
     if cfg is None or cfg.scheme == "computed":
         return remoteness_mod.computed_aria(origins, network, snap=snap)
@@ -249,7 +254,7 @@ def load_remoteness(
             scheme=cfg.scheme,
             aggregate_code_length=cfg.aggregate_code_length,
         )
-    return remoteness_mod.classify_by_polygons(
+    result = remoteness_mod.classify_by_polygons(
         origins,
         cfg.path,
         class_column=cfg.class_column,
@@ -258,6 +263,21 @@ def load_remoteness(
         order=cfg.order,
         crs=crs,
     )
+    if region is None:
+        region = origins.geometry.union_all().convex_hull
+    return clip_areas(result, region)
+
+
+def clip_areas(
+    result: remoteness_mod.RemotenessResult, region: shapely.Geometry
+) -> remoteness_mod.RemotenessResult:
+    """The remoteness result with its polygons cut to ``region`` (unchanged when ``region``
+    has no area, e.g. the hull of a single origin)."""
+    if result.areas is None or region.area <= 0:
+        return result
+    areas = result.areas.clip(region, keep_geom_type=True)
+    areas = areas[~areas.geometry.is_empty].reset_index(drop=True)
+    return replace(result, areas=areas)
 
 
 def _origin_area_codes(origins: gpd.GeoDataFrame, cfg: RemotenessConfig) -> pd.Series:

@@ -374,6 +374,7 @@ def load_inputs(
                 crs=crs,
                 network=network,
                 snap=None if snaps is None else snaps.origins,
+                region=boundary,
             )
         if remoteness is not None:
             origins["remoteness_class"] = remoteness.classes.to_numpy()

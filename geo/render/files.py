@@ -1,4 +1,5 @@
-"""Writing a run's files: GeoPackage layers, CSV tables, the travel-time surface, run.json.
+"""Writing a run's files: GeoPackage layers (:mod:`geo.render.gpkg`), CSV tables, the
+travel-time surface, run.json.
 
 The files go into a staging folder that :mod:`geo.render.outdir` swaps in as a whole, so a
 failed run never leaves half a folder or overwrites a good earlier result. CSV cells that a
@@ -15,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from geo.errors import GeoError
+from geo.render.gpkg import write_layers
 from geo.results import Results
 
 log = logging.getLogger(__name__)
@@ -146,35 +147,6 @@ def write_surface(surface: dict[str, Any], path: Path) -> None:
         dst.write(array, 1)
         dst.set_band_description(1, f"travel_time_min to nearest {surface.get('kind', '')}")
         dst.update_tags(units="minutes")
-
-
-def write_layers(results: Results, path: Path) -> None:
-    """Write every non-empty layer of the results to one GeoPackage."""
-    layers: dict[str, gpd.GeoDataFrame | None] = {
-        "origins": results.origins,
-        "gp_practices": results.gp_practices,
-        "specialist_services": results.specialist_services,
-        "catchments": results.catchments,
-        "subareas": results.subareas,
-        "remoteness_areas": results.remoteness_areas,
-        "hotspots": results.hotspots,
-    }
-    for name, layer in layers.items():
-        if layer is None:
-            continue
-        frame = _gpkg_safe(layer)
-        frame.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
-
-
-def _gpkg_safe(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Make column types GeoPackage can store (object columns of mixed types become text)."""
-    out = frame.copy()
-    for col in out.columns:
-        if col == out.geometry.name:
-            continue
-        if out[col].dtype == object:
-            out[col] = out[col].map(lambda v: None if v is None or v is pd.NA else str(v))
-    return out
 
 
 def provenance_json(provenance: dict[str, Any]) -> str:

@@ -32,6 +32,13 @@ TIME_BANDS_MIN = (0, 15, 30, 45, 60, 90, 120)
 TIME_COLOURS = ("#1a9850", "#91cf60", "#d9ef8b", "#fee08b", "#fc8d59", "#d73027", "#67001f")
 CATCHMENT_COLOURS = ("#3f007d", "#6a51a3", "#9e9ac8", "#cbc9e2", "#f2f0f7")
 CHANGE_COLOURS = {"gained": "#1a9850", "lost": "#d73027", "virtual": "#7b3294"}
+# Facility and area outlines, shared by the map and the QGIS styles.
+GP_FILL = "#ffffff"
+GP_OUTLINE = "#222222"
+ISOLATED_COLOUR = "#b2182b"  # outline of GP practices isolated from specialist care
+HOTSPOT_COLOUR = "#d73027"
+SUBAREA_OUTLINE = "#333333"
+REMOTENESS_OUTLINE = "#555555"
 
 
 def ordered_colours(order: list[str]) -> dict[str, str]:

@@ -173,8 +173,10 @@ def _tables(results: Results, suppress_below: float) -> dict[str, Markup]:
             )
         )
     if "uncertainty" in tables:
-        unc = tables["uncertainty"][["measure", "estimate", "p05", "p50", "p95"]].copy()
-        unc[["estimate", "p05", "p50", "p95"]] *= 100
+        shares = ["estimate_share", "p05_share", "p50_share", "p95_share"]
+        unc = tables["uncertainty"][["measure", *shares]].copy()
+        unc[shares] *= 100
+        unc = unc.rename(columns=lambda c: c.removesuffix("_share"))
         out["uncertainty"] = _html_table(unc)
     if "access_equity" in tables:
         out["equity"] = _html_table(tables["access_equity"], float_digits=3)
