@@ -53,6 +53,11 @@ class Findings:
         ``facility_id``, ``name``, ``kind``, ``snap_distance_m``.
     edge
         Edge effects of the road extract (see :func:`geo.inputs.edges.edge_effects`).
+    spc_bands
+        Need by road time to the nearest specialist service that would accept it (cancer need
+        by any service, non-cancer need by services taking non-cancer referrals), one entry
+        per band of ``thresholds["bands_min"]`` from the quickest: ``band``, ``upper_min``
+        (None for the open band) and ``need``. Need whose time is unknown is in no band.
     """
 
     scope: str
@@ -71,6 +76,7 @@ class Findings:
     excluded_facilities: list[dict[str, Any]] = field(default_factory=list)
     long_snaps: list[dict[str, Any]] = field(default_factory=list)
     edge: dict[str, Any] = field(default_factory=dict)
+    spc_bands: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def need_total(self) -> float:

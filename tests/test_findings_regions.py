@@ -9,6 +9,7 @@ extract (so non-cancer specialist access is unknown).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -101,17 +102,22 @@ def expected_sentences(results, *, spc_min=60, gp_min=30, remote=()) -> list[str
                 f"{_pct(within_c, cancer)} of cancer need."
             )
         gap = o.loc[o[CANCER] == "gp_only", "pop_count"].sum()
-        out.append(
-            f"The integration gap: {gap:,.0f} people ({_pct(gap, people)}) have a GP within "
-            f"{gp_min:g} minutes but no specialist service within {spc_min:g}; their GPs carry "
-            "palliative care with specialist support only at a distance (case conferences, "
-            "shared care, telehealth)."
-        )
+        if gap > 0:
+            out.append(
+                f"The integration gap: {gap:,.0f} people ({_pct(gap, people)}) have a GP within "
+                f"{gp_min:g} minutes but no specialist service within {spc_min:g}; their GPs "
+                "carry palliative care with specialist support only at a distance (case "
+                "conferences, shared care, telehealth)."
+            )
         neither = o.loc[o[CANCER] == "neither", "pop_count"].sum()
-        out.append(
-            f"{neither:,.0f} people ({_pct(neither, people)}) reach neither a GP nor a specialist "
-            "service within the thresholds."
-        )
+        if neither > 0:
+            out.append(
+                f"{neither:,.0f} people ({_pct(neither, people)}) reach neither a GP nor a "
+                "specialist service within the thresholds."
+            )
+        near = _nearness(results, o, beyond, need)
+        if near:
+            out.append(near)
     minutes = gps["spc_travel_time_min"]
     routed = gps[gps["reachable"] & minutes.notna()]
     isolated = routed[routed["spc_travel_time_min"] > 60].sort_values(
@@ -135,6 +141,29 @@ def expected_sentences(results, *, spc_min=60, gp_min=30, remote=()) -> list[str
             f"routing (not counted as isolated): {', '.join(off_gps['name'][:5])}."
         )
     return out
+
+
+def _nearness(results, o, beyond: float, need: float) -> str:
+    """The 'specialist care is near' sentence, from the origins' own times."""
+    bands = results.provenance["thresholds"]["bands_min"]
+    times = {
+        "need_cancer": o["spc_travel_time_min"].to_numpy(float),
+        "need_non_cancer": o["spc_non_cancer_travel_time_min"].to_numpy(float),
+    }
+    known = sum(o[g].to_numpy()[~np.isnan(t)].sum() for g, t in times.items())
+    if known <= 0 or len(bands) < 1 or beyond > 0.01 * need:
+        return ""
+
+    def within(limit: float) -> float:
+        return sum(o[g].to_numpy()[t <= limit].sum() for g, t in times.items())
+
+    text = (
+        f"Specialist care is near: {_pct(within(bands[0]), known)} of the need whose access is "
+        f"known lives within {bands[0]:g} minutes of a specialist service that would accept it"
+    )
+    if len(bands) > 1:
+        text += f", {_pct(within(bands[1]), known)} within {bands[1]:g}"
+    return text + "."
 
 
 def test_demo_sentences(demo_results):

@@ -13,7 +13,7 @@ from geo.analysis.findings import remote_classes
 from geo.cli import main
 from geo.errors import GeoError
 from geo.render.packs import pack_file_name, subarea_results, write_workshop_packs
-from geo.render.report import CLASS_LABELS, html_to_pdf, key_findings, render_report, write_report
+from geo.render.report import html_to_pdf, key_findings, render_report, write_report
 from tests.conftest import DEMO_CONFIG
 from tests.results_factory import REMOTENESS_CLASSES, make_results
 
@@ -60,23 +60,46 @@ def results():
     return make_results(400, seed=11)
 
 
+def _stacked(page: str, column: str) -> pd.DataFrame:
+    """The shown rows and the folded rest of the page's table with ``column``, as one."""
+    return pd.concat([t for t in _page_tables(page) if column in t], ignore_index=True)
+
+
 def test_report_tables_are_the_result_tables(results):
     page = render_report(results)
-    shown = [t for t in _page_tables(page) if "Remoteness" in t and "Coverage" in t]
-    assert len(shown) == 1
+    shown = _stacked(page, "Remoteness")
     table = results.tables["coverage_by_remoteness"]
-    assert list(shown[0]["Remoteness"]) == list(table["remoteness_class"])
-    assert list(shown[0]["Coverage"]) == [CLASS_LABELS[c] for c in table["coverage_class"]]
-    for label, col in (("People", "pop_count"), ("Need / yr", "need")):
-        printed = shown[0][label].map(_number).to_numpy()
-        visible = ~np.isnan(printed)
-        np.testing.assert_allclose(
-            printed[visible], table[col].to_numpy()[visible], atol=0.051, err_msg=col
-        )  # one decimal in the page
-        small = ((table[col] > 0) & (table[col] < 5)).to_numpy()
-        assert not (small & visible).any(), f"a small {col} cell is shown"
-    links = next(t for t in _page_tables(page) if "Nearest SPC service" in t)
-    assert list(links["GP practice"]) == list(results.tables["gp_specialist_links"]["name"])
+    present = table.groupby("remoteness_class")["pop_count"].sum()
+    order = [c for c in REMOTENESS_CLASSES if present.get(c, 0) > 0]
+    assert list(dict.fromkeys(shown["Remoteness"])) == order
+    labels = {"both": "GP and SPC", "gp_only": "GP only", "spc_only": "SPC only"}
+    labels |= {"neither": "Neither", "unknown": "Unknown"}
+    rows = {"People": ("cancer", "pop_count", 0.5)}
+    rows |= {"Cancer need / yr": ("cancer", "need", 0.051)}
+    rows |= {"Non-cancer need / yr": ("non_cancer", "need", 0.051)}
+    for _, line in shown.iterrows():
+        group, col, tol = rows[line["Counts"]]
+        for cls, label in labels.items():
+            truth = table.loc[
+                (table["remoteness_class"] == line["Remoteness"])
+                & (table["need_group"] == group)
+                & (table["coverage_class"] == cls),
+                col,
+            ].sum()
+            printed = _number(line[label])
+            if np.isnan(printed):  # hidden: only small non-zero cells or their complements
+                continue
+            assert abs(printed - truth) <= tol, (line["Remoteness"], line["Counts"], cls)
+            assert not (0 < truth < 5), f"a small {col} cell is shown"
+    links = _stacked(page, "Nearest SPC service")
+    expected = results.tables["gp_specialist_links"].copy()
+    rank = {"isolated": 0, "off_network": 1, "unknown": 2, "linked": 3}
+    expected["rank"] = expected["link_status"].map(rank)
+    expected["minutes"] = -expected["spc_travel_time_min"].fillna(np.inf)
+    expected = expected.sort_values(["rank", "minutes", "name"], kind="stable")
+    assert list(links["GP practice"]) == list(expected["name"])
+    people = links["People served"].map(_number).to_numpy()
+    np.testing.assert_allclose(people, expected["pop_served"].round().to_numpy())
 
 
 def test_findings_equal_a_direct_computation(results):
@@ -130,7 +153,8 @@ def test_report_renders_every_chart_and_empty_sections():
     for link in bare.findings.gp_links:
         link["link_status"] = "linked"
     page = render_report(bare)
-    assert page.count("data:image/png;base64,") == 7
+    # 6 charts, and 2 maps each with its legend
+    assert page.count('<svg class="chart"') == 10
     assert "No GP practice is isolated" in page
     assert "<h2>Uncertainty</h2>" not in page  # no uncertainty table, no empty section
 

@@ -161,11 +161,11 @@ def test_grid_and_file_candidates_equal_gapmap_scenario(
 
 @pytest.fixture(scope="module")
 def home_visit_config(light_config):
-    """The demo with home visits (reach 97.5 min) and a fractional per-class SPC threshold."""
+    """The demo with home visits (reach 97.5 min: half minutes) and a per-class SPC threshold."""
     th = ThresholdsConfig.model_validate(
         {
             **light_config.thresholds.model_dump(),
-            "by_remoteness": {"Remote": {"gp_min": 54.0, "spc_min": 75.5}},
+            "by_remoteness": {"Remote": {"gp_min": 54, "spc_min": 75}},
             "home_visits": {"shift_min": 240.0, "visit_min": 45.0},
         }
     )

@@ -195,7 +195,7 @@ def test_random_choices_equal_gapmap_scenario(
 def test_home_visits_wide_codes_and_double_people_match_the_model(
     browser, home_visit_workshop, tmp_path
 ):
-    """Two codes a minute in 16 bits, home-visit reach, a fixed fractional class threshold,
+    """Two codes a minute in 16 bits, a half-minute home-visit reach, a fixed class threshold,
     and people that need float64: the page equals the Python model (itself equal to
     ``gapmap scenario``, see test_workshop.py)."""
     rng = np.random.default_rng(1)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from geo.analysis.coverage import CLASS_COLUMN, COVERAGE_CLASSES, NEED_COLUMN, SPC_BEYOND
+from geo.analysis.gaps import band_labels
 from geo.results import Findings
 
 
@@ -189,7 +190,33 @@ def compute_findings(
         ),
         long_snaps=long_snaps(gp_practices, specialist_services, warn_m=warn_snap_distance_m),
         edge=dict(edge or {}),
+        spc_bands=spc_bands(origins, thresholds.get("bands_min") or []),
     )
+
+
+def spc_bands(origins: pd.DataFrame, bands_min: Sequence[float]) -> list[dict[str, Any]]:
+    """Need by road time to the nearest specialist service that would accept it (see
+    :attr:`geo.results.Findings.spc_bands`); unknown times (NaN) fall in no band."""
+    if not len(bands_min) or "spc_travel_time_min" not in origins:
+        return []
+    edges = np.array([0.0, *bands_min, np.inf])
+    labels = band_labels(bands_min)
+    need = np.zeros(len(labels))
+    for group, column in (
+        ("need_cancer", "spc_travel_time_min"),
+        ("need_non_cancer", "spc_non_cancer_travel_time_min"),
+    ):
+        minutes = origins[column].to_numpy(float)
+        known = ~np.isnan(minutes)
+        index = np.clip(np.searchsorted(edges, minutes[known], side="left") - 1, 0, len(labels) - 1)
+        need += np.bincount(
+            index, weights=origins[group].to_numpy(float)[known], minlength=len(labels)
+        )
+    uppers = [float(b) for b in bands_min] + [None]
+    return [
+        {"band": label, "upper_min": upper, "need": float(value)}
+        for label, upper, value in zip(labels, uppers, need, strict=True)
+    ]
 
 
 def _could_matter(edge: dict[str, Any] | None) -> set[str] | None:

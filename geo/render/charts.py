@@ -1,272 +1,360 @@
-"""The report's charts and tile-free static maps, as base64 PNGs read from the result tables.
+"""The report's charts and tile-free maps, as inline SVG read from the result tables.
 
 Every chart plots a table the run also writes as CSV (``Results.tables``), so a chart can be
-checked against its table. Figures use matplotlib's object-oriented API with the Agg canvas and
-never touch pyplot's global state.
+checked against its table, and shows no more than the report's protected tables do: a bar with
+any value hidden by small-number suppression is drawn as one grey "withheld" bar.
 """
 
 from __future__ import annotations
 
-import base64
-import io
+import itertools
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
+from markupsafe import Markup
 
 from geo.analysis.coverage import COVERAGE_CLASSES
-from geo.render.palette import COVERAGE_COLOURS, COVERAGE_LABELS
-from geo.render.suppression import protected_subareas
+from geo.render.map_rasters import hex_rgba, png_data_uri
+from geo.render.palette import COVERAGE_COLOURS, DENSITY_RAMP, TIME_COLOURS
+from geo.render.suppression import protected_coverage, protected_subareas, suppress_partition
+from geo.render.svg_charts import (
+    MapFrame,
+    Series,
+    histogram,
+    legend_svg,
+    map_svg,
+    stacked_bars,
+)
 from geo.results import Results
 
-
-def _figure(width: float, height: float) -> Figure:
-    """A figure whose layout fits its labels and legends (constrained: one drawing pass)."""
-    return Figure(figsize=(width, height), layout="constrained")
-
-
-def _png(fig: Figure) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+GROUP_LABELS = {"cancer": "Cancer need", "non_cancer": "Non-cancer need"}
+WITHHELD = Series("withheld (small numbers)", "#d9d9d9", ())
+UNKNOWN_BAND_COLOUR = "#bdbdbd"
+MAP_MAX_PX = 320
 
 
-def _no_data(message: str) -> str:
-    fig = _figure(6, 1.2)
-    ax = fig.subplots()
-    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=11, color="#555")
-    ax.set_axis_off()
-    return _png(fig)
+def _below(results: Results) -> float:
+    return float(results.provenance.get("suppress_below", 5))
 
 
-def coverage_chart(results: Results) -> str:
-    """Stacked bars: need by coverage class in each remoteness class."""
-    table = results.tables["coverage_by_remoteness"]
-    pivot = table.pivot_table(
-        index="remoteness_class",
-        columns="coverage_class",
-        values="need",
-        aggfunc="sum",
-        fill_value=0.0,
-    )
-    pivot = pivot.reindex([c for c in results.remoteness_classes if c in pivot.index])
-    if pivot.empty:
-        return _no_data("No populated places.")
-    fig = _figure(8, 3.6)
-    ax = fig.subplots()
-    left = np.zeros(len(pivot))
-    for cls in COVERAGE_CLASSES:
-        values = pivot.get(cls, pd.Series(0.0, index=pivot.index)).to_numpy()
-        ax.barh(
-            pivot.index, values, left=left, color=COVERAGE_COLOURS[cls], label=COVERAGE_LABELS[cls]
+def _hidden(shown: pd.DataFrame, column: str) -> np.ndarray:
+    return shown[column].astype(str).str.startswith("<").to_numpy()
+
+
+def _percent_rows(
+    frame: pd.DataFrame, row_col: str, rows: list[str], part_col: str, parts: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's parts as % of its total (``frame`` has ``_value`` and ``_hidden``).
+
+    Returns the shares of the shown parts (parts x rows, hidden parts 0), the totals, and the
+    share of each row that is hidden. The hidden parts of a row are drawn as one grey
+    segment: it shows only their sum, which the protected tables already imply (a row with a
+    hidden cell always has another one hidden), and the row's total is not printed.
+    """
+    shown = np.zeros((len(parts), len(rows)))
+    hidden = np.zeros(len(rows))
+    totals = np.zeros(len(rows))
+    for j, row in enumerate(rows):
+        block = frame[frame[row_col] == row]
+        visible = block.loc[~block["_hidden"]].groupby(part_col)["_value"].sum()
+        shown[:, j] = [visible.get(part, 0.0) for part in parts]
+        hidden[j] = float(block.loc[block["_hidden"], "_value"].sum())
+        totals[j] = float(block["_value"].sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(totals > 0, 100 * shown / totals, 0.0)
+        withheld = np.where(totals > 0, 100 * hidden / totals, 0.0)
+    withheld[(hidden > 0) & (withheld == 0)] = 1e-9
+    return shares, totals, withheld
+
+
+def _bars(
+    rows: list[str],
+    shares: np.ndarray,
+    withheld: np.ndarray,
+    series: list[tuple[str, str]],
+    totals_text: list[str],
+    **kwargs,
+) -> Markup:
+    """Percent bars; the hidden parts of a row are one grey segment and its total is omitted."""
+    parts = [Series(label, colour, shares[i]) for i, (label, colour) in enumerate(series)]
+    if (withheld > 0).any():
+        parts.append(Series(WITHHELD.label, WITHHELD.colour, withheld))
+    text = [("" if w > 0 else t) for t, w in zip(totals_text, withheld, strict=True)]
+    return stacked_bars(rows, parts, percent=True, totals=text, **kwargs)
+
+
+SHORT_LABELS = {
+    "both": "GP and SPC",
+    "gp_only": "GP only",
+    "spc_only": "SPC only",
+    "neither": "Neither",
+    "unknown": "Unknown",
+}
+
+
+def _coverage_series() -> list[tuple[str, str]]:
+    return [(SHORT_LABELS[c], COVERAGE_COLOURS[c]) for c in COVERAGE_CLASSES]
+
+
+def coverage_by_remoteness_charts(results: Results) -> dict[str, Markup]:
+    """Per need group: % of each remoteness class's need in each coverage class."""
+    shown, _ = protected_coverage(results.tables, _below(results))
+    raw = results.tables["coverage_by_remoteness"].reset_index(drop=True)
+    frame = raw.assign(_value=raw["need"], _hidden=_hidden(shown["coverage_by_remoteness"], "need"))
+    people = raw.groupby("remoteness_class")["pop_count"].sum()
+    rows = [c for c in results.remoteness_classes if people.get(c, 0) > 0]
+    charts = {}
+    for group, label in GROUP_LABELS.items():
+        shares, totals, withheld = _percent_rows(
+            frame[frame["need_group"] == group],
+            "remoteness_class",
+            rows,
+            "coverage_class",
+            list(COVERAGE_CLASSES),
         )
-        left += values
-    ax.invert_yaxis()
-    ax.set_xlabel("Estimated palliative care need (people per year)")
-    ax.legend(loc="lower right", fontsize=8)
-    return _png(fig)
+        charts[group] = _bars(
+            rows,
+            shares,
+            withheld,
+            _coverage_series(),
+            [f"{t:,.1f}/yr" for t in totals],
+            title=f"{label} by coverage class in each remoteness class",
+            axis_label=f"% of the class's {label.lower()} (need a year at the right)",
+        )
+    return charts
 
 
-def cancer_chart(results: Results) -> str:
-    """Share of cancer and of non-cancer need in each coverage class (region totals)."""
-    table = results.tables["coverage_totals"]
-    fig = _figure(8, 2.6)
-    ax = fig.subplots()
-    for row, group in enumerate(("cancer", "non_cancer")):
-        part = table[table["need_group"] == group].set_index("coverage_class")
-        values = part["need"].reindex(list(COVERAGE_CLASSES), fill_value=0.0).to_numpy(float)
-        shares = values / values.sum() * 100 if values.sum() > 0 else values
-        left = 0.0
-        for cls, share in zip(COVERAGE_CLASSES, shares, strict=True):
-            ax.barh(row, share, left=left, color=COVERAGE_COLOURS[cls], edgecolor="white")
-            if share >= 6:
-                ax.text(
-                    left + share / 2,
-                    row,
-                    f"{share:.0f}%",
-                    ha="center",
-                    va="center",
-                    fontsize=8,
-                    color="white" if cls != "spc_only" else "#222",
-                )
-            left += share
-    ax.set_yticks([0, 1], ["Cancer need", "Non-cancer need"])
-    ax.invert_yaxis()
-    ax.set_xlim(0, 100)
-    ax.set_xlabel("% of need in the region")
-    handles = [
-        ax.bar(0, 0, color=COVERAGE_COLOURS[c], label=COVERAGE_LABELS[c]) for c in COVERAGE_CLASSES
+def cancer_chart(results: Results) -> Markup:
+    """% of the region's cancer and of its non-cancer need in each coverage class."""
+    shown, _ = protected_coverage(results.tables, _below(results))
+    raw = results.tables["coverage_totals"].reset_index(drop=True)
+    frame = raw.assign(
+        _value=raw["need"],
+        _hidden=_hidden(shown["coverage_totals"], "need"),
+        need_group=raw["need_group"].map(GROUP_LABELS),
+    )
+    rows = list(GROUP_LABELS.values())
+    shares, totals, withheld = _percent_rows(
+        frame, "need_group", rows, "coverage_class", list(COVERAGE_CLASSES)
+    )
+    return _bars(
+        rows,
+        shares,
+        withheld,
+        _coverage_series(),
+        [f"{t:,.1f}/yr" for t in totals],
+        title="Cancer and non-cancer need by coverage class",
+        axis_label="% of the region's need (need a year at the right)",
+        width=640,
+    )
+
+
+def _band_colours(labels: list[str]) -> list[str]:
+    """Green to dark red over the bands in order; grey for the unknown band."""
+    known = [b for b in labels if b != "unknown"]
+    ramp = TIME_COLOURS
+    colours = {
+        b: ramp[round(i * (len(ramp) - 1) / max(len(known) - 1, 1))] for i, b in enumerate(known)
+    }
+    return [colours.get(b, UNKNOWN_BAND_COLOUR) for b in labels]
+
+
+def _band_series(labels: list[str]) -> list[tuple[str, str]]:
+    names = [f"{b} min" if b != "unknown" else "unknown" for b in labels]
+    return list(zip(names, _band_colours(labels), strict=True))
+
+
+def bands_chart(results: Results) -> Markup:
+    """People and need by travel-time band to the nearest GP and SPC service (% of region)."""
+    table = results.tables["travel_time_bands"].reset_index(drop=True)
+    value_cols = ["pop_count", "need_cancer", "need_non_cancer"]
+    shown = suppress_partition(
+        table, group_column="service_kind", value_columns=value_cols, below=_below(results)
+    )
+    labels = list(table.sort_values("band_order")["band"].drop_duplicates())
+    rows, blocks = [], []
+    for kind, kind_label in (("gp", "GP"), ("spc", "SPC")):
+        part = table[table["service_kind"] == kind]
+        for what, cols in (("people", ["pop_count"]), ("need", value_cols[1:])):
+            if part.empty:
+                continue
+            row = f"{kind_label}: {what}"
+            hidden = np.column_stack([_hidden(shown.loc[part.index], c) for c in cols])
+            blocks.append(
+                part.assign(_value=part[cols].sum(axis=1), _hidden=hidden.any(axis=1), row=row)
+            )
+            rows.append(row)
+    if not rows:
+        return Markup("<p>No travel-time bands.</p>")
+    shares, totals, withheld = _percent_rows(pd.concat(blocks), "row", rows, "band", labels)
+    text = [
+        f"{t:,.0f} people" if row.endswith("people") else f"{t:,.1f}/yr"
+        for t, row in zip(totals, rows, strict=True)
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8)
-    return _png(fig)
+    return _bars(
+        rows,
+        shares,
+        withheld,
+        _band_series(labels),
+        text,
+        title="People and need by road travel time to the nearest GP and SPC service",
+        axis_label="% of the region's people or need by travel-time band",
+        width=640,
+    )
 
 
-def bands_chart(results: Results) -> str:
-    """People and need shares by travel-time band, GP and SPC side by side."""
-    bands = results.tables["travel_time_bands"]
-    kinds = [k for k in ("gp", "spc") if k in set(bands["service_kind"])]
-    if not kinds:
-        return _no_data("No travel-time bands.")
-    fig = _figure(9, 3.4)
-    axes = fig.subplots(1, len(kinds), sharey=True, squeeze=False)
-    for ax, kind in zip(axes[0], kinds, strict=True):
-        part = bands[bands["service_kind"] == kind].sort_values("band_order")
-        x = np.arange(len(part))
-        need = part["need_cancer"] + part["need_non_cancer"]
-        need_pct = 100 * need / need.sum() if need.sum() > 0 else need
-        ax.bar(x - 0.2, part["pop_pct"], 0.4, label="people", color="#9e9ac8")
-        ax.bar(x + 0.2, need_pct, 0.4, label="need", color="#54278f")
-        ax.set_xticks(x, part["band"], rotation=30, fontsize=8)
-        ax.set_title("GP" if kind == "gp" else "Specialist palliative care")
-        ax.set_xlabel("minutes")
-    axes[0][0].set_ylabel("% of region")
-    axes[0][0].legend(fontsize=8)
-    return _png(fig)
-
-
-def bands_by_remoteness_chart(results: Results) -> str:
-    """Need by SPC travel-time band, stacked by remoteness class."""
+def bands_by_remoteness_chart(results: Results) -> Markup:
+    """% of each remoteness class's need by travel-time band to the nearest SPC service."""
     table = results.tables.get("spc_bands_by_remoteness")
     if table is None or table.empty:
-        return _no_data("No travel-time bands by remoteness.")
-    table = table.assign(need=table["need_cancer"] + table["need_non_cancer"])
-    pivot = table.pivot_table(
-        index="band_order", columns="remoteness_class", values="need", aggfunc="sum"
+        return Markup("<p>No travel-time bands by remoteness.</p>")
+    table = table.reset_index(drop=True)
+    cols = ["need_cancer", "need_non_cancer"]
+    shown = suppress_partition(
+        table, group_column="remoteness_class", value_columns=cols, below=_below(results)
     )
-    labels = table.drop_duplicates("band_order").set_index("band_order")["band"]
-    classes = [c for c in results.remoteness_classes if c in pivot.columns]
-    fig = _figure(9, 3.4)
-    ax = fig.subplots()
-    x = np.arange(len(pivot))
-    bottom = np.zeros(len(pivot))
-    cmap = _class_colours(len(classes))
-    for colour, name in zip(cmap, classes, strict=True):
-        values = pivot[name].fillna(0.0).to_numpy()
-        ax.bar(x, values, bottom=bottom, color=colour, label=name, edgecolor="white")
-        bottom += values
-    ax.set_xticks(x, labels.reindex(pivot.index), rotation=30, fontsize=8)
-    ax.set_xlabel("minutes to the nearest specialist palliative care service")
-    ax.set_ylabel("need (people per year)")
-    ax.legend(fontsize=7, title="Remoteness", title_fontsize=8)
-    return _png(fig)
+    hidden = np.column_stack([_hidden(shown, c) for c in cols]).any(axis=1)
+    frame = table.assign(_value=table[cols].sum(axis=1), _hidden=hidden)
+    people = table.groupby("remoteness_class")["pop_count"].sum()
+    rows = [c for c in results.remoteness_classes if people.get(c, 0) > 0]
+    labels = list(table.sort_values("band_order")["band"].drop_duplicates())
+    shares, totals, withheld = _percent_rows(frame, "remoteness_class", rows, "band", labels)
+    return _bars(
+        rows,
+        shares,
+        withheld,
+        _band_series(labels),
+        [f"{t:,.1f}/yr" for t in totals],
+        title="Need by travel time to the nearest SPC service in each remoteness class",
+        axis_label="% of the class's need by minutes to specialist care (need a year at the right)",
+        width=640,
+    )
 
 
-def _class_colours(n: int) -> list[str]:
-    ramp = ["#fee391", "#fec44f", "#fe9929", "#ec7014", "#cc4c02", "#8c2d04", "#4d1a02"]
-    if n <= 1:
-        return ramp[2:3] * n
-    return [ramp[round(i * (len(ramp) - 1) / (n - 1))] for i in range(n)]
-
-
-def link_times_chart(results: Results) -> str:
-    """Distribution of GP practices' road times to their nearest SPC service."""
+def link_times_chart(results: Results) -> Markup:
+    """How many GP practices lie how far by road from their nearest SPC service."""
     links = results.tables["gp_specialist_links"]
     minutes = links["spc_travel_time_min"].to_numpy(float)
-    finite = minutes[np.isfinite(minutes)]
-    if not finite.size:
-        return _no_data("No GP practice reaches a specialist service by road.")
-    fig = _figure(8, 3)
-    ax = fig.subplots()
-    bins = np.arange(0, max(finite.max(), 10.0) + 10, 10)
-    ax.hist(finite, bins=bins, color="#807dba", edgecolor="white")
+    if not np.isfinite(minutes).any():
+        return Markup("<p>No GP practice reaches a specialist service by road.</p>")
     limit = results.provenance.get("thresholds", {}).get("isolated_gp_min")
-    if limit:
-        ax.axvline(float(limit), color="#b2182b", linestyle="--")
-        ax.text(
-            float(limit),
-            ax.get_ylim()[1] * 0.92,
-            f" isolated beyond {float(limit):g} min",
-            color="#b2182b",
-            fontsize=8,
-        )
     unreachable = int((~np.isfinite(minutes)).sum())
-    note = f" ({unreachable} unreachable)" if unreachable else ""
-    ax.set_xlabel(f"minutes from GP practice to nearest SPC service{note}")
-    ax.set_ylabel("GP practices")
-    return _png(fig)
+    note = f" ({unreachable} not reachable by road)" if unreachable else ""
+    return histogram(
+        minutes,
+        bin_width=10.0,
+        title="GP practices by road time to the nearest specialist service",
+        axis_label=f"minutes from the practice to its nearest SPC service{note}",
+        count_label="GP practices",
+        colour="#807dba",
+        marker=(float(limit), f"isolated beyond {float(limit):g} min") if limit else None,
+    )
 
 
-def static_map(results: Results) -> str:
-    """A tile-free map of origins by coverage class, sub-areas and facilities."""
-    fig = _figure(8, 5.5)
-    ax = fig.subplots()
-    if results.subareas is not None:
-        results.subareas.boundary.plot(ax=ax, color="#999", linewidth=0.6)
-    origins = results.origins
-    for cls in COVERAGE_CLASSES:
-        part = origins[origins["coverage_class"] == cls]
-        if len(part):
-            ax.scatter(
-                part.geometry.x,
-                part.geometry.y,
-                s=np.clip(part["pop_count"] / 40, 1, 30),
-                color=COVERAGE_COLOURS[cls],
-                label=COVERAGE_LABELS[cls],
-                linewidths=0,
-            )
-    _facilities(ax, results)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    ax.legend(loc="lower right", fontsize=7, markerscale=0.8)
-    return _png(fig)
+def _bounds(results: Results) -> np.ndarray:
+    layers = [results.origins, results.gp_practices, results.specialist_services]
+    if results.subareas is not None and not results.subareas.empty:
+        layers.append(results.subareas)
+    boxes = np.array([layer.total_bounds for layer in layers if len(layer)])
+    boxes = boxes[np.isfinite(boxes).all(axis=1)]
+    return np.array([*boxes[:, :2].min(axis=0), *boxes[:, 2:].max(axis=0)])
 
 
-def _facilities(ax, results: Results) -> None:
+def _facility_marks(results: Results, frame: MapFrame) -> str:
+    parts = []
     gps = results.gp_practices
-    iso = gps.get("link_status", pd.Series("linked", index=gps.index)) == "isolated"
-    ax.scatter(
-        gps.geometry.x,
-        gps.geometry.y,
-        s=30,
-        facecolor="white",
-        edgecolor=np.where(iso, "#b2182b", "#222"),
-        linewidths=1.2,
-        label="GP practice",
-    )
+    iso = (gps.get("link_status", pd.Series("linked", index=gps.index)) == "isolated").to_numpy()
+    gx, gy = frame.xy(gps.geometry.x, gps.geometry.y)
+    for x, y, isolated in zip(gx, gy, iso, strict=True):
+        stroke = "#b2182b" if isolated else "#222"
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="#fff" stroke="{stroke}" '
+            'stroke-width="1.4"/>'
+        )
     spc = results.specialist_services
-    ax.scatter(
-        spc.geometry.x,
-        spc.geometry.y,
-        s=60,
-        marker="D",
-        color="#54278f",
-        edgecolor="#222",
-        label="SPC service",
+    sx, sy = frame.xy(spc.geometry.x, spc.geometry.y)
+    for x, y in zip(sx, sy, strict=True):
+        parts.append(
+            f'<path d="M{x:.1f} {y - 5:.1f}l5 5l-5 5l-5-5z" fill="#54278f" stroke="#222"/>'
+        )
+    return "".join(parts)
+
+
+def _class_image(results: Results, frame: MapFrame) -> str:
+    """Origins by coverage class as one image (each pixel: its most populous place's class)."""
+    origins = results.origins
+    # about one pixel per place's share of the area (places on a grid fill it), at most
+    # MAP_MAX_PX wide: sparse regions get coarser, solid blocks rather than scattered dots
+    spacing_px = np.sqrt(frame.width * frame.height / max(len(origins), 1))
+    factor = min(MAP_MAX_PX / max(frame.width, frame.height), 1.5 / max(spacing_px, 1e-9))
+    shape = (max(int(frame.height * factor), 1), max(int(frame.width * factor), 1))
+    px, py = frame.xy(origins.geometry.x.to_numpy(), origins.geometry.y.to_numpy())
+    cols = np.clip((px * factor).astype(int), 0, shape[1] - 1)
+    rows = np.clip((py * factor).astype(int), 0, shape[0] - 1)
+    index = {c: i for i, c in enumerate(COVERAGE_CLASSES)}
+    classes = origins["coverage_class"].map(index).fillna(index["unknown"]).to_numpy(int)
+    palette = np.array([hex_rgba(COVERAGE_COLOURS[c], 235) for c in COVERAGE_CLASSES], np.uint8)
+    rgba = np.zeros((*shape, 4), np.uint8)
+    order = np.argsort(origins["pop_count"].to_numpy(float), kind="stable")
+    rgba[rows[order], cols[order]] = palette[classes[order]]
+    return (
+        f'<image href="{png_data_uri(rgba)}" x="0" y="0" width="{frame.width:.1f}" '
+        f'height="{frame.height:.1f}" preserveAspectRatio="none" '
+        'style="image-rendering:pixelated"/>'
     )
 
 
-def subarea_map(results: Results) -> str:
-    """Choropleth: share of each sub-area's need without SPC within the threshold."""
+def static_map(results: Results) -> Markup:
+    """A tile-free map: where people live by coverage class, sub-areas and facilities."""
+    frame = MapFrame.around(_bounds(results))
+    layers = [_class_image(results, frame)]
+    if results.subareas is not None and not results.subareas.empty:
+        geoms = list(results.subareas.geometry)
+        layers.append(frame.shapes(geoms, ["none"] * len(geoms), stroke="#777"))
+    layers.append(_facility_marks(results, frame))
+    legend = [Series(label, colour, ()) for label, colour in _coverage_series()]
+    return Markup(
+        map_svg(frame, layers, title="Where people live, by coverage class, with services")
+        + legend_svg(legend, title="Coverage classes")
+    )
+
+
+SHARE_EDGES = (0.2, 0.4, 0.6, 0.8)
+
+
+def subarea_map(results: Results) -> Markup:
+    """Choropleth: the share of each sub-area's need with no SPC service within reach."""
     if results.subareas is None or results.subareas.empty:
-        return _no_data("No sub-areas configured.")
-    below = float(results.provenance.get("suppress_below", 5))
-    shares = protected_subareas(results.tables, below)
-    share = (shares["share_no_spc"] * 100).rename("share_no_spc")
-    areas = results.subareas.merge(share, left_on="area_id", right_index=True, how="left")
-    fig = _figure(8, 5.5)
-    ax = fig.subplots()
-    areas.plot(
-        ax=ax,
-        column="share_no_spc",
-        cmap="Oranges",
-        vmin=0,
-        vmax=100,
-        edgecolor="#555",
-        linewidth=0.5,
-        legend=True,
-        missing_kwds={"color": "#eee"},
-        legend_kwds={"label": "% of need without SPC within threshold", "shrink": 0.6},
+        return Markup("<p>No sub-areas configured.</p>")
+    shares = protected_subareas(results.tables, _below(results))["share_no_spc"]
+    areas = results.subareas
+    values = areas["area_id"].map(shares).to_numpy(float)
+    index = np.searchsorted(np.asarray(SHARE_EDGES), values, side="right")
+    fills = [
+        DENSITY_RAMP[min(i, len(DENSITY_RAMP) - 1)] if np.isfinite(v) else WITHHELD.colour
+        for i, v in zip(index, values, strict=True)
+    ]
+    frame = MapFrame.around(_bounds(results))
+    layers = [frame.shapes(list(areas.geometry), fills), _facility_marks(results, frame)]
+    edges = (0.0, *SHARE_EDGES, 1.0)
+    legend = [
+        Series(f"{100 * lo:.0f}-{100 * hi:.0f}%", DENSITY_RAMP[i], ())
+        for i, (lo, hi) in enumerate(itertools.pairwise(edges))
+    ]
+    if not np.isfinite(values).all():
+        legend.append(WITHHELD)
+    return Markup(
+        map_svg(frame, layers, title="Share of need without specialist care within reach")
+        + legend_svg(legend, title="Share of need without SPC within the threshold")
     )
-    _facilities(ax, results)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    return _png(fig)
 
 
-def all_charts(results: Results) -> dict[str, str]:
+def all_charts(results: Results) -> dict[str, Markup]:
     """Every chart of the report, by template key."""
+    by_group = coverage_by_remoteness_charts(results)
     return {
-        "coverage": coverage_chart(results),
+        "coverage_cancer": by_group["cancer"],
+        "coverage_non_cancer": by_group["non_cancer"],
         "cancer": cancer_chart(results),
         "bands": bands_chart(results),
         "bands_remoteness": bands_by_remoteness_chart(results),

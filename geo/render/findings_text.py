@@ -97,18 +97,41 @@ def coverage_sentences(f: Findings) -> list[str]:
             f"{pct(f.need_in(SPC_WITHIN, 'cancer'), f.need_cancer)} of cancer need."
         )
     gp_only = f.people_in(("gp_only",))
-    out.append(
-        f"The integration gap: {fmt(gp_only)} people ({pct(gp_only, f.pop_count)}) have a GP "
-        f"within {gp:g} minutes but no specialist service within {spc:g}; their GPs carry "
-        "palliative care with specialist support only at a distance (case conferences, shared "
-        "care, telehealth)."
-    )
+    if gp_only > 0:
+        out.append(
+            f"The integration gap: {fmt(gp_only)} people ({pct(gp_only, f.pop_count)}) have a "
+            f"GP within {gp:g} minutes but no specialist service within {spc:g}; their GPs "
+            "carry palliative care with specialist support only at a distance (case "
+            "conferences, shared care, telehealth)."
+        )
     neither = f.people_in(("neither",))
-    out.append(
-        f"{fmt(neither)} people ({pct(neither, f.pop_count)}) reach neither a GP nor a "
-        "specialist service within the thresholds."
-    )
+    if neither > 0:
+        out.append(
+            f"{fmt(neither)} people ({pct(neither, f.pop_count)}) reach neither a GP nor a "
+            "specialist service within the thresholds."
+        )
+    near = nearness_sentence(f)
+    if near:
+        out.append(near)
     return out
+
+
+def nearness_sentence(f: Findings) -> str:
+    """How near specialist care is, when (nearly) all need is within reach: the gradient a
+    planner still needs where distance is not the gap."""
+    known = sum(b["need"] for b in f.spc_bands)
+    beyond = f.need_in(SPC_BEYOND)
+    if known <= 0 or len(f.spc_bands) < 2 or beyond > 0.01 * f.need_total:
+        return ""
+    first, second = f.spc_bands[0], f.spc_bands[1]
+    text = (
+        f"Specialist care is near: {pct(first['need'], known)} of the need whose access is "
+        f"known lives within {first['upper_min']:g} minutes of a specialist service that would "
+        "accept it"
+    )
+    if second["upper_min"] is not None:
+        text += f", {pct(first['need'] + second['need'], known)} within {second['upper_min']:g}"
+    return text + "."
 
 
 def _beyond_sentence(f: Findings, spc: float) -> str:
@@ -195,3 +218,69 @@ def summary_lines(findings: Findings) -> list[str]:
             "specialist service (the integration gap)"
         )
     return lines
+
+
+def integration_actions(findings: Findings, cancer_only_services: list[str]) -> list[str]:
+    """What the gaps mean for integrated palliative care, as actions (from the findings).
+
+    Parameters
+    ----------
+    findings
+        The area's findings.
+    cancer_only_services
+        Names of the specialist services that accept cancer referrals only.
+    """
+    f = findings
+    if f.spc_unknown or f.need_total <= 0:
+        return []
+    th = f.thresholds
+    spc, gp = th.get("spc_min", 60), th.get("gp_min", 30)
+    out = []
+    gp_only = f.need_in(("gp_only",))
+    if gp_only > 0:
+        isolated = [g["name"] for g in f.gp_links if g["link_status"] == "isolated"]
+        start = (
+            f" Start with the isolated practices: {', '.join(map(str, isolated[:5]))}."
+            if (isolated)
+            else ""
+        )
+        out.append(
+            f"Bring specialist input to general practice: {fmt(gp_only, 1)} a year of need "
+            f"({pct(gp_only, f.need_total)}) has a GP within {gp:g} minutes but no specialist "
+            f"service within {spc:g}. Case conferences between these GPs and the nearest "
+            "specialist team, shared care plans and telehealth links are the integration tools "
+            f"that work at a distance.{start}"
+        )
+    shares = f.headline_shares()
+    nc_gap = shares["cancer_need_within_spc_share"] - shares["non_cancer_need_within_spc_share"]
+    if "spc_non_cancer_travel_time_min" not in f.unknown_kinds and nc_gap > 0.005:
+        text = (
+            "Open specialist care to non-cancer conditions: "
+            f"{pct(f.need_in(SPC_WITHIN, 'non_cancer'), f.need_non_cancer)} of non-cancer need "
+            f"is within reach of a service that accepts it, against "
+            f"{pct(f.need_in(SPC_WITHIN, 'cancer'), f.need_cancer)} of cancer need."
+        )
+        if cancer_only_services:
+            names = ", ".join(cancer_only_services[:5])
+            text += (
+                f" {len(cancer_only_services)} service(s) take cancer referrals only ({names}): "
+                "widening their referral criteria, or agreeing shared pathways for heart "
+                "failure, lung disease, dementia and kidney failure, closes most of this gap."
+            )
+        out.append(text)
+    neither = f.need_in(("neither",))
+    if neither > 0:
+        out.append(
+            f"Reach the places with neither: {fmt(neither, 1)} a year of need "
+            f"({pct(neither, f.need_total)}) has no GP within {gp:g} minutes and no specialist "
+            f"service within {spc:g}. Visiting clinics or a new base are the options; the "
+            "gapmap sites command ranks candidate sites by the need they would bring within "
+            "reach."
+        )
+    if not out and f.need_in(("both",)) > 0:
+        out.append(
+            "Distance is not the gap here: all need whose access is known has a GP and a "
+            "specialist service within reach. What remains is capacity and how the two work "
+            "together (see access equity, and the travel-time bands for how near is near)."
+        )
+    return out

@@ -123,7 +123,9 @@ def write_workshop_packs(results: Results, out_dir: str | Path, *, pdf: bool = F
             if str(row["area_id"]) not in populated:
                 continue
             name = pack_file_name(row["area_id"], row["area_name"])
-            write_report(subarea_results(results, row["area_id"]), tmp / name, pdf=pdf)
+            write_report(
+                subarea_results(results, row["area_id"]), tmp / name, pdf=pdf, csv_links=False
+            )
             rows.append({"area_id": row["area_id"], "area_name": row["area_name"], "file": name})
             written.append(out_dir / name)
         write_csv(pd.DataFrame(rows, columns=["area_id", "area_name", "file"]), tmp / "index.csv")

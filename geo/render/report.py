@@ -1,8 +1,10 @@
 """The regional HTML report: key findings, tables, charts, methods and provenance.
 
-One self-contained file (charts are embedded PNGs, CSS inline, no external URL), rendered with
-Jinja2 with autoescaping on. Every number in the findings is read from ``Results.tables``, the
-same tables written as CSV, so report and tables cannot disagree.
+One self-contained file (charts are inline SVG, CSS inline, no external URL), rendered with
+Jinja2 with autoescaping on. Every sentence is generated from the run's :class:`Findings` and
+every table and chart from ``Results.tables`` (the tables written as CSV), so report, tables
+and CLI cannot disagree. Written to be read in five minutes: findings, what they mean for
+integrated care, charts with cancer and non-cancer side by side, long tables folded.
 """
 
 from __future__ import annotations
@@ -11,16 +13,14 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
 
 from geo import __version__
 from geo.errors import GeoError
 from geo.render.charts import all_charts
 from geo.render.files import write_atomic_text
-from geo.render.findings_text import findings_sentences
-from geo.render.suppression import protected_coverage, suppress_partition
+from geo.render.findings_text import findings_sentences, integration_actions
+from geo.render.report_tables import report_tables
 from geo.results import Results
 
 log = logging.getLogger(__name__)
@@ -73,118 +73,25 @@ def key_findings(results: Results) -> list[str]:
     return findings_sentences(results.findings)
 
 
-def _html_table(frame: pd.DataFrame, *, float_digits: int = 1) -> Markup:
-    """An escaped HTML table (pandas escapes cell text)."""
-    return Markup(
-        frame.to_html(
-            index=False,
-            escape=True,
-            na_rep="",
-            float_format=lambda v: f"{v:,.{float_digits}f}",
-            border=0,
-        )
-    )
+def cancer_only_services(results: Results) -> list[str]:
+    """Names of the specialist services that accept cancer referrals only."""
+    spc = results.specialist_services
+    if "accepts_non_cancer" not in spc:
+        return []
+    return [str(n) for n in spc.loc[~spc["accepts_non_cancer"].astype(bool), "name"]]
 
 
-LABELS = {
-    "remoteness_class": "Remoteness",
-    "need_group": "Need",
-    "coverage_class": "Coverage",
-    "pop_count": "People",
-    "need": "Need / yr",
-    "pop_pct": "% people",
-    "need_pct": "% need",
-    "service_kind": "Service",
-    "band": "Minutes",
-    "need_cancer": "Cancer need / yr",
-    "need_non_cancer": "Non-cancer need / yr",
-    "area_name": "Sub-area",
-    "name": "GP practice",
-    "nearest_spc_name": "Nearest SPC service",
-    "spc_travel_time_min": "Minutes to SPC",
-    "link_status": "Link",
-    "pop_served": "People served",
-    "need_cancer_served": "Cancer need served",
-    "need_non_cancer_served": "Non-cancer need served",
-}
+def render_report(results: Results, *, csv_links: bool = True) -> str:
+    """The report page as a string.
 
-
-def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.rename(columns=LABELS)
-    for col in ("Coverage", "Need"):
-        if col in out:
-            out[col] = out[col].map(lambda v: CLASS_LABELS.get(v, v))
-    return out
-
-
-CLASS_LABELS = {
-    "both": "GP and SPC",
-    "gp_only": "GP only",
-    "spc_only": "SPC only",
-    "neither": "Neither",
-    "unknown": "Unknown",
-    "cancer": "Cancer",
-    "non_cancer": "Non-cancer",
-}
-
-
-def _tables(results: Results, suppress_below: float) -> dict[str, Markup]:
-    tables = results.tables
-    shown, _ = protected_coverage(results.tables, suppress_below)
-    cols = ["need_group", "coverage_class", "pop_count", "need"]
-    totals = shown["coverage_totals"][cols]
-    remoteness = shown["coverage_by_remoteness"][["remoteness_class", *cols]]
-    bands = suppress_partition(
-        tables["travel_time_bands"],
-        group_column="service_kind",
-        value_columns=["pop_count", "need_cancer", "need_non_cancer"],
-        below=suppress_below,
-    )[["service_kind", "band", "pop_count", "need_cancer", "need_non_cancer"]]
-    sub = shown["coverage_by_subarea"][["area_name", *cols]]
-    links = tables["gp_specialist_links"][
-        [
-            "name",
-            "nearest_spc_name",
-            "spc_travel_time_min",
-            "link_status",
-            "pop_served",
-            "need_cancer_served",
-            "need_non_cancer_served",
-        ]
-    ]
-    out = {
-        "totals": _html_table(_labelled(totals)),
-        "remoteness": _html_table(_labelled(remoteness)),
-        "bands": _html_table(_labelled(bands)),
-        "subareas": _html_table(_labelled(sub)),
-        "links": _html_table(_labelled(links)),
-    }
-    by_rem = tables.get("spc_bands_by_remoteness")
-    if by_rem is not None:
-        by_rem = suppress_partition(
-            by_rem,
-            group_column="remoteness_class",
-            value_columns=["pop_count", "need_cancer", "need_non_cancer"],
-            below=suppress_below,
-        )
-        out["bands_remoteness"] = _html_table(
-            _labelled(
-                by_rem[["remoteness_class", "band", "pop_count", "need_cancer", "need_non_cancer"]]
-            )
-        )
-    if "uncertainty" in tables:
-        shares = ["estimate_share", "p05_share", "p50_share", "p95_share"]
-        unc = tables["uncertainty"][["measure", *shares]].copy()
-        unc[shares] *= 100
-        unc = unc.rename(columns=lambda c: c.removesuffix("_share"))
-        out["uncertainty"] = _html_table(unc)
-    if "access_equity" in tables:
-        out["equity"] = _html_table(tables["access_equity"], float_digits=3)
-    return out
-
-
-def render_report(results: Results) -> str:
-    """The report page as a string."""
+    Parameters
+    ----------
+    results
+        A region's (or sub-area's) results.
+    csv_links
+        Link each table's complete CSV (``tables/NAME.csv`` beside the report, as a run
+        writes them); off for workshop packs, whose tables cover one sub-area.
+    """
     prov = results.provenance
     suppress_below = float(prov.get("suppress_below", 5))
     speed = prov.get("speed_settings", {})
@@ -199,9 +106,11 @@ def render_report(results: Results) -> str:
     return template.render(
         region=results.region_name,
         version=__version__,
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        generated=_generated(prov),
         osm_date=prov.get("osm_data_date") or "unknown",
         findings=key_findings(results),
+        actions=integration_actions(results.findings, cancer_only_services(results)),
+        csv_links=csv_links,
         gp_min=f"{results.thresholds_min['gp']:g}",
         spc_min=f"{results.thresholds_min['spc']:g}",
         isolated_min=f"{float(th.get('isolated_gp_min', results.thresholds_min['spc'])):g}",
@@ -210,7 +119,7 @@ def render_report(results: Results) -> str:
             for k, d in by_rem.items()
         ),
         charts=all_charts(results),
-        tables=_tables(results, suppress_below),
+        tables=report_tables(results, suppress_below),
         suppress_below=f"{suppress_below:g}",
         speed_profile=speed.get("speed_profile") or "country default",
         unsealed_factor=speed.get("unsealed_factor", ""),
@@ -230,6 +139,13 @@ def render_report(results: Results) -> str:
         inputs=sorted(prov.get("inputs", {}).items()),
         timings=sorted(prov.get("timings_s", {}).items()),
     )
+
+
+def _generated(provenance: dict) -> str:
+    """When the run started (the report describes that run), else now."""
+    started = provenance.get("started_utc")
+    when = datetime.fromisoformat(started) if started else datetime.now(timezone.utc)
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def need_text(need: dict) -> str:
@@ -261,7 +177,9 @@ def capacity_text(capacity: dict) -> str:
     return "; ".join(parts) + "." if parts else ""
 
 
-def write_report(results: Results, path: str | Path, *, pdf: bool = False) -> Path:
+def write_report(
+    results: Results, path: str | Path, *, pdf: bool = False, csv_links: bool = True
+) -> Path:
     """Render the report and write it atomically (and ``<name>.pdf`` beside it when asked).
 
     Parameters
@@ -272,6 +190,8 @@ def write_report(results: Results, path: str | Path, *, pdf: bool = False) -> Pa
         The HTML file to write.
     pdf
         Also write a PDF with WeasyPrint (an optional dependency; a clear error if missing).
+    csv_links
+        Link the complete CSV tables (see :func:`render_report`).
 
     Returns
     -------
@@ -279,7 +199,7 @@ def write_report(results: Results, path: str | Path, *, pdf: bool = False) -> Pa
         The written HTML file.
     """
     path = Path(path)
-    page = render_report(results)
+    page = render_report(results, csv_links=csv_links)
     pdf_bytes = html_to_pdf(page) if pdf else None  # before writing: fail without outputs
     write_atomic_text(path, page)
     if pdf_bytes is not None:

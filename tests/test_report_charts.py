@@ -1,0 +1,124 @@
+"""The report's SVG charts and its integrated-care actions, against direct computations."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from geo.render.charts import all_charts, cancer_chart, coverage_by_remoteness_charts
+from geo.render.findings_text import integration_actions
+from geo.render.report import cancer_only_services
+from geo.render.suppression import protected_coverage
+from tests.results_factory import make_results
+
+SEGMENT = re.compile(r"<rect [^>]*><title>([^<]*): ([0-9.]+)%?</title></rect>")
+GROUPS = {"cancer": "Cancer need", "non_cancer": "Non-cancer need"}
+LABELS = {"both": "GP and SPC", "gp_only": "GP only", "spc_only": "SPC only"}
+LABELS |= {"neither": "Neither", "unknown": "Unknown"}
+
+
+def _segments(svg: str) -> dict[str, float]:
+    """Each bar segment's ``category, series`` and its value (from its tooltip)."""
+    return {key.replace("&amp;", "&"): float(value) for key, value in SEGMENT.findall(svg)}
+
+
+@pytest.fixture(scope="module")
+def small():
+    """A region with many small cells (so suppression hides some)."""
+    return make_results(400, seed=11)
+
+
+def test_region_bars_are_the_coverage_shares(demo_results):
+    segments = _segments(cancer_chart(demo_results))
+    table = demo_results.tables["coverage_totals"]
+    shown, _ = protected_coverage(demo_results.tables, 5)
+    hidden = shown["coverage_totals"]["need"].astype(str).str.startswith("<").to_numpy()
+    for (group, label), part in zip(GROUPS.items(), ("cancer", "non_cancer"), strict=True):
+        rows = (table["need_group"] == part).to_numpy()
+        total = table.loc[rows, "need"].sum()
+        for cls, name in LABELS.items():
+            at = rows & (table["coverage_class"] == cls).to_numpy()
+            key = f"{label}, {name}"
+            value = table.loc[at, "need"].sum()
+            if hidden[at].any() or value == 0:
+                assert key not in segments, f"{key}: a hidden or empty cell drawn"
+            else:
+                assert segments[key] == pytest.approx(100 * value / total, abs=0.05), key
+        assert group in GROUPS
+
+
+def test_hidden_cells_are_never_drawn_alone(small):
+    shown, _ = protected_coverage(small.tables, 5)
+    flags = shown["coverage_by_remoteness"]["need"].astype(str).str.startswith("<").to_numpy()
+    table = small.tables["coverage_by_remoteness"]
+    charts = coverage_by_remoteness_charts(small)
+    assert flags.any()
+    for group in ("cancer", "non_cancer"):
+        segments = _segments(charts[group])
+        rows = (table["need_group"] == group).to_numpy()
+        for i in np.flatnonzero(rows & flags):
+            key = f"{table['remoteness_class'][i]}, {LABELS[table['coverage_class'][i]]}"
+            assert key not in segments
+        withheld = [k for k in segments if k.endswith("withheld (small numbers)")]
+        hidden_rows = set(table.loc[rows & flags, "remoteness_class"])
+        assert {k.split(",")[0] for k in withheld} == hidden_rows
+
+
+def test_every_chart_is_inline_svg_with_escaped_text(small):
+    charts = all_charts(small)
+    assert set(charts) == {
+        "coverage_cancer",
+        "coverage_non_cancer",
+        "cancer",
+        "bands",
+        "bands_remoteness",
+        "links",
+        "map",
+        "subareas",
+    }
+    for name, svg in charts.items():
+        assert svg.startswith("<svg") or svg.startswith("<p>"), name
+        assert "<script" not in svg
+    # sub-area names with markup stay text
+    assert "<title>" in charts["subareas"]
+
+
+def _need(o, classes, group):
+    column = "coverage_class" if group == "cancer" else "coverage_class_non_cancer"
+    return o.loc[o[column].isin(classes), f"need_{group}"].sum()
+
+
+def test_integration_actions_follow_the_origins(demo_results):
+    o = demo_results.origins
+    actions = integration_actions(demo_results.findings, cancer_only_services(demo_results))
+    total = o["need_cancer"].sum() + o["need_non_cancer"].sum()
+    gp_only = _need(o, ["gp_only"], "cancer") + _need(o, ["gp_only"], "non_cancer")
+    first = next(a for a in actions if a.startswith("Bring specialist input"))
+    assert f"{gp_only:,.1f} a year of need ({100 * gp_only / total:.1f}%)" in first
+    isolated = demo_results.gp_practices.loc[
+        demo_results.gp_practices["link_status"] == "isolated", "name"
+    ]
+    assert isolated.size and all(name in first for name in isolated)
+    within = ["both", "spc_only"]
+    nc = _need(o, within, "non_cancer") / o["need_non_cancer"].sum()
+    ca = _need(o, within, "cancer") / o["need_cancer"].sum()
+    second = next(a for a in actions if a.startswith("Open specialist care"))
+    assert f"{100 * nc:.1f}% of non-cancer need" in second and f"{100 * ca:.1f}%" in second
+    spc = demo_results.specialist_services
+    for name in spc.loc[~spc["accepts_non_cancer"], "name"]:
+        assert name in second
+    neither = _need(o, ["neither"], "cancer") + _need(o, ["neither"], "non_cancer")
+    third = next(a for a in actions if a.startswith("Reach the places with neither"))
+    assert f"{neither:,.1f} a year of need" in third
+
+
+@pytest.mark.realdata
+@pytest.mark.xdist_group("iow")
+def test_where_everyone_is_covered_distance_is_not_the_gap(iow_outcome):
+    results = iow_outcome.results
+    o = results.origins
+    assert not o["coverage_class"].isin(["gp_only", "neither"]).any()
+    actions = integration_actions(results.findings, cancer_only_services(results))
+    assert len(actions) == 1 and actions[0].startswith("Distance is not the gap here")
