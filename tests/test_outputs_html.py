@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from geo.render import map_facilities
 from geo.render.maps import build_map, render_html, write_map
 from geo.render.report import key_findings, render_report, write_report
 
@@ -42,9 +43,12 @@ def test_map_has_every_layer(results):
     page = render_html(build_map(results))
     for name in (
         "People by coverage class",
+        "Non-cancer need by coverage class",
         "GP practices",
         "Specialist palliative care services",
         "Sub-areas: need without SPC access",
+        "Sub-areas: cancer need without SPC access",
+        "Sub-areas: non-cancer need without SPC access",
         "Remoteness",
         "Isolated GP practices: link to nearest SPC",
         "SPC catchments (travel-time bands)",
@@ -54,11 +58,24 @@ def test_map_has_every_layer(results):
         "Population density",
         "Hotspots of uncovered need",
     ):
-        assert name in page, name
+        assert f'data-name="{name}"' in page, name  # each layer has its legend block
     assert "Hotspot 1:" in page  # hotspots of need beyond SPC reach are drawn
     assert "SPC within 60 min" in page  # nearest-SPC catchment bands
-    assert "60–90 min" in page  # travel-time legend in minutes
     assert "Tindarra Bush Practice" in page
+
+
+def test_map_time_bands_are_the_reports(results):
+    """The travel-time legend lists exactly the bands of the report's table (one source:
+    ``thresholds.bands_min``), in minutes."""
+    page = render_html(build_map(results))
+    block = re.search(r'data-name="Travel time to nearest SPC \(minutes\)">(.*?)</div></div>', page)
+    legend = re.findall(r"</span>([^<]+)</div>", block.group(0))
+    table = results.tables["travel_time_bands"]
+    bands = table[(table["service_kind"] == "spc") & table["upper_min"].notna()]
+    open_band = table[(table["service_kind"] == "spc") & table["lower_min"].notna()]
+    expected = [*bands.sort_values("band_order")["band"], open_band["band"].iloc[-1]]
+    assert legend == [f"{band} min" for band in expected]
+    assert "90 min" not in block.group(0)  # the old map-only edges are gone
 
 
 @pytest.mark.parametrize("offline", [False, True])
@@ -90,7 +107,8 @@ def test_empty_layers_render_with_a_note(results):
     assert "No isolated GP practices." in page
 
 
-def test_online_map_needs_the_network_only_for_tiles(results):
+def test_online_map_needs_the_network_only_for_tiles(results, monkeypatch):
+    monkeypatch.setattr(map_facilities, "CLUSTER_ABOVE", 0)  # cluster even a few practices
     page = render_html(build_map(results, tiles="OpenStreetMap"))
     assert "tile.openstreetmap.org" in page
     assert not REMOTE_REF.findall(page)  # Leaflet and plugins inline even with tiles

@@ -15,7 +15,13 @@ from markupsafe import Markup
 
 from geo.analysis.coverage import COVERAGE_CLASSES
 from geo.render.map_rasters import hex_rgba, png_data_uri
-from geo.render.palette import COVERAGE_COLOURS, DENSITY_RAMP, TIME_COLOURS
+from geo.render.palette import (
+    COVERAGE_COLOURS,
+    ISOLATED_COLOUR,
+    SHARE_RAMP,
+    WITHHELD_COLOUR,
+    time_colours,
+)
 from geo.render.suppression import protected_coverage, protected_subareas, suppress_partition
 from geo.render.svg_charts import (
     MapFrame,
@@ -28,7 +34,7 @@ from geo.render.svg_charts import (
 from geo.results import Results
 
 GROUP_LABELS = {"cancer": "Cancer need", "non_cancer": "Non-cancer need"}
-WITHHELD = Series("withheld (small numbers)", "#d9d9d9", ())
+WITHHELD = Series("withheld (small numbers)", WITHHELD_COLOUR, ())
 UNKNOWN_BAND_COLOUR = "#bdbdbd"
 MAP_MAX_PX = 320
 
@@ -152,10 +158,7 @@ def cancer_chart(results: Results) -> Markup:
 def _band_colours(labels: list[str]) -> list[str]:
     """Green to dark red over the bands in order; grey for the unknown band."""
     known = [b for b in labels if b != "unknown"]
-    ramp = TIME_COLOURS
-    colours = {
-        b: ramp[round(i * (len(ramp) - 1) / max(len(known) - 1, 1))] for i, b in enumerate(known)
-    }
+    colours = dict(zip(known, time_colours(len(known)), strict=True))
     return [colours.get(b, UNKNOWN_BAND_COLOUR) for b in labels]
 
 
@@ -266,7 +269,7 @@ def _facility_marks(results: Results, frame: MapFrame) -> str:
     iso = (gps.get("link_status", pd.Series("linked", index=gps.index)) == "isolated").to_numpy()
     gx, gy = frame.xy(gps.geometry.x, gps.geometry.y)
     for x, y, isolated in zip(gx, gy, iso, strict=True):
-        stroke = "#b2182b" if isolated else "#222"
+        stroke = ISOLATED_COLOUR if isolated else "#222"
         parts.append(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="#fff" stroke="{stroke}" '
             'stroke-width="1.4"/>'
@@ -331,14 +334,14 @@ def subarea_map(results: Results) -> Markup:
     values = areas["area_id"].map(shares).to_numpy(float)
     index = np.searchsorted(np.asarray(SHARE_EDGES), values, side="right")
     fills = [
-        DENSITY_RAMP[min(i, len(DENSITY_RAMP) - 1)] if np.isfinite(v) else WITHHELD.colour
+        SHARE_RAMP[min(i, len(SHARE_RAMP) - 1)] if np.isfinite(v) else WITHHELD.colour
         for i, v in zip(index, values, strict=True)
     ]
     frame = MapFrame.around(_bounds(results))
     layers = [frame.shapes(list(areas.geometry), fills), _facility_marks(results, frame)]
     edges = (0.0, *SHARE_EDGES, 1.0)
     legend = [
-        Series(f"{100 * lo:.0f}-{100 * hi:.0f}%", DENSITY_RAMP[i], ())
+        Series(f"{100 * lo:.0f}-{100 * hi:.0f}%", SHARE_RAMP[i], ())
         for i, (lo, hi) in enumerate(itertools.pairwise(edges))
     ]
     if not np.isfinite(values).all():

@@ -1,26 +1,16 @@
-"""Map styling: palettes, legend, title block and popup HTML (every input text escaped)."""
+"""Map styling: constants, number formats, marker shapes and popup HTML (every input text
+escaped). The legend and title live in :mod:`geo.render.map_legend`."""
 
 from __future__ import annotations
 
 import html
-import itertools
 
 import folium
 import numpy as np
 import pandas as pd
-from branca.element import Element
 
 from geo.analysis.coverage import COVERAGE_CLASSES
-from geo.render.palette import (
-    COVERAGE_COLOURS,
-    COVERAGE_LABELS,
-    DENSITY_RAMP,
-    SPC_COLOURS,
-    TIME_BANDS_MIN,
-    TIME_COLOURS,
-    ordered_colours,
-)
-from geo.results import Results
+from geo.render.palette import COVERAGE_LABELS, SHARE_RAMP, SPC_COLOURS
 
 # Inline-SVG shapes per SPC service type (core Leaflet DivIcons: no icon fonts to fetch).
 SPC_SHAPES = {
@@ -33,8 +23,6 @@ COORD_DECIMALS = 5
 SIMPLIFY_M = 50.0
 MAX_VECTOR_ORIGINS = 20_000
 MAX_ZOOM = 18
-RASTER_MAX_PX = 900
-DENSITY_MAX_PX = 220
 NOTE_NO_ISOLATED = "No isolated GP practices."
 NOTE_NO_HOTSPOTS = "No hotspots of uncovered need found."
 NOTE_NO_SUBAREAS = "No sub-areas configured."
@@ -72,20 +60,27 @@ def subarea_popup(row: dict, spc_min: float, below: float = 5.0) -> str:
         return f"&lt;{below:g}" if _finite(value) is None else num_text(value, digits)
 
     if row.get("withheld"):
-        shares = f"<br><i>Shares withheld: small numbers (below {below:g})</i>"
-        no_spc = "withheld"
+        shares = f"<br><i>Shares by class withheld: small numbers (below {below:g})</i>"
     else:
         shares = "<br><i>Share of need by coverage</i>" + "".join(
             f"<br>{esc(COVERAGE_LABELS[c])}: {pct_text(row.get(f'share_{c}'))}"
             for c in COVERAGE_CLASSES
         )
-        no_spc = pct_text(row.get("share_no_spc"))
+    no_spc = (
+        f"{gap_text(row.get('gap_share'))} (cancer {gap_text(row.get('gap_share_cancer'))}, "
+        f"non-cancer {gap_text(row.get('gap_share_non_cancer'))})"
+    )
     return (
         f"<b>{esc(row['area_name'])}</b><br>People: {count('pop_count', 0)}<br>"
         f"Palliative need/yr: cancer {count('need_cancer', 1)}, non-cancer "
-        f"{count('need_non_cancer', 1)}<br>Need without SPC within {spc_min:g} min: "
-        f"<b>{no_spc}</b>{shares}"
+        f"{count('need_non_cancer', 1)}<br>Need without an SPC service that would take it "
+        f"within {spc_min:g} min: <b>{no_spc}</b>{shares}"
     )
+
+
+def gap_text(value: object) -> str:
+    """A sub-area's gap share, or ``withheld`` (it would give back a small number)."""
+    return "withheld" if _finite(value) is None else pct_text(value)
 
 
 def pct_text(value: object) -> str:
@@ -93,11 +88,13 @@ def pct_text(value: object) -> str:
     return "n/a" if share is None else f"{share:.0%}"
 
 
-def share_colour(share: float | None) -> str:
+def share_colour(share: float | None) -> str | None:
+    """The fill of a sub-area share (fifths of :data:`SHARE_RAMP`); None when withheld (small
+    numbers) or the area has no need."""
     if share is None or not np.isfinite(share):
-        return "#d9d9d9"  # withheld (small numbers) or no need
+        return None
     share = float(share)
-    return DENSITY_RAMP[min(int(share * len(DENSITY_RAMP)), len(DENSITY_RAMP) - 1)]
+    return SHARE_RAMP[min(int(share * len(SHARE_RAMP)), len(SHARE_RAMP) - 1)]
 
 
 LINK_TEXT = {
@@ -135,8 +132,8 @@ def gp_popup(row: dict) -> str:
     """A GP practice's popup: its link to specialist care, the people it serves, its road
     (and its capacity and location source when the config gives them)."""
     flag = LINK_TEXT.get(str(row.get("link_status", "")), "")
-    units = _text(row, "capacity_units")
-    capacity = f"<br>Capacity: {capacity_text(row.get('capacity'))} {esc(units)}" if units else ""
+    given = _finite(row.get("capacity")) is not None or _text(row, "capacity_units")
+    capacity = f"<br>Capacity: {capacity_with_units(row)}" if given else ""
     return (
         f"<b>{esc(row['name'])}</b><br>GP practice{flag}<br>"
         f"Nearest SPC: {minutes_text(row.get('spc_travel_time_min'))}<br>"
@@ -148,112 +145,65 @@ def gp_popup(row: dict) -> str:
 
 
 def capacity_text(value: object) -> str:
-    """A capacity for people: ``not given`` when missing, else up to two decimals."""
+    """A capacity for people: ``not given`` when missing, else three significant figures
+    (whole numbers with thousands separators from 1,000): ``0.0922``, ``4.5``, ``23,758``."""
     number = _finite(value)
-    return "not given" if number is None else f"{number:,.2f}".rstrip("0").rstrip(".")
+    if number is None:
+        return "not given"
+    if abs(number) >= 1000:
+        return f"{number:,.0f}"
+    if 0 < abs(number) < 0.001:
+        return "<0.001"
+    return f"{number:.3g}"
+
+
+def capacity_with_units(row: dict) -> str:
+    """A facility's capacity with its units (``capacity_units``) when known."""
+    text = capacity_text(row.get("capacity"))
+    units = _text(row, "capacity_units")
+    return f"{text} {esc(units)}" if units and text != "not given" else text
 
 
 def spc_popup(row: dict) -> str:
     """A specialist service's popup: type, capacity, referrals accepted, its road."""
-    accepts = row.get("accepts_non_cancer", True)
-    accepts = True if accepts is None or pd.isna(accepts) else bool(accepts)
-    units = _text(row, "capacity_units")
+    accepts = accepts_non_cancer(row)
     return (
         f"<b>{esc(row['name'])}</b><br>Specialist palliative care: "
-        f"{esc(row.get('service_type', ''))}<br>Capacity: {capacity_text(row.get('capacity'))}"
-        f"{' ' + esc(units) if units else ''}<br>"
+        f"{esc(row.get('service_type', ''))}<br>Capacity: {capacity_with_units(row)}<br>"
         f"Accepts non-cancer: {'yes' if accepts else 'no (cancer only)'}{road_text(row)}"
         f"{location_text(row)}"
     )
 
 
-def spc_svg(service_type: str, size: int = 22) -> str:
+def accepts_non_cancer(row: dict) -> bool:
+    """Whether a service takes non-cancer referrals (missing: yes, as the loaders assume)."""
+    value = row.get("accepts_non_cancer", True)
+    return True if value is None or pd.isna(value) else bool(value)
+
+
+def spc_svg(service_type: str, size: int = 22, *, cancer_only: bool = False) -> str:
+    """A service type's shape; hollow (white inside a thick outline) when it takes cancer
+    referrals only."""
     colour = SPC_COLOURS.get(service_type, "#54278f")
     path = SPC_SHAPES.get(service_type, SPC_SHAPES["inpatient"])
+    paint = (
+        f'fill="#fff" stroke="{colour}" stroke-width="3.5"'
+        if cancer_only
+        else f'fill="{colour}" stroke="#fff" stroke-width="2"'
+    )
     return (
-        f'<svg width="{size}" height="{size}" viewBox="0 0 22 22"><path d="{path}" '
-        f'fill="{colour}" stroke="#fff" stroke-width="2"/></svg>'
+        f'<svg width="{size}" height="{size}" viewBox="-1 -1 24 24"><path d="{path}" {paint}/>'
+        "</svg>"
     )
 
 
-def spc_icon(service_type: str) -> folium.DivIcon:
+def spc_icon(
+    service_type: str, *, cancer_only: bool = False, anchor: tuple[int, int] = (11, 11)
+) -> folium.DivIcon:
+    """A service's map icon (inline SVG), anchored at ``anchor`` pixels of its 22-px box."""
     return folium.DivIcon(
-        html=spc_svg(service_type), icon_size=(22, 22), icon_anchor=(11, 11), class_name="gm-spc"
+        html=spc_svg(service_type, cancer_only=cancer_only),
+        icon_size=(22, 22),
+        icon_anchor=anchor,
+        class_name="gm-spc",
     )
-
-
-# --- Title, legend and controls -----------------------------------------------------------------
-
-
-def legend_rows(
-    results: Results, *, density_breaks: dict[str, list[float]], has_surface: bool, notes: list[str]
-) -> str:
-    def swatch(colour: str, label: str, extra: str = "") -> str:
-        return (
-            f'<div><span class="gm-sw" style="background:{colour};{extra}"></span>'
-            f"{esc(label)}</div>"
-        )
-
-    rows = ["<b>People by coverage</b>"]
-    rows += [swatch(COVERAGE_COLOURS[c], COVERAGE_LABELS[c]) for c in COVERAGE_CLASSES]
-    rows.append(swatch("#fff", "GP practice isolated from SPC", "border:2px solid #b2182b"))
-    rows.append(swatch("#fff", "GP practice", "border:1px solid #222"))
-    rows += [
-        f"<div>{spc_svg(t, 12)} SPC: {esc(t)}</div>"
-        for t in sorted(set(results.specialist_services.get("service_type", pd.Series(dtype=str))))
-    ]
-    rows.append("<b>Remoteness</b>")
-    rows += [
-        swatch(c, k, "border-radius:0")
-        for k, c in ordered_colours(results.remoteness_classes).items()
-    ]
-    for key, title in (("need", "Need per cell (per yr)"), ("pop", "People per cell")):
-        breaks = density_breaks.get(key)
-        if breaks:
-            edges = ["0", *[f"{b:.2g}" if key == "need" else num_text(b) for b in breaks]]
-            labels = [f"{a}–{b}" for a, b in itertools.pairwise(edges)]
-            labels.append(f"> {edges[-1]}")
-            rows.append(f"<b>{esc(title)}</b>")
-            rows += [
-                swatch(c, lab, "border-radius:0")
-                for c, lab in zip(DENSITY_RAMP, labels, strict=True)
-            ]
-    if has_surface:
-        rows.append("<b>Travel time to nearest SPC</b>")
-        edges = [*TIME_BANDS_MIN[1:], None]
-        rows += [
-            swatch(c, f"{lo}–{hi} min" if hi is not None else f"> {lo} min", "border-radius:0")
-            for c, lo, hi in zip(TIME_COLOURS, TIME_BANDS_MIN, edges, strict=True)
-        ]
-    rows += [f"<div class='gm-note'>{esc(n)}</div>" for n in notes]
-    return "".join(rows)
-
-
-def add_title_and_legend(
-    fmap: folium.Map,
-    results: Results,
-    *,
-    density_breaks: dict[str, list[float]],
-    has_surface: bool,
-    notes: list[str],
-) -> None:
-    date = results.provenance.get("osm_data_date") or "unknown"
-    th = results.thresholds_min
-    rows = legend_rows(results, density_breaks=density_breaks, has_surface=has_surface, notes=notes)
-    block = f"""
-<style>
-.gm-box{{position:absolute;z-index:1000;background:#fff;padding:8px 10px;border-radius:4px;
-box-shadow:0 1px 4px rgba(0,0,0,.4);font:12px/1.4 sans-serif;max-width:300px}}
-#gm-legend{{max-height:55vh;overflow-y:auto}}
-.gm-sw{{display:inline-block;width:12px;height:12px;margin-right:6px;border-radius:50%;
-vertical-align:middle}}
-.gm-note{{color:#555;font-style:italic}}
-.gm-spc{{background:none;border:none}}
-</style>
-<div class="gm-box" id="gm-title" style="top:10px;left:60px">
-<b>{esc(results.region_name)}</b><br>Palliative care access: GP within {th.get("gp", 0):g} min,
-specialist palliative care within {th.get("spc", 0):g} min by road.<br>
-Road data: OpenStreetMap, {esc(date)} &copy; OpenStreetMap contributors (ODbL)</div>
-<div class="gm-box" id="gm-legend" style="bottom:30px;left:10px">{rows}
-</div>"""
-    fmap.get_root().html.add_child(Element(block))

@@ -14,21 +14,31 @@ import numpy as np
 from geo.analysis.scenario import covered
 from geo.config import ScenarioConfig
 from geo.render.files import write_atomic_text
+from geo.render.map_layers import geojson, image_layer
+from geo.render.map_legend import swatch
 from geo.render.map_rasters import class_raster
 from geo.render.map_style import MAX_VECTOR_ORIGINS, esc
 from geo.render.maps import MapLayers, build_map, render_html
-from geo.render.palette import CHANGE_COLOURS
+from geo.render.palette import CHANGE_COLOURS, FACILITY_CHANGE_COLOURS
 from geo.results import Results
 
 
-def _changed_points(layers: MapLayers, mask: np.ndarray, name: str, colour: str, note: str):
-    group = folium.FeatureGroup(name=name, show=True)
+def _changed_points(
+    layers: MapLayers, mask: np.ndarray, name: str, colour: str, note: str, *, what: str
+) -> None:
+    """Places whose coverage changed, as rings around their coverage dots."""
+    group, block = layers.group(name, show=True, title=name, rows=[swatch(colour, what, "ring")])
     origins = layers.origins[mask]
     if origins.empty:
-        layers.notes.append(note)
+        block.notes.append(note)
     elif len(origins) <= MAX_VECTOR_ORIGINS:
-        pts = origins.assign(k="x", p=origins["pop_count"].round(0).astype(int))
-        layers.points(group, pts, "k", {"x": colour}, ["p"], ["People"])
+        pts = origins.assign(p=origins["pop_count"].round(0).astype(int))
+        folium.GeoJson(
+            geojson(pts, ["p"]),
+            marker=folium.CircleMarker(radius=6, weight=2, fill=False, color=colour),
+            style_function=lambda f: {"color": colour, "weight": 2, "fill": False},
+            tooltip=folium.GeoJsonTooltip(fields=["p"], aliases=["People"]),
+        ).add_to(group)
     else:
         uri, latlon = class_raster(
             layers.xy_merc[mask],
@@ -37,12 +47,16 @@ def _changed_points(layers: MapLayers, mask: np.ndarray, name: str, colour: str,
             origins["pop_count"].to_numpy(float),
             [colour],
         )
-        folium.raster_layers.ImageOverlay(image=uri, bounds=latlon, opacity=0.9).add_to(group)
+        image_layer(group, uri, latlon, opacity=0.9)
     group.add_to(layers.fmap)
 
 
 def _facility_changes(layers: MapLayers, baseline: Results, scenario: Results) -> None:
-    group = folium.FeatureGroup(name="Scenario: services added, moved or removed", show=True)
+    name = "Scenario: services added, moved or removed"
+    legend = [swatch(c, f"{k} facility", "ring") for k, c in FACILITY_CHANGE_COLOURS.items()]
+    group, block = layers.group(
+        name, show=True, title="Facilities the scenario changes", rows=legend, front=True
+    )
     before = baseline.specialist_services.set_index("facility_id")
     after = scenario.specialist_services.set_index("facility_id")
     gp_before = set(baseline.gp_practices["facility_id"])
@@ -59,7 +73,7 @@ def _facility_changes(layers: MapLayers, baseline: Results, scenario: Results) -
     rows += [(gps_a.loc[f], "added") for f in gp_after - gp_before]
     rows += [(gps_b.loc[f], "removed") for f in gp_before - gp_after]
     if not rows:
-        layers.notes.append("The scenario adds, moves or removes no facility.")
+        block.notes.append("The scenario adds, moves or removes no facility.")
     frame = (
         gpd.GeoDataFrame(
             [{"name": r["name"], "change": c, "geometry": r.geometry} for r, c in rows],
@@ -69,12 +83,11 @@ def _facility_changes(layers: MapLayers, baseline: Results, scenario: Results) -
         if rows
         else None
     )
-    colours = {"added": "#1a9850", "moved": "#fdae61", "removed": "#636363"}
     for row in [] if frame is None else frame.to_dict("records"):
         folium.CircleMarker(
             [row["geometry"].y, row["geometry"].x],
-            radius=11,
-            color=colours[row["change"]],
+            radius=13,
+            color=FACILITY_CHANGE_COLOURS[row["change"]],
             weight=4,
             fill=False,
             tooltip=f"{esc(row['change'])}: {esc(row['name'])}",
@@ -91,15 +104,21 @@ def build_scenario_map(
     virtual = covered(scenario.origins, "virtual")
 
     def extra(fmap: folium.Map, layers: MapLayers) -> None:
-        MapLayers(fmap, baseline, offline=offline).coverage(
-            "Before the scenario: people by coverage class", show=False
-        )
+        MapLayers(
+            fmap,
+            baseline,
+            offline=offline,
+            blocks=layers.blocks,
+            notes=layers.notes,
+            front=layers.front,
+        ).coverage("Before the scenario: people by coverage class", show=False)
         _changed_points(
             layers,
             after & ~before,
             "Gained specialist coverage",
             CHANGE_COLOURS["gained"],
             "No place gains specialist coverage.",
+            what="Place newly within reach of an SPC service",
         )
         _changed_points(
             layers,
@@ -107,6 +126,7 @@ def build_scenario_map(
             "Lost specialist coverage",
             CHANGE_COLOURS["lost"],
             "No place loses specialist coverage.",
+            what="Place no longer within reach of an SPC service",
         )
         _changed_points(
             layers,
@@ -114,6 +134,7 @@ def build_scenario_map(
             "Virtual (telehealth) coverage",
             CHANGE_COLOURS["virtual"],
             "No telehealth (virtual) coverage in this scenario.",
+            what="GP linked to an SPC team by telehealth, no SPC by road",
         )
         _facility_changes(layers, baseline, scenario)
         layers.notes.append(f"Scenario: {config.name}")

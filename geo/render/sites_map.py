@@ -9,8 +9,10 @@ import numpy as np
 
 from geo.analysis.sites import SiteChoice
 from geo.render.files import write_atomic_text
+from geo.render.map_legend import swatch
 from geo.render.map_style import esc
 from geo.render.maps import MapLayers, build_map, render_html
+from geo.render.palette import SITE_COLOUR
 from geo.results import Results
 
 
@@ -24,7 +26,12 @@ def write_sites_map(
 
 def _sites_layer(choice: SiteChoice):
     def add(fmap: folium.Map, layers: MapLayers) -> None:
-        group = folium.FeatureGroup(name="Chosen outreach sites (ranked)", show=True)
+        group, block = layers.group(
+            "Chosen outreach sites (ranked)",
+            show=True,
+            title="Chosen outreach sites",
+            rows=[swatch(SITE_COLOUR, "Site, numbered by rank (greedy choice)")],
+        )
         chosen = choice.candidates.to_crs(4326)
         for row in choice.table.to_dict("records"):
             geom = chosen.geometry.iloc[int(np.flatnonzero(chosen["site_id"] == row["site_id"])[0])]
@@ -33,7 +40,9 @@ def _sites_layer(choice: SiteChoice):
                 icon=folium.DivIcon(
                     html=f'<div class="gm-rank">{int(row["rank"])}</div>',
                     icon_size=(24, 24),
-                    icon_anchor=(12, 12),
+                    # Set off up and right: a site at a GP practice leaves the practice's
+                    # marker visible and clickable.
+                    icon_anchor=(-2, 26),
                     class_name="gm-spc",
                 ),
                 popup=folium.Popup(
@@ -48,11 +57,11 @@ def _sites_layer(choice: SiteChoice):
         group.add_to(fmap)
         fmap.get_root().header.add_child(
             folium.Element(
-                "<style>.gm-rank{width:24px;height:24px;border-radius:50%;background:#e7298a;"
+                f"<style>.gm-rank{{width:24px;height:24px;border-radius:50%;background:{SITE_COLOUR};"
                 "color:#fff;font:bold 13px/24px sans-serif;text-align:center;"
                 "border:2px solid #fff}</style>"
             )
         )
-        layers.notes.append(f"{len(choice.table)} outreach sites chosen (greedy, lazy).")
+        block.notes.append(f"{len(choice.table)} outreach sites chosen (greedy, lazy).")
 
     return add

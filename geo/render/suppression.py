@@ -318,6 +318,35 @@ def protected_coverage(
     )
 
 
+GAP_CLASSES = ("gp_only", "neither")
+
+
+def _gap_shares(
+    part: pd.DataFrame, cells: pd.DataFrame, need: pd.Series, totals: list[float]
+) -> dict[str, float]:
+    """One sub-area's share of need with no eligible SPC service in reach (``gp_only`` or
+    ``neither``), for all need and per group.
+
+    A share is given only when it follows from published figures alone: every gap cell it
+    sums is published (not hidden) and so is each group total it divides by (``totals``,
+    NaN when hidden). It then discloses nothing the tables do not, however many other cells
+    of the area are hidden; otherwise it is NaN.
+    """
+    out = {}
+    for name, groups in (
+        ("gap_share", ("cancer", "non_cancer")),
+        ("gap_share_cancer", ("cancer",)),
+        ("gap_share_non_cancer", ("non_cancer",)),
+    ):
+        rows = part["need_group"].isin(groups) & part["coverage_class"].isin(GAP_CLASSES)
+        hidden = cells.loc[rows[rows].index, "need"].astype(str).str.startswith("<").any()
+        index = [("cancer", "non_cancer").index(g) for g in groups]
+        total = sum(float(need.get(g, 0.0)) for g in groups)
+        known = not hidden and all(np.isfinite(totals[i]) for i in index) and total > 0
+        out[name] = float(part.loc[rows, "need"].sum()) / total if known else np.nan
+    return out
+
+
 def protected_subareas(tables: dict[str, pd.DataFrame], below: float) -> pd.DataFrame:
     """Per sub-area, what a map or chart may show: people and need totals (NaN where hidden)
     and the shares of need by coverage class (NaN where any of the area's need cells is hidden,
@@ -327,7 +356,8 @@ def protected_subareas(tables: dict[str, pd.DataFrame], below: float) -> pd.Data
     -------
     pandas.DataFrame
         Indexed by ``area_id``: ``pop_count``, ``need_cancer``, ``need_non_cancer``,
-        ``share_<class>``, ``share_no_spc`` and ``withheld`` (bool).
+        ``share_<class>``, ``share_no_spc`` and ``withheld`` (bool), and the gap shares of
+        :func:`_gap_shares`: ``gap_share``, ``gap_share_cancer``, ``gap_share_non_cancer``.
     """
     tables = {name: frame.reset_index(drop=True) for name, frame in tables.items()}
     table = tables["coverage_by_subarea"]
@@ -354,6 +384,7 @@ def protected_subareas(tables: dict[str, pd.DataFrame], below: float) -> pd.Data
         for cls in ("both", "gp_only", "spc_only", "neither", "unknown"):
             share = by_class.get(cls, 0.0) / total if total > 0 else np.nan
             row[f"share_{cls}"] = np.nan if withheld else share
+        row |= _gap_shares(part, cells, need, [row[f"need_{g}"] for g in ("cancer", "non_cancer")])
         rows[area_id] = row
     out = pd.DataFrame.from_dict(rows, orient="index")
     out["share_no_spc"] = out["share_gp_only"] + out["share_neither"]

@@ -33,8 +33,8 @@ from geo import __version__
 from geo.analysis.coverage import COVERAGE_CLASSES
 from geo.analysis.workshop import WorkshopData
 from geo.render.files import write_atomic_text
-from geo.render.map_style import COVERAGE_COLOURS, COVERAGE_LABELS, SPC_COLOURS
 from geo.render.offline_assets import inline_assets
+from geo.render.palette import COVERAGE_COLOURS, COVERAGE_LABELS, SPC_COLOURS
 from geo.render.report import template_env
 
 log = logging.getLogger(__name__)
