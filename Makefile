@@ -29,10 +29,10 @@ test: $(VENV)/.installed-test
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
-# The oldest supported pandas and NumPy (pyproject's lower bounds) laid over the venv, for the
+# The oldest supported pandas, NumPy and pyarrow (pyproject's lower bounds) laid over the venv, for the
 # tests of the pandas-heavy stages (inputs, coverage, tables, findings, report). CI runs it.
 OLDEST := .venv/oldest
-OLDEST_PINS := "pandas==2.1.4" "numpy==1.26.4" "pytz"
+OLDEST_PINS := "pandas==2.1.4" "numpy==1.26.4" "pyarrow==14.0.2" "pytz"
 OLDEST_TESTS := tests/test_population.py tests/test_facilities.py tests/test_need.py \
 	tests/test_gaps.py tests/test_truth.py tests/test_suppression.py tests/test_findings_regions.py \
 	tests/test_pipeline.py tests/test_report.py tests/test_awkward_regions.py

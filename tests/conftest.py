@@ -34,11 +34,12 @@ def pytest_unconfigure(config) -> None:
 
 
 def pytest_report_header(config) -> str:
-    """Which pandas and NumPy the run uses (the oldest-supported run lays older ones over)."""
+    """Which pandas, NumPy and pyarrow the run uses (the oldest-supported run lays older ones)."""
     import numpy
     import pandas
+    import pyarrow
 
-    return f"pandas {pandas.__version__}, numpy {numpy.__version__}"
+    return f"pandas {pandas.__version__}, numpy {numpy.__version__}, pyarrow {pyarrow.__version__}"
 
 
 def shared_data_root() -> Path:
