@@ -387,25 +387,11 @@ def build_workshop(
     facilities, origin_minutes, practice_minutes = _facility_times(
         inputs, candidates, candidate_kind, settings, max(grid.spc_limit_min, grid.within_min)
     )
-    facility_origins = []
-    for row in origin_minutes:
-        codes = time_codes(row, grid.per_min)
-        keep = np.flatnonzero((codes >= 0) & (codes <= grid.code(grid.spc_limit_min)))
-        facility_origins.append((keep.astype(np.int64), codes[keep]))
+    facility_origins = _facility_origins(origin_minutes, grid)
     p_codes = time_codes(practice_minutes.T, grid.per_min)
     within = (p_codes >= 0) & (p_codes <= grid.code(grid.within_min))
     table, classes, reported = _origin_table(baseline, inputs, rule, grid)
-    gps = inputs.gp_practices
-    g_lon, g_lat = _lonlat(gps)
-    practices = pd.DataFrame(
-        {
-            "facility_id": gps["facility_id"].astype(str).to_numpy(),
-            "name": gps["name"].astype(str).to_numpy(),
-            "lon": g_lon,
-            "lat": g_lat,
-            "on_network": inputs.snaps.gp.reachable,
-        }
-    )
+    practices = _practice_frame(inputs)
     data = WorkshopData(
         region_name=config.region.name,
         crs=inputs.crs.to_string(),
@@ -439,6 +425,33 @@ def build_workshop(
         grid.per_min,
     )
     return data
+
+
+def _facility_origins(
+    origin_minutes: np.ndarray, grid: _Grid
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per facility, the origin rows it reaches within the table limit and their codes."""
+    facility_origins = []
+    for row in origin_minutes:
+        codes = time_codes(row, grid.per_min)
+        keep = np.flatnonzero((codes >= 0) & (codes <= grid.code(grid.spc_limit_min)))
+        facility_origins.append((keep.astype(np.int64), codes[keep]))
+    return facility_origins
+
+
+def _practice_frame(inputs: RegionInputs) -> pd.DataFrame:
+    """The GP practices as the page lists them (id, name, lon/lat, on the network)."""
+    gps = inputs.gp_practices
+    g_lon, g_lat = _lonlat(gps)
+    return pd.DataFrame(
+        {
+            "facility_id": gps["facility_id"].astype(str).to_numpy(),
+            "name": gps["name"].astype(str).to_numpy(),
+            "lon": g_lon,
+            "lat": g_lat,
+            "on_network": inputs.snaps.gp.reachable,
+        }
+    )
 
 
 def _facility_times(

@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from geo import __version__
 from geo.errors import GeoError, InputError, InputErrors
@@ -29,29 +30,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"gapmap {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_demo_parser(sub)
+    _add_run_parser(sub)
+    _add_report_parser(sub)
+    _add_scenario_parser(sub)
+    _add_sites_parser(sub)
+    _add_workshop_parser(sub)
+    from geo.cli.batch import add_batch_parser
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
-        p.add_argument(
-            "-v",
-            "--verbose",
-            action="count",
-            default=0,
-            help="more log messages (-vv for debugging)",
-        )
+    _add_force(add_batch_parser(sub, _add_common))
+    _add_validate_parser(sub)
+    return parser
 
-    def force(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--force",
-            action="store_true",
-            help="replace an output folder that holds files gapmap did not write (never one "
-            "that holds an input)",
-        )
 
+def _add_common(p: argparse.ArgumentParser) -> None:
+    """Add the options every sub-command shares (``--quiet``, ``--verbose``)."""
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log messages (-vv for debugging)",
+    )
+
+
+def _add_force(p: argparse.ArgumentParser) -> None:
+    """Add ``--force`` to a sub-command that writes an output folder."""
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an output folder that holds files gapmap did not write (never one "
+        "that holds an input)",
+    )
+
+
+def _add_demo_parser(sub: Any) -> None:
+    """Add ``demo``: the whole pipeline on the embedded demo region."""
     demo = sub.add_parser("demo", help="run the whole pipeline on the embedded demo region")
     demo.add_argument("--out", type=Path, default=None, help="output folder (default maps/demo)")
-    force(demo)
-    common(demo)
+    _add_force(demo)
+    _add_common(demo)
+
+
+def _add_run_parser(sub: Any) -> None:
+    """Add ``run``: one region from its config."""
     run = sub.add_parser("run", help="run one region from its config")
     run.add_argument("config", type=Path, help="region config (YAML)")
     run.add_argument("--out", type=Path, default=None, help="output folder")
@@ -61,8 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow downloading roads (roads.place or polygon) and online address geocoding "
         "(geocode.online: true)",
     )
-    force(run)
-    common(run)
+    _add_force(run)
+    _add_common(run)
+
+
+def _add_report_parser(sub: Any) -> None:
+    """Add ``report``: the regional report or one workshop pack per sub-area."""
     report = sub.add_parser(
         "report", help="write the regional report, or one workshop pack per sub-area"
     )
@@ -76,16 +103,24 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, default=None, help="output folder")
     report.add_argument("--pdf", action="store_true", help="also write PDFs (needs WeasyPrint)")
     report.add_argument("--online", action="store_true", help="allow downloading roads")
-    force(report)
-    common(report)
+    _add_force(report)
+    _add_common(report)
+
+
+def _add_scenario_parser(sub: Any) -> None:
+    """Add ``scenario``: a what-if against the baseline on the same network."""
     scenario = sub.add_parser(
         "scenario", help="run a what-if scenario against the baseline on the same network"
     )
     scenario.add_argument("config", type=Path, help="region config (YAML)")
     scenario.add_argument("scenario", type=Path, help="scenario file (YAML)")
     scenario.add_argument("--out", type=Path, default=None, help="output folder")
-    force(scenario)
-    common(scenario)
+    _add_force(scenario)
+    _add_common(scenario)
+
+
+def _add_sites_parser(sub: Any) -> None:
+    """Add ``sites``: choose k outreach sites (greedy MCLP)."""
     sites = sub.add_parser("sites", help="choose k sites for specialist outreach (greedy MCLP)")
     sites.add_argument("config", type=Path, help="region config (YAML)")
     sites.add_argument("--k", type=int, default=5, help="number of sites (default 5)")
@@ -102,8 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--remote-weight", type=float, default=1.0, help="weight of need in remote classes"
     )
     sites.add_argument("--out", type=Path, default=None, help="output folder")
-    force(sites)
-    common(sites)
+    _add_force(sites)
+    _add_common(sites)
+
+
+def _add_workshop_parser(sub: Any) -> None:
+    """Add ``workshop``: the self-contained what-if page for a service-design workshop."""
     workshop = sub.add_parser(
         "workshop", help="write a self-contained what-if page for a service-design workshop"
     )
@@ -135,15 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=4.0,
         help="clinic days a month of a candidate outreach clinic, exported to the scenario (4)",
     )
-    force(workshop)
-    common(workshop)
-    from geo.cli.batch import add_batch_parser
+    _add_force(workshop)
+    _add_common(workshop)
 
-    force(add_batch_parser(sub, common))
+
+def _add_validate_parser(sub: Any) -> None:
+    """Add ``validate``: check a config and its inputs, writing nothing."""
     validate = sub.add_parser("validate", help="check a config and its inputs; write nothing")
     validate.add_argument("config", type=Path, help="region config (YAML)")
-    common(validate)
-    return parser
+    _add_common(validate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

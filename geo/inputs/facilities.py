@@ -293,6 +293,28 @@ def capacity_from_table(ids: pd.Series, table: CapacityTable) -> tuple[np.ndarra
         (``on_missing: error``).
     """
     path = Path(table.path)
+    by_id = _capacity_by_id(table, path)
+    capacity = ids.astype(str).str.strip().str.upper().map(by_id)
+    missing = ids[capacity.isna()].astype(str).tolist()
+    info: dict[str, Any] = {
+        "units": table.units,
+        "source": str(path),
+        "column": table.capacity_column,
+        "matched": int(capacity.notna().sum()),
+        "missing": missing,
+    }
+    if missing:
+        median = _missing_capacity(capacity, missing, table, path)
+        capacity = capacity.fillna(median)
+        info["filled_with"] = median
+    return capacity.to_numpy(float), info
+
+
+def _capacity_by_id(table: CapacityTable, path: Path) -> pd.Series:
+    """The table's capacities indexed by id (trimmed, upper case), after ``where``.
+
+    Raises InputError for an id listed twice or a capacity that is not a non-negative number.
+    """
     frame = read_csv_table(path)
     require_columns(frame, [table.id_column, table.capacity_column, *table.where], path)
     frame = _apply_filter(frame, table.where, path)
@@ -317,43 +339,36 @@ def capacity_from_table(ids: pd.Series, table: CapacityTable) -> tuple[np.ndarra
             path,
             column=table.capacity_column,
         )
-    capacity = (
-        ids.astype(str)
-        .str.strip()
-        .str.upper()
-        .map(pd.Series(values.to_numpy(float), index=keys.to_numpy()))
-    )
-    missing = ids[capacity.isna()].astype(str).tolist()
-    info: dict[str, Any] = {
-        "units": table.units,
-        "source": str(path),
-        "column": table.capacity_column,
-        "matched": int(capacity.notna().sum()),
-        "missing": missing,
-    }
-    if missing:
-        listing = ", ".join(missing[:MAX_ROWS_LISTED])
-        more = len(missing) - MAX_ROWS_LISTED
-        listing += f" and {more} more" if more > 0 else ""
-        if table.on_missing == "error" or capacity.notna().sum() == 0:
-            raise InputError(
-                f"{len(missing)} facilities have no row in the capacity table: {listing}; add "
-                "them, or set capacity_table.on_missing: median",
-                path=path,
-                column=table.id_column,
-            )
-        median = float(capacity.median())
-        log.warning(
-            "%s: %d facilities have no row (%s); given the median %s %s",
-            path.name,
-            len(missing),
-            listing,
-            f"{median:g}",
-            table.units,
+    return pd.Series(values.to_numpy(float), index=keys.to_numpy())
+
+
+def _missing_capacity(
+    capacity: pd.Series, missing: list[str], table: CapacityTable, path: Path
+) -> float:
+    """The median capacity given to facilities without a row, with a warning listing them.
+
+    Raises InputError instead with ``on_missing: error`` or when no facility has a row.
+    """
+    listing = ", ".join(missing[:MAX_ROWS_LISTED])
+    more = len(missing) - MAX_ROWS_LISTED
+    listing += f" and {more} more" if more > 0 else ""
+    if table.on_missing == "error" or capacity.notna().sum() == 0:
+        raise InputError(
+            f"{len(missing)} facilities have no row in the capacity table: {listing}; add "
+            "them, or set capacity_table.on_missing: median",
+            path=path,
+            column=table.id_column,
         )
-        capacity = capacity.fillna(median)
-        info["filled_with"] = median
-    return capacity.to_numpy(float), info
+    median = float(capacity.median())
+    log.warning(
+        "%s: %d facilities have no row (%s); given the median %s %s",
+        path.name,
+        len(missing),
+        listing,
+        f"{median:g}",
+        table.units,
+    )
+    return median
 
 
 def _apply_filter(frame: gpd.GeoDataFrame, where: Mapping[str, Iterable[Any]], path: Path):

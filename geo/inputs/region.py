@@ -310,15 +310,9 @@ def load_inputs(
     cache = cache_dir if cache_dir is not None else default_cache_dir(config)
     problems = Problems()
     with timer.stage("facilities", "reading GP practices and specialist services"):
-        crs = problems.attempt(analysis_crs, config)
-        facilities = problems.attempt(
-            read_region_facilities, config, crs=crs, cache_dir=cache, online=online
+        crs, gps, spcs, sources = _read_facilities_stage(
+            config, problems, cache=cache, online=online
         )
-        gps = spcs = None
-        sources: dict[str, Any] = {"geocoding": {}, "capacity": {}}
-        if facilities is not None:
-            gps, spcs, crs = facilities.gp_practices, facilities.specialist_services, facilities.crs
-            sources = facilities.sources
     if crs is None:  # nothing else can be read without an analysis CRS
         problems.raise_any()
     with timer.stage("roads", "reading roads and building the network"):
@@ -331,59 +325,19 @@ def load_inputs(
         )
         network, road_info = (built.network, built.info) if built is not None else (None, {})
     with timer.stage("population", "placing the population"):
-        boundary = problems.attempt(read_boundary, config.region.boundary, crs=crs)
-        placing = problems.attempt(
-            geocoded_population, config.population, cache_dir=cache, online=online
+        boundary, origins, subareas = _read_population_stage(
+            config, problems, crs, network, sources, cache=cache, online=online
         )
-        points, placed = placing if placing is not None else (None, None)
-        if placed is not None:
-            sources["geocoding"]["population"] = placed.as_dict()
-        origins = None
-        if placing is not None:
-            origins = problems.attempt(
-                load_population,
-                config.population,
-                crs=crs,
-                region=boundary,
-                network=network,
-                points=points,
-            )
-        subareas = problems.attempt(load_subareas, config.subareas, crs=crs)
-        if origins is not None:
-            origins = assign_subareas(origins, subareas)
-            problems.attempt(check_density, origins, config.population)
     snaps = edge = None
     if network is not None and origins is not None and gps is not None and spcs is not None:
-        snaps = snap_region(network, origins, gps, spcs, config)
-        problems.attempt(check_on_network, origins, snaps, config)
-        region = boundary if boundary is not None else origins.geometry.union_all().convex_hull
-        edge = edge_effects(
-            network,
-            region,
-            {"gp": gps, "spc": spcs},
-            snaps,
-            reach_min=config.thresholds.longest_min,
+        snaps, edge = _snap_and_measure_edges(
+            config, problems, network, origins, gps, spcs, boundary
         )
     remoteness = need = None
     if origins is not None:
-        with timer.stage("remoteness", "classifying remoteness"):
-            remoteness = problems.attempt(
-                load_remoteness,
-                config.remoteness,
-                origins,
-                crs=crs,
-                network=network,
-                snap=None if snaps is None else snaps.origins,
-                region=boundary,
-            )
-        if remoteness is not None:
-            origins["remoteness_class"] = remoteness.classes.to_numpy()
-            problems.attempt(check_class_keys, config, remoteness)
-        with timer.stage("need", "estimating palliative care need"):
-            need = problems.attempt(load_need, config.need, origins, country=config.region.country)
-        if need is not None:
-            origins["need_cancer"] = need.origins["need_cancer"].to_numpy()
-            origins["need_non_cancer"] = need.origins["need_non_cancer"].to_numpy()
+        remoteness, need = _classify_origins(
+            config, problems, timer, origins, crs, network, snaps, boundary
+        )
     problems.raise_any()
     if write_cache and built is not None:
         built.save_to_cache()
@@ -402,3 +356,116 @@ def load_inputs(
         edge=edge,
         sources=sources,
     )
+
+
+def _read_facilities_stage(
+    config: RegionConfig, problems: Problems, *, cache: Path, online: bool
+) -> tuple[CRS | None, gpd.GeoDataFrame | None, gpd.GeoDataFrame | None, dict[str, Any]]:
+    """The analysis CRS, GP practices, specialist services and ``sources`` (problems kept)."""
+    crs = problems.attempt(analysis_crs, config)
+    facilities = problems.attempt(
+        read_region_facilities, config, crs=crs, cache_dir=cache, online=online
+    )
+    gps = spcs = None
+    sources: dict[str, Any] = {"geocoding": {}, "capacity": {}}
+    if facilities is not None:
+        gps, spcs, crs = facilities.gp_practices, facilities.specialist_services, facilities.crs
+        sources = facilities.sources
+    return crs, gps, spcs, sources
+
+
+def _read_population_stage(
+    config: RegionConfig,
+    problems: Problems,
+    crs: CRS,
+    network: RoadNetwork | None,
+    sources: dict[str, Any],
+    *,
+    cache: Path,
+    online: bool,
+) -> tuple[shapely.Geometry | None, gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+    """The boundary, the origins (with their sub-area) and the sub-areas (problems kept).
+
+    Records population geocoding in ``sources``.
+    """
+    boundary = problems.attempt(read_boundary, config.region.boundary, crs=crs)
+    placing = problems.attempt(
+        geocoded_population, config.population, cache_dir=cache, online=online
+    )
+    points, placed = placing if placing is not None else (None, None)
+    if placed is not None:
+        sources["geocoding"]["population"] = placed.as_dict()
+    origins = None
+    if placing is not None:
+        origins = problems.attempt(
+            load_population,
+            config.population,
+            crs=crs,
+            region=boundary,
+            network=network,
+            points=points,
+        )
+    subareas = problems.attempt(load_subareas, config.subareas, crs=crs)
+    if origins is not None:
+        origins = assign_subareas(origins, subareas)
+        problems.attempt(check_density, origins, config.population)
+    return boundary, origins, subareas
+
+
+def _snap_and_measure_edges(
+    config: RegionConfig,
+    problems: Problems,
+    network: RoadNetwork,
+    origins: gpd.GeoDataFrame,
+    gps: gpd.GeoDataFrame,
+    spcs: gpd.GeoDataFrame,
+    boundary: shapely.Geometry | None,
+) -> tuple[Snaps, dict[str, Any]]:
+    """Snap origins and facilities once, check the origins reach the network, and measure
+    edge effects (against the boundary, else the origins' convex hull)."""
+    snaps = snap_region(network, origins, gps, spcs, config)
+    problems.attempt(check_on_network, origins, snaps, config)
+    region = boundary if boundary is not None else origins.geometry.union_all().convex_hull
+    edge = edge_effects(
+        network,
+        region,
+        {"gp": gps, "spc": spcs},
+        snaps,
+        reach_min=config.thresholds.longest_min,
+    )
+    return snaps, edge
+
+
+def _classify_origins(
+    config: RegionConfig,
+    problems: Problems,
+    timer: StageTimer,
+    origins: gpd.GeoDataFrame,
+    crs: CRS,
+    network: RoadNetwork | None,
+    snaps: Snaps | None,
+    boundary: shapely.Geometry | None,
+) -> tuple[RemotenessResult | None, NeedResult | None]:
+    """Add ``remoteness_class`` and the need columns to ``origins`` (in place; problems kept).
+
+    Returns the remoteness and need results, None where they could not be read.
+    """
+    with timer.stage("remoteness", "classifying remoteness"):
+        remoteness = problems.attempt(
+            load_remoteness,
+            config.remoteness,
+            origins,
+            crs=crs,
+            network=network,
+            snap=None if snaps is None else snaps.origins,
+            region=boundary,
+        )
+    if remoteness is not None:
+        origins["remoteness_class"] = remoteness.classes.to_numpy()
+        problems.attempt(check_class_keys, config, remoteness)
+    with timer.stage("need", "estimating palliative care need"):
+        need = problems.attempt(load_need, config.need, origins, country=config.region.country)
+    if need is not None:
+        origins["need_cancer"] = need.origins["need_cancer"].to_numpy()
+        origins["need_non_cancer"] = need.origins["need_non_cancer"].to_numpy()
+    return remoteness, need

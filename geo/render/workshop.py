@@ -27,6 +27,7 @@ from typing import Any
 
 import folium
 import numpy as np
+import pandas as pd
 from markupsafe import Markup
 
 from geo import __version__
@@ -101,15 +102,58 @@ def _unsigned(values: np.ndarray, dtype) -> np.ndarray:
 def encode(data: WorkshopData) -> tuple[dict[str, Any], bytes]:
     """The page's JSON metadata and its deflated binary arrays."""
     blob = _Blob()
-    origins = data.origins
-    code_t = data.code_dtype
-    n = len(origins)
+    bbox, arrays = _origin_arrays(blob, data)  # origin arrays first: the blob's layout
+    facility_arrays = _facility_arrays(blob, data)
+    meta = {
+        "region": data.region_name,
+        "crs": data.crs,
+        "perMin": data.per_min,
+        "beyond": data.beyond,
+        "unknown": data.unknown,
+        "codeType": _TYPES[data.code_dtype],
+        "gpSlider": list(data.gp_slider),
+        "spcSlider": list(data.spc_slider),
+        "thresholds": data.thresholds,
+        "homeReach": data.home_reach_code,
+        "withinMin": data.within_min,
+        "withinCode": data.within_code,
+        "daysPerMonth": data.days_per_month,
+        "classes": data.classes,
+        "reportClasses": data.report_classes,
+        "n": len(data.origins),
+        "bbox": bbox,
+        "arrays": arrays,
+        "facilityArrays": facility_arrays,
+        "facilities": _facility_records(data),
+        "practices": _practice_records(data),
+        "boundary": data.boundary_lonlat,
+        "coverageClasses": list(COVERAGE_CLASSES),
+        "coverageColours": COVERAGE_COLOURS,
+        "coverageLabels": COVERAGE_LABELS,
+        "spcColours": SPC_COLOURS,
+    }
+    return meta, blob.deflated()
+
+
+def _positions(origins: pd.DataFrame) -> tuple[list[float], np.ndarray, np.ndarray]:
+    """The origins' Mercator bounding box and their positions in it quantised to uint16."""
     u, v = _mercator(origins["lon"].to_numpy(float), origins["lat"].to_numpy(float))
-    bbox = [float(u.min()), float(v.min()), float(u.max()), float(v.max())] if n else [0, 0, 1, 1]
+    if len(origins):
+        bbox = [float(u.min()), float(v.min()), float(u.max()), float(v.max())]
+    else:
+        bbox = [0, 0, 1, 1]
     span_u = max(bbox[2] - bbox[0], 1e-12)
     span_v = max(bbox[3] - bbox[1], 1e-12)
     qu = np.round((u - bbox[0]) / span_u * 65535).astype(np.uint16)
     qv = np.round((v - bbox[1]) / span_v * 65535).astype(np.uint16)
+    return bbox, qu, qv
+
+
+def _origin_arrays(blob: _Blob, data: WorkshopData) -> tuple[list[float], dict[str, Any]]:
+    """Add the per-origin arrays and practice codes to ``blob``; their bbox and references."""
+    origins = data.origins
+    code_t = data.code_dtype
+    bbox, qu, qv = _positions(origins)
     n_cls = len(data.classes)
     arrays = {
         "pop": blob.add(_exact_f32(origins["pop_count"].to_numpy(float))),
@@ -122,6 +166,13 @@ def encode(data: WorkshopData) -> tuple[dict[str, Any], bytes]:
         "v": blob.add(_delta(qv)),
         "practiceCodes": blob.add(_unsigned(data.practice_codes, code_t)),
     }
+    return bbox, arrays
+
+
+def _facility_arrays(blob: _Blob, data: WorkshopData) -> list[dict[str, Any]]:
+    """Add each facility's times to ``blob``: dense when it reaches many origins, else sparse."""
+    n = len(data.origins)
+    code_t = data.code_dtype
     facility_arrays = []
     for rows, codes in data.facility_origins:
         if len(rows) > DENSE_SHARE * n:
@@ -135,9 +186,13 @@ def encode(data: WorkshopData) -> tuple[dict[str, Any], bytes]:
                     "codes": blob.add(codes.astype(code_t)),
                 }
             )
-    fac = data.facilities
+    return facility_arrays
+
+
+def _facility_records(data: WorkshopData) -> list[dict[str, Any]]:
+    """Services and candidates as the page's JSON records (candidates with export fields)."""
     facilities = []
-    for row in fac.to_dict("records"):
+    for row in data.facilities.to_dict("records"):
         item = {
             "id": row["facility_id"],
             "name": row["name"],
@@ -162,7 +217,12 @@ def encode(data: WorkshopData) -> tuple[dict[str, Any], bytes]:
                 }
             )
         facilities.append(item)
-    practices = [
+    return facilities
+
+
+def _practice_records(data: WorkshopData) -> list[dict[str, Any]]:
+    """GP practices as the page's JSON records."""
+    return [
         {
             "id": r["facility_id"],
             "name": r["name"],
@@ -172,35 +232,6 @@ def encode(data: WorkshopData) -> tuple[dict[str, Any], bytes]:
         }
         for r in data.practices.to_dict("records")
     ]
-    meta = {
-        "region": data.region_name,
-        "crs": data.crs,
-        "perMin": data.per_min,
-        "beyond": data.beyond,
-        "unknown": data.unknown,
-        "codeType": _TYPES[code_t],
-        "gpSlider": list(data.gp_slider),
-        "spcSlider": list(data.spc_slider),
-        "thresholds": data.thresholds,
-        "homeReach": data.home_reach_code,
-        "withinMin": data.within_min,
-        "withinCode": data.within_code,
-        "daysPerMonth": data.days_per_month,
-        "classes": data.classes,
-        "reportClasses": data.report_classes,
-        "n": n,
-        "bbox": bbox,
-        "arrays": arrays,
-        "facilityArrays": facility_arrays,
-        "facilities": facilities,
-        "practices": practices,
-        "boundary": data.boundary_lonlat,
-        "coverageClasses": list(COVERAGE_CLASSES),
-        "coverageColours": COVERAGE_COLOURS,
-        "coverageLabels": COVERAGE_LABELS,
-        "spcColours": SPC_COLOURS,
-    }
-    return meta, blob.deflated()
 
 
 def _coord(value: float) -> float | None:
