@@ -8,8 +8,15 @@ raw ``scipy.sparse.csgraph.dijkstra``, igraph, networkx (osmnx's way) and pandan
 ``bench``). Every measurement runs in its own process, so ``peak_mb`` is that engine's own peak
 (graph loading included); answers are checked against raw scipy.
 
-    python scripts/benchmark.py                      # all graphs
-    python scripts/benchmark.py --graphs iow,1m      # a subset
+Beside the engine, the same JSON holds the whole-run figures of ``bench_targets.py`` (regions,
+writing, access against PySAL, uncertainty, scenario and sites, the osmnx/networkx/folium
+recipe), the 1M-origin analysis (``benchmark_analysis.py``) and the synthetic-region CLI runs
+(``benchmark_region.py``: 10,000 facilities, the 4M-node nation), each with its target and a
+``meets_target`` verdict.
+
+    python scripts/benchmark.py                              # everything (about 30 minutes)
+    python scripts/benchmark.py --suites targets             # whole runs only (about 2 minutes)
+    python scripts/benchmark.py --suites engine --graphs iow,1m
 """
 
 from __future__ import annotations
@@ -448,9 +455,12 @@ def _table_agreement(results: dict) -> None:
 
 def _ratios(results: dict, reference: str) -> None:
     base = results.get(reference, {}).get("seconds")
+    base_mb = results.get(reference, {}).get("peak_mb")
     for res in results.values():
         if base and "seconds" in res:
             res[f"ratio_to_{reference}"] = round(res["seconds"] / base, 3)
+        if base_mb and "peak_mb" in res:
+            res[f"peak_ratio_to_{reference}"] = round(res["peak_mb"] / base_mb, 3)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -465,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run scripts/benchmark_scale.py instead (options after it go to that script)",
     )
+    parser.add_argument("--suites", default="engine,targets,analysis,region")
     parser.add_argument("--graphs", default="iow,1m,4m")
     parser.add_argument("--engines", default="gapmap,scipy,igraph,networkx,pandana")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")
@@ -475,8 +486,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         worker(*args.worker)
         return 0
-    engines = args.engines.split(",")
+    suites = args.suites.split(",")
     report: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    if "engine" in suites:
+        report["engine"] = engine_suite(args)
+    report |= whole_run_suites(suites)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def engine_suite(args: argparse.Namespace) -> dict:
+    """Nearest facility and bounded tables against scipy, igraph, networkx and pandana."""
+    engines = args.engines.split(",")
+    report: dict = {"targets": ENGINE_TARGETS}
     for name in args.graphs.split(","):
         if name == "iow" and not iow_pbf().is_file():
             report[name] = {"skipped": f"{iow_pbf()} not found"}
@@ -509,9 +531,63 @@ def main(argv: list[str] | None = None) -> int:
                 entry[task] = {e: measure(task, e, path, args.timeout) for e in peers}
                 _ratios(entry[task], "gapmap")
                 print(f"{name} {task}: {entry[task]}", file=sys.stderr)
+        entry["meets_target"] = _engine_verdicts(entry)
         report[name] = entry
-    print(json.dumps(report, indent=2))
-    return 0
+    return report
+
+
+# Engine against raw scipy on the same graph: time and peak-memory ratios (issue 17).
+ENGINE_TARGETS = {"nearest_time_ratio": 1.05, "table_time_ratio": 1.1, "table_peak_ratio": 1.5}
+
+
+def _engine_verdicts(entry: dict) -> dict:
+    out = {}
+    for task, key in (("nearest", "nearest_time_ratio"), ("table", "table_time_ratio")):
+        ours = entry.get(task, {}).get("gapmap", {})
+        if "ratio_to_scipy" in ours:
+            out[key] = ours["ratio_to_scipy"] <= ENGINE_TARGETS[key]
+        if task == "table" and "peak_ratio_to_scipy" in ours:
+            out["table_peak_ratio"] = (
+                ours["peak_ratio_to_scipy"] <= ENGINE_TARGETS["table_peak_ratio"]
+            )
+    return out
+
+
+def _script_json(script: str, *args: str, timeout_s: float = 3600.0) -> dict:
+    """Run another benchmark script in its own process and read its JSON."""
+    try:
+        out = subprocess.run(
+            [sys.executable, str(REPO / "scripts" / script), *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+    except subprocess.TimeoutExpired:
+        return {"timed_out": True, "timeout_s": timeout_s}
+    except subprocess.CalledProcessError as exc:
+        return {"failed": exc.returncode, "stderr": exc.stderr[-2000:]}
+    return json.loads(out.stdout)
+
+
+def whole_run_suites(suites: list[str]) -> dict:
+    """Whole runs: regions, access, uncertainty, workflows, the peer recipe, 1M origins and
+    the synthetic-region CLI runs, each with its target."""
+    report: dict = {}
+    if "targets" in suites:
+        report["runs"] = _script_json("bench_targets.py")
+    if "analysis" in suites:
+        analysis = _script_json("benchmark_analysis.py", "--origins", "1000000")
+        if "analysis_s" in analysis:
+            analysis["meets_target"] = {
+                "analysis_s": analysis["analysis_s"] <= 25.0,
+                "peak_mb": analysis["peak_mb"] <= 3072,
+            }
+        report["analysis_1m"] = analysis
+    if "region" in suites and (REPO / "scripts" / "benchmark_region.py").is_file():
+        report["facilities_10k"] = _script_json("benchmark_region.py", "--preset", "facilities10k")
+        report["national"] = _script_json("benchmark_region.py", "--preset", "national")
+    return report
 
 
 if __name__ == "__main__":

@@ -75,3 +75,43 @@ def test_multipliers_scale_times_by_road_group():
     assert net.graph.data.tolist() == [10.0, 10.0, 20.0, 20.0]  # the original is untouched
     out = monte_carlo(net, lambda n: {"t": float(n.graph.data.sum())}, draws=50, spread=0.3, seed=3)
     assert out.loc[0, "p05_share"] < out.loc[0, "estimate_share"] < out.loc[0, "p95_share"]
+
+
+def test_bounded_draws_give_the_intervals_of_whole_network_draws(demo_config, demo_inputs):
+    """Draws searched only up to the longest threshold, counting headline figures only, give
+    exactly the intervals of unbounded searches through the full findings (the old way)."""
+    from geo.analysis.coverage import CoverageRule, classify_origins
+    from geo.analysis.findings import compute_findings
+    from geo.analysis.region import (
+        COVERAGE_TIME_COLUMNS,
+        classify,
+        speed_uncertainty,
+        travel_times,
+    )
+    from geo.analysis.service_times import run_plan
+
+    cfg = demo_config.model_copy(update={"uncertainty": UncertaintyConfig(draws=16, seed=3)})
+    times = travel_times(cfg, demo_inputs)
+    origins, _ = classify(cfg, demo_inputs.origins, times)
+    assert times.plan.limit_min == np.inf  # the run itself searches everything
+    rule = CoverageRule.from_config(cfg.thresholds)
+
+    def unbounded(net):
+        drawn = run_plan(net, times.plan, times.snaps.origins, columns=COVERAGE_TIME_COLUMNS)
+        classes = classify_origins(drawn.minutes, origins["remoteness_class"], rule)
+        frame = origins.assign(**{c: classes[c].to_numpy() for c in classes.columns})
+        order = tuple(demo_inputs.remoteness.class_order)
+        findings = compute_findings(
+            frame,
+            gp_practices=None,
+            class_order=order,
+            thresholds={},
+            unknown_kinds=times.plan.unknown,
+        )
+        return findings.headline_shares()
+
+    expected = monte_carlo(demo_inputs.network, unbounded, draws=16, spread=0.15, seed=3)
+    got = speed_uncertainty(cfg, demo_inputs, origins, times)
+    assert got.equals(expected)
+    # The bound matters on the demo: some places are beyond it on the modelled speeds.
+    assert (origins["spc_travel_time_min"] > cfg.thresholds.longest_min).any()

@@ -9,6 +9,7 @@ keep their holes, and never contain unreachable land — unlike convex hulls of 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,11 +19,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio.features
+import shapely
 from affine import Affine
 from pyproj import CRS
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
-from shapely.geometry import MultiPolygon, shape
+from shapely.geometry import MultiPolygon, Polygon
 
 from geo.analysis.service_times import SPC_DIRECTIONS, ServiceTimes
 from geo.routing.network import RoadNetwork
@@ -103,7 +105,10 @@ class SurfaceGrid:
         tree = cKDTree(np.column_stack([network.node_x, network.node_y]))
         k = min(k, network.n_nodes)
         dist, idx = tree.query(
-            np.column_stack([cx.ravel(), cy.ravel()]), k=k, distance_upper_bound=max_offroad_m
+            np.column_stack([cx.ravel(), cy.ravel()]),
+            k=k,
+            distance_upper_bound=max_offroad_m,
+            workers=-1,
         )
         dist = dist.reshape(-1, k)
         idx = idx.reshape(-1, k)
@@ -112,21 +117,33 @@ class SurfaceGrid:
             transform, (rows, cols), network.crs, idx.astype(np.int64), offroad_s, max_offroad_m
         )
 
+    @functools.cached_property
+    def reachable_cells(self) -> np.ndarray:
+        """Flat (row-major) indices of the cells with a road node within the off-road reach;
+        every other cell is unreachable whatever the node times."""
+        return np.flatnonzero(np.isfinite(self.neighbour_offroad_s).any(axis=1))
+
     def surface_min(
         self, node_time_s: np.ndarray, window: tuple[slice, slice] | None = None
     ) -> np.ndarray:
         """Minutes to reach each cell given seconds at every road node (NaN: unreachable).
 
-        ``window`` (row and column slices) limits the work to part of the grid.
+        ``window`` (row and column slices) limits the work to part of the grid. Only cells
+        with a road node in reach are computed (the rest are NaN).
         """
+        n_rows, n_cols = self.shape
+        rows, cols = window or (slice(0, n_rows), slice(0, n_cols))
+        r0, r1, _ = rows.indices(n_rows)
+        c0, c1, _ = cols.indices(n_cols)
+        out = np.full((max(r1 - r0, 0), max(c1 - c0, 0)), np.nan)
+        cells = self.reachable_cells
+        cells = cells[np.searchsorted(cells, r0 * n_cols) : np.searchsorted(cells, r1 * n_cols)]
+        cells = cells[(cells % n_cols >= c0) & (cells % n_cols < c1)]
         padded = np.append(np.asarray(node_time_s, float), np.inf)
-        nodes = self.neighbour_node.reshape(*self.shape, -1)
-        offroad = self.neighbour_offroad_s.reshape(*self.shape, -1)
-        if window is not None:
-            nodes, offroad = nodes[window], offroad[window]
-        best = (padded[nodes] + offroad).min(axis=2)
+        best = (padded[self.neighbour_node[cells]] + self.neighbour_offroad_s[cells]).min(axis=1)
         best[~np.isfinite(best)] = np.nan
-        return best / 60.0
+        out[cells // n_cols - r0, cells % n_cols - c0] = best / 60.0
+        return out
 
     def window_around(
         self, x: np.ndarray, y: np.ndarray, margin_m: float
@@ -166,19 +183,41 @@ def isochrone_polygons(
     list of shapely MultiPolygon
         One (possibly empty) multipolygon per threshold, in the given order.
     """
-    out = []
-    filled = np.nan_to_num(surface_min, nan=np.inf)
-    for threshold in thresholds_min:
-        mask = filled <= threshold
-        parts = [
-            shape(geom)
-            for geom, value in rasterio.features.shapes(
-                mask.astype(np.uint8), mask=mask, transform=transform, connectivity=4
-            )
-            if value == 1
-        ]
-        out.append(MultiPolygon(parts) if parts else MultiPolygon())
-    return out
+    # One polygonisation per threshold: GDAL's outlines of different bands of one raster do
+    # not share vertices, so unions of band polygons are neither exact-cheap nor robust.
+    filled = np.nan_to_num(np.asarray(surface_min, float), nan=np.inf)
+    return [_cells_polygon(filled <= threshold, transform) for threshold in thresholds_min]
+
+
+def _cells_polygon(mask: np.ndarray, transform: Affine) -> MultiPolygon:
+    """The cells of a mask as one multipolygon (4-connected, holes kept)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not rows.size:
+        return MultiPolygon()
+    # Polygonise only the mask's bounding box (small thresholds cover a small part).
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    mask = mask[r0:r1, c0:c1]
+    parts = [
+        _polygon(geom["coordinates"])
+        for geom, value in rasterio.features.shapes(
+            mask.astype(np.uint8),
+            mask=mask,
+            transform=transform @ Affine.translation(c0, r0),
+            connectivity=4,
+        )
+        if value == 1
+    ]
+    return MultiPolygon(parts) if parts else MultiPolygon()
+
+
+def _polygon(rings: list) -> Polygon:
+    """A polygon from GeoJSON rings, built from arrays (not point by point)."""
+    shell = shapely.linearrings(np.asarray(rings[0], float))
+    if len(rings) == 1:
+        return shapely.polygons(shell)
+    holes = np.empty(len(rings) - 1, dtype=object)
+    holes[:] = [shapely.linearrings(np.asarray(r, float)) for r in rings[1:]]
+    return shapely.polygons(shell, holes=holes)
 
 
 def catchments_by_kind(

@@ -194,6 +194,33 @@ def compute_findings(
     )
 
 
+def headline_findings(
+    origins: pd.DataFrame, *, unknown_kinds: dict[str, str] | None = None
+) -> Findings:
+    """Only what :meth:`~geo.results.Findings.headline_shares` reads (totals and coverage
+    counts), from the same coverage counts as :func:`compute_findings`: for the speed
+    uncertainty draws, which need the headline shares of many runs and nothing else."""
+    return Findings(
+        scope="draw",
+        thresholds={},
+        pop_count=float(origins["pop_count"].sum()),
+        need_cancer=float(origins["need_cancer"].sum()),
+        need_non_cancer=float(origins["need_non_cancer"].sum()),
+        origins=len(origins),
+        origins_off_network=0,
+        pop_off_network=0.0,
+        coverage=coverage_counts(origins),
+        by_remoteness={},
+        remote_classes=[],
+        gp_links=[],
+        unknown_kinds=dict(unknown_kinds or {}),
+        excluded_facilities=[],
+        long_snaps=[],
+        edge={},
+        spc_bands=[],
+    )
+
+
 def spc_bands(origins: pd.DataFrame, bands_min: Sequence[float]) -> list[dict[str, Any]]:
     """Need by road time to the nearest specialist service that would accept it (see
     :attr:`geo.results.Findings.spc_bands`); unknown times (NaN) fall in no band."""

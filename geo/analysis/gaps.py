@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from geo.analysis.coverage import CLASS_COLUMN, COVERAGE_CLASSES, NEED_COLUMN, SPC_BEYOND
+from geo.clusters import radius_clusters
 
 OUTSIDE_SUBAREAS = "(outside sub-areas)"
 UNKNOWN_BAND = "unknown"
@@ -251,9 +252,9 @@ def hotspots(
 
     Each origin weighs its need beyond SPC reach (cancer and non-cancer need, each by its own
     coverage class, see :func:`need_beyond_spc`). Origins with such need are clustered with
-    DBSCAN (scikit-learn) on their projected coordinates, weighted by that need, so a cluster is
-    a place where at least ``min_need`` people a year who need palliative care beyond
-    specialist reach live within ``eps_m`` of each other.
+    DBSCAN (:func:`geo.clusters.radius_clusters`) on their projected coordinates, weighted
+    by that need, so a cluster is a place where at least ``min_need`` people a year who need
+    palliative care beyond specialist reach live within ``eps_m`` of each other.
 
     Parameters
     ----------
@@ -272,8 +273,6 @@ def hotspots(
         ``origins`` and a polygon (the members buffered by ``eps_m / 2``), in the origins' CRS.
         Empty (with those columns and types) when there is no hotspot.
     """
-    from sklearn.cluster import DBSCAN
-
     cancer = (
         origins["need_cancer"].to_numpy(float)
         * origins[CLASS_COLUMN["cancer"]].isin(SPC_BEYOND).to_numpy()
@@ -292,10 +291,8 @@ def hotspots(
     if frame.empty:
         return empty_hotspots(origins.crs)
     xy = np.column_stack([frame.geometry.x, frame.geometry.y])
-    # Need is the sample weight: a core point has at least ``min_need`` need within eps_m
-    # (weights are scaled so that DBSCAN's integer min_samples of 1 means min_need).
-    scaled = weights[keep] / max(min_need, 1e-12)
-    labels = DBSCAN(eps=eps_m, min_samples=1).fit(xy, sample_weight=scaled).labels_
+    # Need is the weight: a core point has at least ``min_need`` need within eps_m.
+    labels = radius_clusters(xy, eps_m, weights=weights[keep], min_weight=min_need)
     frame = frame.assign(_label=labels)
     frame = frame[frame["_label"] >= 0]
     if frame.empty:

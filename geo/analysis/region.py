@@ -24,7 +24,7 @@ from geo.analysis.coverage import (
     gp_link_status,
     served_by_practice,
 )
-from geo.analysis.findings import compute_findings
+from geo.analysis.findings import compute_findings, headline_findings
 from geo.analysis.service_times import (
     COMMUNITY_NON_CANCER_COLUMN,
     GP_COLUMN,
@@ -153,24 +153,22 @@ def findings_of(
 def speed_uncertainty(
     config: RegionConfig, inputs: RegionInputs, origins: pd.DataFrame, times: ServiceTimes
 ) -> pd.DataFrame:
-    """90% intervals of the headline shares under speed uncertainty (same coverage model)."""
+    """90% intervals of the headline shares under speed uncertainty (same coverage model).
+
+    Each draw reuses the run's snapping and search plan, bounded by the longest time any
+    class reads (times beyond it are ``inf``: beyond every threshold, as before), and counts
+    only the headline figures (:func:`geo.analysis.findings.headline_findings`).
+    """
     rule = CoverageRule.from_config(config.thresholds)
-    order = tuple(inputs.remoteness.class_order)
+    plan = times.plan.bounded(search_limit_min(config))
     base = origins[["pop_count", "need_cancer", "need_non_cancer", "remoteness_class", "reachable"]]
+    remoteness = base["remoteness_class"]
 
     def headline(net: RoadNetwork) -> dict[str, float]:
-        drawn = run_plan(net, times.plan, times.snaps.origins, columns=COVERAGE_TIME_COLUMNS)
-        classes = classify_origins(drawn.minutes, base["remoteness_class"], rule)
+        drawn = run_plan(net, plan, times.snaps.origins, columns=COVERAGE_TIME_COLUMNS)
+        classes = classify_origins(drawn.minutes, remoteness, rule)
         frame = base.assign(**{c: classes[c].to_numpy() for c in classes.columns})
-        findings = compute_findings(
-            frame,
-            gp_practices=None,
-            class_order=order,
-            thresholds={},
-            unknown_kinds=times.plan.unknown,
-            scope="draw",
-        )
-        return findings.headline_shares()
+        return headline_findings(frame, unknown_kinds=plan.unknown).headline_shares()
 
     u = config.uncertainty
     return monte_carlo(inputs.network, headline, draws=u.draws, spread=u.spread, seed=u.seed)

@@ -17,6 +17,7 @@ service of that kind lies off it (so nothing can be said about reaching one).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -75,6 +76,14 @@ class SearchPlan:
     def limit_min(self) -> float:
         """The longest time any search reads."""
         return max((s.limit_min for s in self.searches.values()), default=np.inf)
+
+    def bounded(self, limit_min: float) -> SearchPlan:
+        """The same plan with every search stopped at ``limit_min`` (times beyond are inf)."""
+        searches = {
+            name: dataclasses.replace(s, limit_min=min(s.limit_min, limit_min))
+            for name, s in self.searches.items()
+        }
+        return dataclasses.replace(self, searches=searches)
 
 
 def _search(snap: SnapResult, mask: np.ndarray, direction: str, limit_min: float) -> Search:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
+from geo.clusters import radius_clusters
 from geo.errors import InputError
 from geo.inputs.readers import read_csv_table, read_vector, require_columns, warn_overlaps
 
@@ -413,9 +414,9 @@ def detect_centres(
     Urban origins are those whose local density reaches ``urban_density_per_km2``: people
     over the square of the distance to the nearest other origin (the cell area for raster
     origins, roughly the area's size for area centroids). They are clustered with DBSCAN
-    (``eps = centre_eps_m``, one point suffices), so contiguous built-up places chain into one
-    town; each cluster's people are summed and clusters under ``min_centre_pop`` (ARIA+'s
-    smallest service centre, 1,000 people) dropped.
+    (:func:`geo.clusters.radius_clusters`, ``eps = centre_eps_m``, one point suffices), so
+    contiguous built-up places chain into one town; each cluster's people are summed and
+    clusters under ``min_centre_pop`` (ARIA+'s smallest service centre, 1,000 people) dropped.
 
     Returns
     -------
@@ -424,14 +425,12 @@ def detect_centres(
     centres : pandas.DataFrame
         ``pop_count``, population-weighted ``x``/``y`` and ARIA+ ``size_class`` (A-E).
     """
-    from sklearn.cluster import DBSCAN
-
     xy = np.column_stack([origins.geometry.x, origins.geometry.y])
     pop = origins["pop_count"].to_numpy(float)
     dense = _local_density_per_km2(xy, pop) >= urban_density_per_km2
     labels = np.full(len(pop), -1)
     if dense.any():
-        labels[dense] = DBSCAN(eps=centre_eps_m, min_samples=1).fit(xy[dense]).labels_
+        labels[dense] = radius_clusters(xy[dense], centre_eps_m)
     frame = pd.DataFrame({"label": labels, "pop_count": pop, "x": xy[:, 0], "y": xy[:, 1]})
     frame = frame[labels >= 0]
     frame[["x", "y"]] = frame[["x", "y"]].mul(frame["pop_count"], axis=0)

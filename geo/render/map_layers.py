@@ -73,21 +73,37 @@ def to_wgs84(frame: gpd.GeoDataFrame, simplify_m: float = 0.0) -> gpd.GeoDataFra
 
 
 def geojson(frame: gpd.GeoDataFrame, columns: list[str]) -> dict:
-    """Compact GeoJSON: coordinates rounded to ~1 m, only the listed properties."""
+    """Compact GeoJSON: coordinates rounded to ~1 m, only the listed properties (non-finite
+    numbers as null), empty geometries left out."""
     geoms = shapely.set_precision(frame.geometry.to_numpy(), 10**-COORD_DECIMALS)
-    records = frame[columns].to_dict("records")
-    features = []
-    for geom, props in zip(geoms, records, strict=True):
-        if geom is None or geom.is_empty:
-            continue
-        props = {
-            k: (None if isinstance(v, float) and not np.isfinite(v) else v)
-            for k, v in props.items()
-        }
-        features.append(
-            {"type": "Feature", "geometry": shapely.geometry.mapping(geom), "properties": props}
-        )
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    geoms = geoms[keep]
+    values = [_json_values(frame[c].to_numpy()[keep]) for c in columns]
+    records = [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+    if not columns:
+        records = [{} for _ in range(len(geoms))]
+    if len(geoms) and (shapely.get_type_id(geoms) == 0).all():  # points: one array pass
+        shapes = [
+            {"type": "Point", "coordinates": xy} for xy in shapely.get_coordinates(geoms).tolist()
+        ]
+    else:
+        shapes = [shapely.geometry.mapping(g) for g in geoms]
+    features = [
+        {"type": "Feature", "geometry": shape, "properties": props}
+        for shape, props in zip(shapes, records, strict=True)
+    ]
     return {"type": "FeatureCollection", "features": features}
+
+
+def _json_values(values: np.ndarray) -> list:
+    """Python values of a column for JSON, with NaN and infinities as None."""
+    out = values.tolist()
+    if values.dtype.kind == "f":
+        for i in np.flatnonzero(~np.isfinite(values)):
+            out[i] = None
+    elif values.dtype.kind == "O":
+        out = [None if isinstance(v, float) and not np.isfinite(v) else v for v in out]
+    return out
 
 
 def image_layer(

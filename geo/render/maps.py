@@ -25,6 +25,7 @@ import numpy as np
 from folium.plugins import Fullscreen, MeasureControl
 
 from geo.errors import GeoError
+from geo.render.branca_render import render_page
 from geo.render.files import write_atomic_text
 from geo.render.map_facilities import add_facilities, add_links
 from geo.render.map_layers import RASTER_PANE, MapLayers, to_wgs84
@@ -132,7 +133,7 @@ def build_map(
 
 def render_html(fmap: folium.Map) -> str:
     """The map page as self-contained HTML: every script and stylesheet is inlined."""
-    return inline_assets(fmap.get_root().render())
+    return inline_assets(render_page(fmap.get_root()))
 
 
 def write_map(

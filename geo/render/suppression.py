@@ -26,8 +26,10 @@ The tests attack the published figures independently, by linear programming.
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -307,6 +309,29 @@ REPORT_ROW_KEYS = {
 }
 
 
+def _once_per_tables(function: Callable) -> Callable:
+    """Compute ``function(tables, below)`` once per set of table objects and threshold.
+
+    The map, the report's tables and its charts all show the same protected figures; the
+    protection (an iterative linear-algebra audit) is computed for the first of them and
+    copies of it are handed to the rest. Keyed by the identity of the table frames, which
+    the cache holds so that an identity is never reused while its entry lives.
+    """
+    cache: dict[tuple, tuple] = {}
+
+    @functools.wraps(function)
+    def wrapper(tables: dict[str, pd.DataFrame], below: float):
+        key = (tuple((name, id(frame)) for name, frame in tables.items()), float(below))
+        if key not in cache:
+            if len(cache) >= 4:
+                cache.pop(next(iter(cache)))
+            cache[key] = (tuple(tables.values()), function(tables, below))
+        return copy.deepcopy(cache[key][1])
+
+    return wrapper
+
+
+@_once_per_tables
 def protected_coverage(
     tables: dict[str, pd.DataFrame], below: float
 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
@@ -347,6 +372,7 @@ def _gap_shares(
     return out
 
 
+@_once_per_tables
 def protected_subareas(tables: dict[str, pd.DataFrame], below: float) -> pd.DataFrame:
     """Per sub-area, what a map or chart may show: people and need totals (NaN where hidden)
     and the shares of need by coverage class (NaN where any of the area's need cells is hidden,

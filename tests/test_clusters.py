@@ -1,0 +1,46 @@
+"""Density clusters on scipy against scikit-learn's DBSCAN (the reference implementation)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.cluster import DBSCAN
+
+from geo.clusters import radius_clusters
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_labels_equal_scikit_learn_dbscan_with_weights(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    # Clumps and scattered points, so there are cores, borders, noise and chained clusters.
+    centres = rng.uniform(0, 50_000, (6, 2))
+    xy = centres[rng.integers(0, 6, n)] + rng.normal(0, rng.uniform(500, 5000), (n, 2))
+    weights = rng.gamma(0.5, 0.4, n)
+    eps_m = float(rng.uniform(800, 4000))
+    min_weight = float(rng.uniform(0.3, 3.0))
+    expected = DBSCAN(eps=eps_m, min_samples=1).fit(
+        xy, sample_weight=weights / min_weight
+    ).labels_
+    got = radius_clusters(xy, eps_m, weights=weights, min_weight=min_weight)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("min_samples", [1, 3, 5])
+def test_unweighted_labels_equal_dbscan_min_samples(min_samples):
+    rng = np.random.default_rng(min_samples)
+    xy = rng.uniform(0, 10_000, (600, 2))
+    expected = DBSCAN(eps=450.0, min_samples=min_samples).fit(xy).labels_
+    got = radius_clusters(xy, 450.0, min_weight=min_samples)
+    np.testing.assert_array_equal(got, expected)
+    assert (got == -1).any() or min_samples == 1
+
+
+def test_hand_worked_chain_border_and_noise():
+    # a-b-c chain within 1 km of each other; d touches only c; e is alone.
+    xy = np.array([[0, 0], [900, 0], [1800, 0], [2700, 0], [9000, 0]], float)
+    # c has three neighbours (b, c, d) and is a core with min_weight 3; a, b have two.
+    assert radius_clusters(xy, 1000.0, min_weight=3).tolist() == [0, 0, 0, 0, -1]
+    assert radius_clusters(xy, 1000.0, min_weight=4).tolist() == [-1] * 5
+    assert radius_clusters(xy, 1000.0).tolist() == [0, 0, 0, 0, 1]
+    assert radius_clusters(np.zeros((0, 2)), 1000.0).tolist() == []
