@@ -25,13 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from geo import __version__
-from geo.analysis.region import analyse as analyse_inputs
 from geo.config import RegionConfig, slugify
 from geo.inputs.region import RegionInputs, default_cache_dir, load_inputs
 from geo.progress import Progress, StageTimer, collect_warnings
 from geo.render.files import sha256_file
 from geo.render.outdir import OutputFolder, claim_output
-from geo.render.region import write_region
 from geo.results import Results
 from geo.store import load_results, stored_key
 
@@ -153,6 +151,8 @@ def analyse(
     """The analysis stage (:func:`geo.analysis.region.analyse`) with the run's provenance."""
     timer = timer or StageTimer()
     started = started or datetime.now(timezone.utc)
+    from geo.analysis.region import analyse as analyse_inputs  # not needed by `gapmap report`
+
     results = analyse_inputs(config, inputs, timer=timer)
     results.provenance = provenance(config, inputs, results, timer, started)
     return results
@@ -168,6 +168,8 @@ def write(
 
 def write_into(out: OutputFolder, results: Results, config: RegionConfig) -> list[Path]:
     """Write a region's files into a claimed output folder."""
+    from geo.render.region import write_region  # maps and folium: not needed by `gapmap report`
+
     return write_region(results, out, offline=config.output.offline_map, tiles=config.output.tiles)
 
 
