@@ -148,3 +148,33 @@ def test_isochrones_equal_each_threshold_polygonised_alone(seed):
         assert polygon.geom_type == "MultiPolygon"
         assert polygon.area == pytest.approx(mask.sum() * 250.0**2)
         assert polygon.symmetric_difference(expected).area == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_scenario_reuses_the_isochrones_of_unchanged_facilities(demo_inputs):
+    """Per-facility isochrones are computed once per network, facility node, connector time,
+    direction and thresholds: a second call (a scenario's) reuses them, and they equal those
+    of a fresh computation on a copy of the network."""
+    import copy
+
+    net = demo_inputs.network
+    gps = demo_inputs.snaps.gp
+    rows = np.flatnonzero(gps.reachable)[:4]
+    grid = SurfaceGrid.build(net, cell_size_m=1000)
+
+    def per_facility(network, grid, nodes):
+        return catchments_by_facility(
+            network,
+            grid,
+            nodes,
+            [f"gp{i}" for i in range(len(nodes))],
+            kind="gp",
+            thresholds_min=[15, 60],
+            facility_offset_s=np.full(len(nodes), 30.0),
+        )
+
+    first = per_facility(net, grid, gps.node[rows])
+    again = per_facility(net, grid, gps.node[rows[::-1]])  # same facilities, other order
+    assert again.geometry.iloc[0] is first.geometry.iloc[-2]  # reused, not recomputed
+    other = copy.copy(net)
+    fresh = per_facility(other, SurfaceGrid.build(other, cell_size_m=1000), gps.node[rows])
+    assert [a.equals(b) for a, b in zip(fresh.geometry, first.geometry, strict=True)] == [True] * 8

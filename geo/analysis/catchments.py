@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -295,26 +296,41 @@ def catchments_by_facility(
     """
     nodes = np.asarray(facility_nodes, np.int64)
     offsets = np.zeros(len(nodes)) if facility_offset_s is None else np.asarray(facility_offset_s)
+    thresholds = tuple(float(t) for t in thresholds_min)
+    memo = _isochrone_memo(network, grid)
+    keys = [(direction, int(n), float(o), thresholds) for n, o in zip(nodes, offsets, strict=True)]
+    missing = [j for j, key in enumerate(keys) if key not in memo]
     graph = network.graph_reversed if direction == "to_facility" else network.graph
-    limit_s = max(thresholds_min) * 60.0
-    rows = []
-    for start in range(0, len(nodes), chunk_size):
-        chunk = slice(start, start + chunk_size)
-        times = dijkstra(graph, directed=True, indices=nodes[chunk], limit=limit_s)
-        for i, node_time in enumerate(np.atleast_2d(times)):
-            j = start + i
+    for start in range(0, len(missing), chunk_size):
+        chunk = missing[start : start + chunk_size]
+        times = dijkstra(graph, directed=True, indices=nodes[chunk], limit=max(thresholds) * 60.0)
+        for j, node_time in zip(chunk, np.atleast_2d(times), strict=True):
             # Only the part of the grid around the reached nodes can be within a threshold.
             reached = np.flatnonzero(np.isfinite(node_time))
             window, transform = grid.window_around(
                 network.node_x[reached], network.node_y[reached], grid.max_offroad_m
             )
             surface = grid.surface_min(node_time + offsets[j], window)
-            polygons = isochrone_polygons(surface, transform, thresholds_min)
-            rows += [
-                (kind, str(facility_ids[j]), float(t), p)
-                for t, p in zip(thresholds_min, polygons, strict=True)
-            ]
+            memo[keys[j]] = isochrone_polygons(surface, transform, thresholds)
+    rows = [
+        (kind, str(facility_ids[j]), t, polygon)
+        for j, key in enumerate(keys)
+        for t, polygon in zip(thresholds, memo[key], strict=True)
+    ]
     return _frame(rows, grid.crs)
+
+
+# Grids and per-facility isochrones of a network, kept while the network lives: a scenario
+# analyses the baseline and the changed region on one network, where most facilities are
+# unchanged (same node, connector time, direction and thresholds, hence the same polygons).
+_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _isochrone_memo(network: RoadNetwork, grid: SurfaceGrid) -> dict:
+    """The isochrones computed on ``network`` and ``grid`` so far (the grid is held, so its
+    id is never reused while its entry lives)."""
+    by_grid = _MEMO.setdefault(network, {}).setdefault("isochrones", {})
+    return by_grid.setdefault(id(grid), (grid, {}))[1]
 
 
 def _frame(rows: list[tuple], crs: CRS) -> gpd.GeoDataFrame:
@@ -367,13 +383,17 @@ def build_catchments(
         and the travel-time surface to the nearest SPC service (``array`` minutes,
         ``transform``, ``crs``, ``kind``).
     """
-    grid = SurfaceGrid.build(
-        network,
-        cell_size_m=cell_size_m,
-        offroad_speed_kph=offroad_speed_kph,
-        max_offroad_m=max_offroad_m,
-        bounds=bounds,
-    )
+    grid_key = ("grid", cell_size_m, offroad_speed_kph, max_offroad_m, bounds)
+    grids = _MEMO.setdefault(network, {})
+    if grid_key not in grids:
+        grids[grid_key] = SurfaceGrid.build(
+            network,
+            cell_size_m=cell_size_m,
+            offroad_speed_kph=offroad_speed_kph,
+            max_offroad_m=max_offroad_m,
+            bounds=bounds,
+        )
+    grid = grids[grid_key]
     by_kind = {k: times.node_time_s[k] for k in ("gp", "spc")}
     parts = [catchments_by_kind(grid, by_kind, thresholds_min=thresholds_min)]
     n_facilities = int(times.snaps.gp.reachable.sum() + times.snaps.spc.reachable.sum())
