@@ -131,10 +131,12 @@ def _check(tables) -> int:
         )
         for low, high, true in _attack(tables, shown, hidden_totals, value):
             assert low <= true + 1e-6 <= high + 2e-6
+            if true >= BELOW:
+                continue  # a complementary cell: hidden to protect others, not small itself
             # Recovered means pinned down: to within 1e-6, or (for dust such as 1e-7, which
             # hypothesis draws) to within half of itself.
             assert high - low > min(1e-6, true / 2), (
-                f"a hidden {value} cell ({true}) can be recovered"
+                f"a small {value} cell ({true}) can be recovered"
             )
     return hidden
 
