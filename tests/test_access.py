@@ -16,6 +16,7 @@ from geo.analysis.access import (
     step_weights,
     two_step_fca,
 )
+from geo.routing.travel import od_table
 
 OD = pd.DataFrame(
     {
@@ -152,3 +153,42 @@ def test_concentration_index_sign_and_reference():
     # Unweighted, untied ranks: the index equals the Gini of values sorted by rank order.
     values = np.array([1.0, 2, 3, 4])
     assert pro_remote == pytest.approx(gini(values))
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, None])
+def test_streamed_access_equals_the_od_table_computation(demo_inputs, chunk_size, monkeypatch):
+    """Chunk by chunk, without the OD table: the same supply within reach and E2SFCA as
+    :func:`cumulative_opportunities` and :func:`two_step_fca` on the table, for any chunking."""
+    import geo.routing.travel as travel
+    from geo.analysis.access import streamed_access
+
+    if chunk_size is not None:
+        monkeypatch.setattr(travel, "_chunk_rows", lambda n_nodes: chunk_size)
+    net, snaps = demo_inputs.network, demo_inputs.snaps
+    gps = demo_inputs.gp_practices
+    rng = np.random.default_rng(5)
+    demand = rng.gamma(2.0, 50.0, len(snaps.origins.node))
+    supply = rng.uniform(0.5, 6.0, len(gps))
+    weight = gaussian_weights(30 * 0.5)
+    within, access = streamed_access(
+        net, snaps.origins, snaps.gp, demand, supply, threshold_min=30, weight=weight
+    )
+    ok_o, ok_f = snaps.origins.reachable, snaps.gp.reachable
+    od = od_table(
+        net,
+        snaps.origins.node[ok_o],
+        snaps.gp.node[ok_f],
+        max_time_s=30 * 60,
+        origin_ids=np.flatnonzero(ok_o),
+        facility_ids=np.flatnonzero(ok_f),
+        origin_offset_s=snaps.origins.connector_time_s[ok_o],
+        facility_offset_s=snaps.gp.connector_time_s[ok_f],
+    )
+    demand_s, supply_s = pd.Series(demand), pd.Series(supply)
+    expected_within = cumulative_opportunities(
+        od, supply_s, threshold_min=30, origin_ids=demand_s.index
+    )
+    expected = two_step_fca(od, demand_s, supply_s, threshold_min=30, weight=weight)
+    assert len(od) > 1000 and (within > 0).sum() > 100
+    np.testing.assert_allclose(within, expected_within.to_numpy(), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(access, expected.to_numpy(), rtol=1e-12, atol=1e-15)

@@ -21,7 +21,7 @@ import pandas as pd
 
 from geo.analysis.service_times import ServiceTimes
 from geo.routing.network import RoadNetwork, SnapResult
-from geo.routing.travel import od_table
+from geo.routing.travel import od_pairs
 
 log = logging.getLogger(__name__)
 
@@ -240,26 +240,53 @@ def _fractional_rank(key: np.ndarray, wn: np.ndarray) -> np.ndarray:
 # --- Access scores of a region run -------------------------------------------------------------
 
 
-def _od(
+def streamed_access(
     network: RoadNetwork,
-    origin_ids: np.ndarray,
     o_snap: SnapResult,
     snap: SnapResult,
-    facility_ids: np.ndarray,
-    max_min: float,
-) -> pd.DataFrame:
-    ok_o, ok_f = o_snap.reachable, snap.reachable
-    return od_table(
+    demand: np.ndarray,
+    supply: np.ndarray,
+    *,
+    threshold_min: float,
+    weight: WeightFunction,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Supply within reach and E2SFCA of every origin, accumulated chunk by chunk.
+
+    The same figures as :func:`cumulative_opportunities` and :func:`two_step_fca` on the OD
+    table, without building it: the searches come in chunks of facilities
+    (:func:`geo.routing.travel.od_pairs`) holding all of their pairs, so each facility's
+    demand (step 1) is complete within its chunk and each origin's access (step 2) is a sum
+    over chunks. Memory stays at one chunk's pairs, however many origins.
+
+    Returns
+    -------
+    within : numpy.ndarray
+        Supply reachable within the threshold from each origin (0 where none is).
+    access : numpy.ndarray
+        E2SFCA: supply per unit of demand reachable from each origin.
+    """
+    n = len(demand)
+    within, access = np.zeros(n), np.zeros(n)
+    origin_rows, facility_rows = np.flatnonzero(o_snap.reachable), np.flatnonzero(snap.reachable)
+    pairs = od_pairs(
         network,
-        o_snap.node[ok_o],
-        snap.node[ok_f],
-        max_time_s=max_min * 60.0,
-        direction="to_facility",
-        origin_ids=origin_ids[ok_o],
-        facility_ids=facility_ids[ok_f],
-        origin_offset_s=o_snap.connector_time_s[ok_o],
-        facility_offset_s=snap.connector_time_s[ok_f],
+        o_snap.node[origin_rows],
+        snap.node[facility_rows],
+        max_time_s=threshold_min * 60.0,
+        origin_offset_s=o_snap.connector_time_s[origin_rows],
+        facility_offset_s=snap.connector_time_s[facility_rows],
     )
+    for fac, org, seconds in pairs:
+        minutes = seconds / 60.0
+        keep = minutes <= threshold_min  # the OD table's own test (inclusive, in minutes)
+        f, o, minutes = facility_rows[fac[keep]], origin_rows[org[keep]], minutes[keep]
+        w = weight(minutes)
+        within += np.bincount(o, weights=supply[f], minlength=n)
+        demand_w = np.bincount(f, weights=demand[o] * w, minlength=len(supply))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(demand_w > 0, supply / demand_w, 0.0)
+        access += np.bincount(o, weights=ratio[f] * w, minlength=n)
+    return within, access
 
 
 def access_scores(
@@ -277,7 +304,8 @@ def access_scores(
     (``capacity_units``): with GP FTE the GP columns are FTE; with registered list sizes
     (``capacity_table``) ``gp_fte_within_threshold`` holds registered patients within reach
     and ``access_gp_e2sfca`` registered patients per 1,000 people (about 1,000 where lists
-    and residents balance).
+    and residents balance). Computed by :func:`streamed_access` (equal to
+    :func:`cumulative_opportunities` and :func:`two_step_fca` on the OD table, tested).
 
     Returns
     -------
@@ -286,27 +314,31 @@ def access_scores(
         per 1,000 people), ``access_spc_e2sfca`` (SPC capacity per 100 people in need a year).
     """
     o_snap = times.snaps.origins
-    ids = pd.Index(origins["origin_id"].to_numpy())
     gps, spcs = times.gp_practices, times.specialist_services
-    gp_ids, spc_ids = gps["facility_id"].to_numpy(), spcs["facility_id"].to_numpy()
-    gp_od = _od(network, ids.to_numpy(), o_snap, times.snaps.gp, gp_ids, gp_min)
-    spc_od = _od(network, ids.to_numpy(), o_snap, times.snaps.spc, spc_ids, spc_min)
-    gp_supply = pd.Series(gps["capacity"].fillna(1.0).to_numpy(float), index=gp_ids)
-    spc_supply = pd.Series(spcs["capacity"].fillna(1.0).to_numpy(float), index=spc_ids)
-    people = pd.Series(origins["pop_count"].to_numpy(float), index=ids)
-    need = pd.Series(
-        (origins["need_cancer"] + origins["need_non_cancer"]).to_numpy(float), index=ids
+    people = origins["pop_count"].to_numpy(float)
+    need = (origins["need_cancer"] + origins["need_non_cancer"]).to_numpy(float)
+    gp_within, gp_access = streamed_access(
+        network,
+        o_snap,
+        times.snaps.gp,
+        people,
+        gps["capacity"].fillna(1.0).to_numpy(float),
+        threshold_min=gp_min,
+        weight=gaussian_weights(gp_min * SIGMA_SHARE),
+    )
+    _, spc_access = streamed_access(
+        network,
+        o_snap,
+        times.snaps.spc,
+        need,
+        spcs["capacity"].fillna(1.0).to_numpy(float),
+        threshold_min=spc_min,
+        weight=gaussian_weights(spc_min * SIGMA_SHARE),
     )
     out = pd.DataFrame(index=origins.index)
-    out["gp_fte_within_threshold"] = cumulative_opportunities(
-        gp_od, gp_supply, threshold_min=gp_min, origin_ids=ids
-    ).to_numpy()
-    gp_weight = gaussian_weights(gp_min * SIGMA_SHARE)
-    spc_weight = gaussian_weights(spc_min * SIGMA_SHARE)
-    gp_access = two_step_fca(gp_od, people, gp_supply, threshold_min=gp_min, weight=gp_weight)
-    spc_access = two_step_fca(spc_od, need, spc_supply, threshold_min=spc_min, weight=spc_weight)
-    out["access_gp_e2sfca"] = 1000 * gp_access.to_numpy()
-    out["access_spc_e2sfca"] = 100 * spc_access.to_numpy()
+    out["gp_fte_within_threshold"] = gp_within
+    out["access_gp_e2sfca"] = 1000 * gp_access
+    out["access_spc_e2sfca"] = 100 * spc_access
     return out
 
 

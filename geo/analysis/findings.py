@@ -37,14 +37,16 @@ def coverage_counts(origins: pd.DataFrame) -> dict[str, dict[str, dict[str, floa
     people = origins["pop_count"].to_numpy(float)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for group, class_column in CLASS_COLUMN.items():
-        classes = origins[class_column].to_numpy(object)
-        need = origins[NEED_COLUMN[group]].to_numpy(float)
+        # Class codes once, then sums per code (not one comparison of strings per class).
+        codes = pd.Categorical(origins[class_column], categories=COVERAGE_CLASSES).codes
+        known = codes >= 0
+        n = len(COVERAGE_CLASSES)
+        pop = np.bincount(codes[known], weights=people[known], minlength=n)
+        need_values = origins[NEED_COLUMN[group]].to_numpy(float)[known]
+        need = np.bincount(codes[known], weights=need_values, minlength=n)
         out[group] = {
-            c: {
-                "pop_count": float(people[classes == c].sum()),
-                "need": float(need[classes == c].sum()),
-            }
-            for c in COVERAGE_CLASSES
+            c: {"pop_count": float(pop[i]), "need": float(need[i])}
+            for i, c in enumerate(COVERAGE_CLASSES)
         }
     return out
 

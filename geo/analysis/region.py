@@ -155,12 +155,12 @@ def speed_uncertainty(
 ) -> pd.DataFrame:
     """90% intervals of the headline shares under speed uncertainty (same coverage model).
 
-    Each draw reuses the run's snapping and search plan, bounded by the longest time any
-    class reads (times beyond it are ``inf``: beyond every threshold, as before), and counts
-    only the headline figures (:func:`geo.analysis.findings.headline_findings`).
+    Each draw reuses the run's snapping and search plan, bounded by the longest time a
+    coverage class reads (times beyond it are ``inf``: beyond every threshold, as before), and
+    counts only the headline figures (:func:`geo.analysis.findings.headline_findings`).
     """
     rule = CoverageRule.from_config(config.thresholds)
-    plan = times.plan.bounded(search_limit_min(config))
+    plan = times.plan.bounded(config.thresholds.longest_class_min)
     base = origins[["pop_count", "need_cancer", "need_non_cancer", "remoteness_class", "reachable"]]
     remoteness = base["remoteness_class"]
 

@@ -324,6 +324,16 @@ class ThresholdsConfig(StrictModel):
     )
 
     @property
+    def longest_class_min(self) -> float:
+        """The longest time a coverage class reads (thresholds, per-class thresholds and the
+        home-visit reach; not the bands or the isolation threshold)."""
+        values = [self.gp_min, self.spc_min]
+        values += [v for per_class in self.by_remoteness.values() for v in per_class.values()]
+        if self.home_visits is not None:
+            values.append(self.home_visits.reach_min)
+        return float(max(values))
+
+    @property
     def longest_min(self) -> float:
         """The longest time any class, table or band reads: thresholds, per-class thresholds,
         band edges, the isolation threshold and the home-visit reach."""

@@ -17,6 +17,7 @@ road node); it is added exactly through one virtual node per facility.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -283,25 +284,22 @@ def od_table(
         ``origin_id``, ``facility_id``, ``travel_time_min`` for every pair within
         ``max_time_s``, in facility order unless ``sort``.
     """
-    o_nodes = _check_nodes(network, origin_nodes, "origin_nodes")
-    f_nodes = _check_nodes(network, facility_nodes, "facility_nodes")
-    o_ids = np.arange(len(o_nodes)) if origin_ids is None else np.asarray(origin_ids)
-    f_ids = np.arange(len(f_nodes)) if facility_ids is None else np.asarray(facility_ids)
-    o_off = np.zeros(len(o_nodes)) if origin_offset_s is None else np.asarray(origin_offset_s)
-    f_off = np.zeros(len(f_nodes)) if facility_offset_s is None else np.asarray(facility_offset_s)
-    graph = _graph(network, direction, "time")
-    chunk = chunk_size or _chunk_rows(network.n_nodes)
+    o_ids = np.arange(len(origin_nodes)) if origin_ids is None else np.asarray(origin_ids)
+    f_ids = np.arange(len(facility_nodes)) if facility_ids is None else np.asarray(facility_ids)
     org_parts, fac_parts, time_parts = [], [], []
-    for start in range(0, len(f_nodes), chunk):
-        rows = slice(start, start + chunk)
-        dist = csgraph.dijkstra(graph, directed=True, indices=f_nodes[rows], limit=max_time_s)
-        times = dist[:, o_nodes]
-        if f_off.any() or o_off.any():
-            times += f_off[rows, None] + o_off[None, :]
-        fac, org = np.nonzero(times <= max_time_s)
-        org_parts.append(org.astype(np.int64))
-        fac_parts.append(fac.astype(np.int64) + start)
-        time_parts.append(times[fac, org])
+    for fac, org, seconds in od_pairs(
+        network,
+        origin_nodes,
+        facility_nodes,
+        max_time_s=max_time_s,
+        direction=direction,
+        origin_offset_s=origin_offset_s,
+        facility_offset_s=facility_offset_s,
+        chunk_size=chunk_size,
+    ):
+        org_parts.append(org)
+        fac_parts.append(fac)
+        time_parts.append(seconds)
     org = np.concatenate(org_parts) if org_parts else np.zeros(0, np.int64)
     fac = np.concatenate(fac_parts) if fac_parts else np.zeros(0, np.int64)
     minutes = (np.concatenate(time_parts) if time_parts else np.zeros(0)) / 60.0
@@ -311,6 +309,68 @@ def od_table(
     return pd.DataFrame(
         {"origin_id": o_ids[org], "facility_id": f_ids[fac], "travel_time_min": minutes}
     )
+
+
+def od_pairs(
+    network: RoadNetwork,
+    origin_nodes: np.ndarray,
+    facility_nodes: np.ndarray,
+    *,
+    max_time_s: float = np.inf,
+    direction: Direction = "to_facility",
+    origin_offset_s: np.ndarray | None = None,
+    facility_offset_s: np.ndarray | None = None,
+    chunk_size: int | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The pairs of :func:`od_table`, one chunk of facilities at a time.
+
+    Every pair of a facility is in its chunk, so per-facility sums (a floating catchment's
+    first step) can be taken chunk by chunk without ever holding the whole table.
+
+    Yields
+    ------
+    tuple of numpy.ndarray
+        Facility positions, origin positions and seconds (``<= max_time_s``, offsets added).
+    """
+    o_nodes = _check_nodes(network, origin_nodes, "origin_nodes")
+    f_nodes = _check_nodes(network, facility_nodes, "facility_nodes")
+    o_off = np.zeros(len(o_nodes)) if origin_offset_s is None else np.asarray(origin_offset_s)
+    f_off = np.zeros(len(f_nodes)) if facility_offset_s is None else np.asarray(facility_offset_s)
+    graph = _graph(network, direction, "time")
+    chunk = chunk_size or _chunk_rows(network.n_nodes)
+    at_node = _origins_by_node(o_nodes, network.n_nodes)
+    for start in range(0, len(f_nodes), chunk):
+        rows = slice(start, start + chunk)
+        dist = csgraph.dijkstra(graph, directed=True, indices=f_nodes[rows], limit=max_time_s)
+        fac, org, seconds = _pairs_within(dist, at_node, max_time_s)
+        seconds += f_off[rows][fac] + o_off[org]
+        keep = seconds <= max_time_s
+        yield fac[keep] + start, org[keep], seconds[keep]
+
+
+def _origins_by_node(o_nodes: np.ndarray, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Origins grouped by road node: ``(order, indptr)`` with the origins at node ``v`` being
+    ``order[indptr[v]:indptr[v + 1]]`` (ascending)."""
+    order = np.argsort(o_nodes, kind="stable")
+    indptr = np.searchsorted(o_nodes[order], np.arange(n_nodes + 1))
+    return order, indptr
+
+
+def _pairs_within(
+    dist: np.ndarray, at_node: tuple[np.ndarray, np.ndarray], max_time_s: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(facility row, origin, seconds) of every origin at a node within ``max_time_s`` of each
+    row of ``dist``, in row order: the reached nodes are expanded to the origins snapped to
+    them, so the work follows the pairs found, not rows × origins."""
+    order, indptr = at_node
+    fac, node = np.nonzero(np.atleast_2d(dist) <= max_time_s)
+    counts = indptr[node + 1] - indptr[node]
+    first = np.repeat(indptr[node], counts)
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    org = order[first + within]
+    fac = np.repeat(fac, counts)
+    times = np.atleast_2d(dist)[fac, np.repeat(node, counts)]
+    return fac.astype(np.int64), org.astype(np.int64), times
 
 
 def k_nearest(
