@@ -44,13 +44,16 @@ TARGETS = {
     "demo_s": 4.0,
     "iow_outputs_s": 1.5,
     "access_s": 0.5,
-    "uncertainty_ratio": 0.25,
+    "uncertainty_ratio_to_issue": 0.25,
     "scenario_ratio": 1.5,
     "sites_ratio": 1.5,
     "recipe_ratio": 0.3,
     "report_ratio": 0.2,
     "packs_ratio": 0.2,
 }
+
+
+ISSUE_UNCERTAINTY_S = 2.3  # Isle of Wight, 30 draws, as issue 17 measured it
 
 
 def _peak_mb() -> float:
@@ -241,7 +244,10 @@ def uncertainty() -> dict:
         "draws": u.draws,
         "uncertainty_s": round(new_s, 3),
         "before_s": round(old_s, 3),
-        "uncertainty_ratio": round(new_s / old_s, 2),
+        "ratio_to_before": round(new_s / old_s, 2),
+        # The issue's "today" (2.3 s, recorded when it was filed, before the spine rework).
+        "issue_recorded_s": ISSUE_UNCERTAINTY_S,
+        "uncertainty_ratio_to_issue": round(new_s / ISSUE_UNCERTAINTY_S, 2),
         "identical_intervals": bool(new.equals(old)),
     }
 

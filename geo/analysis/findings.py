@@ -37,17 +37,17 @@ def coverage_counts(origins: pd.DataFrame) -> dict[str, dict[str, dict[str, floa
     people = origins["pop_count"].to_numpy(float)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for group, class_column in CLASS_COLUMN.items():
-        # Class codes once, then sums per code (not one comparison of strings per class).
+        # Class codes once (integer comparisons, not strings), then masked sums: the same
+        # order of additions as the totals, so "everyone in one class" sums to the total.
         codes = pd.Categorical(origins[class_column], categories=COVERAGE_CLASSES).codes
-        known = codes >= 0
-        n = len(COVERAGE_CLASSES)
-        pop = np.bincount(codes[known], weights=people[known], minlength=n)
-        need_values = origins[NEED_COLUMN[group]].to_numpy(float)[known]
-        need = np.bincount(codes[known], weights=need_values, minlength=n)
-        out[group] = {
-            c: {"pop_count": float(pop[i]), "need": float(need[i])}
-            for i, c in enumerate(COVERAGE_CLASSES)
-        }
+        need = origins[NEED_COLUMN[group]].to_numpy(float)
+        out[group] = {}
+        for i, c in enumerate(COVERAGE_CLASSES):
+            members = codes == i
+            out[group][c] = {
+                "pop_count": float(people[members].sum()),
+                "need": float(need[members].sum()),
+            }
     return out
 
 
