@@ -155,8 +155,11 @@ def test_concentration_index_sign_and_reference():
     assert pro_remote == pytest.approx(gini(values))
 
 
+@pytest.mark.parametrize("sparse_share", [0.0, 10.0])
 @pytest.mark.parametrize("chunk_size", [1, 3, None])
-def test_streamed_access_equals_the_od_table_computation(demo_inputs, chunk_size, monkeypatch):
+def test_streamed_access_equals_the_od_table_computation(
+    demo_inputs, chunk_size, sparse_share, monkeypatch
+):
     """Chunk by chunk, without the OD table: the same supply within reach and E2SFCA as
     :func:`cumulative_opportunities` and :func:`two_step_fca` on the table, for any chunking."""
     import geo.routing.travel as travel
@@ -164,6 +167,8 @@ def test_streamed_access_equals_the_od_table_computation(demo_inputs, chunk_size
 
     if chunk_size is not None:
         monkeypatch.setattr(travel, "_chunk_rows", lambda n_nodes: chunk_size)
+    # Both ways of reading a search's pairs: at the origins' nodes, and nodes expanded.
+    monkeypatch.setattr(travel, "SPARSE_ORIGINS_SHARE", sparse_share)
     net, snaps = demo_inputs.network, demo_inputs.snaps
     gps = demo_inputs.gp_practices
     rng = np.random.default_rng(5)

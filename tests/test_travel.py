@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 
 from geo.errors import NetworkError
@@ -119,3 +120,21 @@ def test_isle_of_wight_matches_networkx(iow_dir):
         "EPSG:27700",
     )
     _compare_with_networkx(built.network, seed=2)
+
+
+def test_both_ways_of_reading_pairs_give_the_same_table(demo_inputs, monkeypatch):
+    """od_table read at the origins' nodes and by expanding reached nodes to their origins
+    (the way for origins much sparser than nodes) gives the same pairs and times."""
+    import geo.routing.travel as travel
+
+    net, snaps = demo_inputs.network, demo_inputs.snaps
+    ok = snaps.origins.reachable
+    origins = snaps.origins.node[ok][::3]  # sparser than nodes, several sharing a node
+    origins = np.concatenate([origins, origins[:50]])
+    tables = []
+    for share in (0.0, 10.0):
+        monkeypatch.setattr(travel, "SPARSE_ORIGINS_SHARE", share)
+        od = od_table(net, origins, snaps.gp.node[snaps.gp.reachable], max_time_s=3600)
+        tables.append(od.sort_values(["origin_id", "facility_id"], ignore_index=True))
+    assert len(tables[0]) > 1000
+    pd.testing.assert_frame_equal(tables[0], tables[1])

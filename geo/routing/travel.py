@@ -311,6 +311,10 @@ def od_table(
     )
 
 
+# Below this many origins per road node, od_pairs expands reached nodes to their origins.
+SPARSE_ORIGINS_SHARE = 0.25
+
+
 def od_pairs(
     network: RoadNetwork,
     origin_nodes: np.ndarray,
@@ -336,16 +340,27 @@ def od_pairs(
     f_nodes = _check_nodes(network, facility_nodes, "facility_nodes")
     o_off = np.zeros(len(o_nodes)) if origin_offset_s is None else np.asarray(origin_offset_s)
     f_off = np.zeros(len(f_nodes)) if facility_offset_s is None else np.asarray(facility_offset_s)
+    has_offsets = bool(f_off.any() or o_off.any())
     graph = _graph(network, direction, "time")
     chunk = chunk_size or _chunk_rows(network.n_nodes)
-    at_node = _origins_by_node(o_nodes, network.n_nodes)
+    # Few origins per node: read each row at the origins' nodes. Origins much sparser than
+    # nodes: expand the reached nodes to the origins on them instead.
+    sparse_origins = len(o_nodes) < network.n_nodes * SPARSE_ORIGINS_SHARE
+    at_node = _origins_by_node(o_nodes, network.n_nodes) if sparse_origins else None
     for start in range(0, len(f_nodes), chunk):
         rows = slice(start, start + chunk)
         dist = csgraph.dijkstra(graph, directed=True, indices=f_nodes[rows], limit=max_time_s)
-        fac, org, seconds = _pairs_within(dist, at_node, max_time_s)
-        seconds += f_off[rows][fac] + o_off[org]
-        keep = seconds <= max_time_s
-        yield fac[keep] + start, org[keep], seconds[keep]
+        if at_node is None:
+            times = np.atleast_2d(dist)[:, o_nodes]
+            fac, org = np.nonzero(times <= max_time_s)
+            fac, org, seconds = fac.astype(np.int64), org.astype(np.int64), times[fac, org]
+        else:
+            fac, org, seconds = _pairs_within(dist, at_node, max_time_s)
+        if has_offsets:
+            seconds += f_off[rows][fac] + o_off[org]
+            keep = seconds <= max_time_s
+            fac, org, seconds = fac[keep], org[keep], seconds[keep]
+        yield fac + start, org, seconds
 
 
 def _origins_by_node(o_nodes: np.ndarray, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
