@@ -19,9 +19,7 @@ def test_labels_equal_scikit_learn_dbscan_with_weights(seed):
     weights = rng.gamma(0.5, 0.4, n)
     eps_m = float(rng.uniform(800, 4000))
     min_weight = float(rng.uniform(0.3, 3.0))
-    expected = DBSCAN(eps=eps_m, min_samples=1).fit(
-        xy, sample_weight=weights / min_weight
-    ).labels_
+    expected = DBSCAN(eps=eps_m, min_samples=1).fit(xy, sample_weight=weights / min_weight).labels_
     got = radius_clusters(xy, eps_m, weights=weights, min_weight=min_weight)
     np.testing.assert_array_equal(got, expected)
 
