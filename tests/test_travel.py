@@ -138,3 +138,31 @@ def test_both_ways_of_reading_pairs_give_the_same_table(demo_inputs, monkeypatch
         tables.append(od.sort_values(["origin_id", "facility_id"], ignore_index=True))
     assert len(tables[0]) > 1000
     pd.testing.assert_frame_equal(tables[0], tables[1])
+
+
+def test_facilities_without_connectors_search_from_their_nodes(demo_inputs):
+    """Zero connector times take SciPy's search from the nodes themselves (no virtual
+    sources): the same times as the virtual-source search, and each node's facility is one
+    at the time found; two facilities on one node report the first listed."""
+    net = demo_inputs.network
+    rng = np.random.default_rng(2)
+    nodes = rng.choice(net.n_nodes, 40, replace=False)
+    nodes = np.concatenate([nodes, nodes[:5]])  # facilities 40..44 share nodes with 0..4
+    direct = nearest_facility(net, nodes, direction="from_facility", limit=3600)
+    virtual = nearest_facility(
+        net,
+        nodes,
+        direction="from_facility",
+        facility_offset_s=np.full(len(nodes), 1e-7),
+        limit=3600,
+    )
+    reached = np.isfinite(direct.time_s)
+    assert reached.sum() > 1000
+    np.testing.assert_allclose(direct.time_s[reached], virtual.time_s[reached], atol=1e-6)
+    assert (direct.facility_index[reached] < 40).all()  # the first listed of a shared node
+    assert (direct.facility_index[~reached] == -1).all()
+    # The reported facility really is at the time found (one single-source search each).
+    for v in rng.choice(np.flatnonzero(reached), 20, replace=False):
+        alone = nearest_facility(net, [nodes[direct.facility_index[v]]], direction="from_facility")
+        assert alone.time_s[v] == pytest.approx(direct.time_s[v], abs=1e-6)
+    assert direct.time_s[nodes].tolist() == [0.0] * len(nodes)

@@ -151,6 +151,8 @@ def nearest_facility(
     offsets = (
         np.zeros(len(nodes)) if facility_offset_s is None else np.asarray(facility_offset_s, float)
     )
+    if not (offsets > 0).any():
+        return _nearest_without_offsets(network, nodes, direction, weight, limit)
     graph = _with_virtual_sources(_graph(network, direction, weight), nodes, offsets)
     virtual = np.arange(n, n + len(nodes))
     dist, _, sources = csgraph.dijkstra(
@@ -164,6 +166,26 @@ def nearest_facility(
     if zero.any():
         found = index >= 0
         dist[found] -= np.where(zero[index[found]], MIN_WEIGHT, 0.0)
+    return NearestResult(time_s=dist, facility_index=index)
+
+
+def _nearest_without_offsets(
+    network: RoadNetwork, nodes: np.ndarray, direction: Direction, weight: Weight, limit: float
+) -> NearestResult:
+    """Facilities on their nodes (no connector times): SciPy's multi-source search from the
+    nodes themselves, with no virtual source nodes (no copy of the graph)."""
+    n = network.n_nodes
+    dist, _, sources = csgraph.dijkstra(
+        _graph(network, direction, weight),
+        directed=True,
+        indices=np.unique(nodes),
+        min_only=True,
+        return_predecessors=True,
+        limit=limit,
+    )
+    first = np.full(n, -1, np.int64)  # the first facility listed at each node
+    first[nodes[::-1]] = np.arange(len(nodes) - 1, -1, -1)
+    index = np.where(sources >= 0, first[np.clip(sources, 0, None)], -1).astype(np.int64)
     return NearestResult(time_s=dist, facility_index=index)
 
 
