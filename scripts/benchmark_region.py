@@ -33,15 +33,26 @@ Presets (``--preset``):
   target, again partitioned (``partition: {tile_size_km: 400, workers: 2}``, catchments off as
   partition requires); both attempts are reported.
 
-Inputs are generated once per preset (seeded) under ``.cache/bench/region/<preset>/`` and reused.
-A run past ``--timeout`` seconds, or whose process tree passes ``--mem-cap-gb``, is killed
-(``timed_out`` / ``killed_for_memory``). ``--profile`` runs the CLI under cProfile (times then
-include its overhead) and adds the top functions by cumulative time.
+Inputs are generated once per preset (seeded) under ``.cache/bench/region/<preset>/`` and reused
+(the demo generator's CSV/GeoPackage writers, cause shares and death rates are imported). A run
+past ``--timeout`` seconds, or whose process tree passes ``--mem-cap-gb`` (default 16: the
+machine must survive a run that would not fit), is stopped: SIGINT, then SIGTERM and SIGKILL to
+its process group (``timed_out`` / ``killed_for_memory``; the peak is then at least the cap).
+
+``run.json`` is written inside the outputs stage, so it cannot time it: with ``-q`` the pipeline's
+start is taken from its output lock appearing (``startup_s``) and ``outputs_s_estimated`` is the
+rest of the wall time; ``--log-stages`` runs the CLI with ``-v`` instead and times every stage's
+start from its log (``stage_starts_s``, ``outputs_s``, and ``last_stage_started``: where a killed
+run was). ``peak_rss_mb_main_by_stage`` is the sampled RSS peak within each stage's window.
+``--profile`` runs the CLI under cProfile (times then include its overhead; a stopped run still
+writes its profile) and adds the top functions by cumulative and by own time. Each attempt
+records the commit and any uncommitted change under ``geo/`` it measured.
 
     .venv/bin/python scripts/benchmark_region.py --preset small
     .venv/bin/python scripts/benchmark_region.py --preset facilities10k
     nohup .venv/bin/python scripts/benchmark_region.py --preset national > national.json &
-    .venv/bin/python scripts/benchmark_region.py --preset facilities10k --profile
+    .venv/bin/python scripts/benchmark_region.py --preset facilities10k --profile --log-stages
+    .venv/bin/python scripts/benchmark_region.py --preset national --mode partitioned
 """
 
 from __future__ import annotations
