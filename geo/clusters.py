@@ -13,9 +13,6 @@ numbered in the order of their first core; everything else is noise (-1).
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 
 __all__ = ["radius_clusters"]
 
@@ -50,6 +47,8 @@ def radius_clusters(
     labels = np.full(n, -1, np.int64)
     if n == 0:
         return labels
+    from scipy.spatial import cKDTree  # SciPy loads only when clustering (not for `gapmap report`)
+
     w = np.ones(n) if weights is None else np.asarray(weights, float)
     pairs = cKDTree(xy).query_pairs(eps_m, output_type="ndarray")
     i, j = pairs[:, 0], pairs[:, 1]
@@ -65,6 +64,9 @@ def radius_clusters(
 
 def _join_cores(labels: np.ndarray, core: np.ndarray, i: np.ndarray, j: np.ndarray) -> None:
     """Label connected cores, numbered by each component's lowest core index."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     cores = np.flatnonzero(core)
     position = np.full(len(core), -1)
     position[cores] = np.arange(len(cores))

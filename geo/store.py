@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +108,14 @@ def stored_key(folder: Path) -> str | None:
     return meta.get("key")
 
 
-def load_results(folder: Path, *, key: str) -> Results | None:
+def load_results(folder: Path, *, key: str, skip: Collection[str] = ()) -> Results | None:
     """The results stored in ``folder`` when their key is ``key``, else None (with the reason
     logged): missing, written by another gapmap version, computed from other inputs, or
-    unreadable."""
+    unreadable.
+
+    ``skip`` names parts a caller does not need, left None and not read: layers such as
+    ``catchments``, or ``travel_time_surface`` (a report draws neither).
+    """
     store = Path(folder) / STORE_DIR
     found = stored_key(folder)
     if found != key:
@@ -118,18 +123,19 @@ def load_results(folder: Path, *, key: str) -> Results | None:
         log.info("not reusing the results in %s (%s)", folder, why)
         return None
     try:
-        return _read(store)
+        return _read(store, skip=frozenset(skip))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("ignoring unreadable stored results in %s (%s)", store, exc)
         return None
 
 
-def _read(store: Path) -> Results:
+def _read(store: Path, *, skip: frozenset[str] = frozenset()) -> Results:
     meta = json.loads((store / "results.json").read_text(encoding="utf-8"))
     objects = meta["object_columns"]
     layers = {
         name: _as_objects(gpd.read_parquet(store / f"{name}.parquet"), objects[name])
         for name in meta["layers"]
+        if name not in skip
     }
     tables = {
         name: _as_objects(
@@ -138,7 +144,7 @@ def _read(store: Path) -> Results:
         for name in meta["tables"]
     }
     surface = None
-    if meta["surface"] is not None:
+    if meta["surface"] is not None and "travel_time_surface" not in skip:
         surface = {**meta["surface"], "array": np.load(store / "surface.npy")}
         surface["crs"] = CRS.from_wkt(surface["crs"])
         from affine import Affine

@@ -35,6 +35,17 @@ def test_stored_results_read_back_equal_the_run(demo_outcome):
     assert render_report(loaded) == render_report(results)
 
 
+def test_a_report_reads_only_what_it_draws(demo_outcome):
+    results = demo_outcome.results
+    key = results.provenance["results_key"]
+    loaded = load_results(demo_outcome.out_dir, key=key, skip=("catchments", "travel_time_surface"))
+    assert loaded is not None
+    assert loaded.catchments is None and loaded.travel_time_surface is None
+    assert results.catchments is not None and results.travel_time_surface is not None
+    assert_geodataframe_equal(loaded.origins, results.origins)
+    assert render_report(loaded) == render_report(results)
+
+
 def test_other_inputs_never_read_stored_results(demo_outcome, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(demo_outcome.out_dir, out)

@@ -208,3 +208,27 @@ def test_partitions_such_as_bands_protect_within_each_block():
     gp = shown[shown["service_kind"] == "gp"]["pop_count"].str.startswith("<")
     assert gp.sum() == 2  # the small band and its complement
     assert not shown[shown["service_kind"] == "spc"]["pop_count"].str.startswith("<").any()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 6),
+    st.integers(1, 8),
+    st.integers(0, 3),
+    st.integers(0, 2**31 - 1),
+)
+def test_the_null_space_matches_scipys(rows, cols, rank_drop, seed):
+    """The NumPy null space spans what SciPy's does (rank-deficient matrices included)."""
+    from scipy.linalg import null_space
+
+    from geo.render.suppression import _null_space
+
+    rng = np.random.default_rng(seed)
+    matrix = rng.integers(-1, 2, size=(rows, cols)).astype(float)
+    if rank_drop and rows > 1:
+        matrix[-min(rank_drop, rows - 1) :] = matrix[0]  # repeated relations
+    ours, theirs = _null_space(matrix), null_space(matrix)
+    assert ours.shape == theirs.shape
+    assert np.allclose(matrix @ ours, 0, atol=1e-9)
+    # Same subspace: the projectors onto the two bases agree.
+    assert np.allclose(ours @ ours.T, theirs @ theirs.T, atol=1e-9)

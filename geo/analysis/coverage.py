@@ -42,22 +42,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from geo.analysis.service_times import (
+from geo.analysis.classes import (  # noqa: F401  (the vocabulary, re-exported)
+    CLASS_COLUMN,
+    COMMUNITY_COLUMN,
     COMMUNITY_NON_CANCER_COLUMN,
+    COVERAGE_CLASSES,
     GP_COLUMN,
+    GP_LINK_STATUSES,
+    GP_WITHIN,
+    NEED_COLUMN,
+    NEED_GROUPS,
+    SPC_BEYOND,
     SPC_COLUMN,
     SPC_NON_CANCER_COLUMN,
+    SPC_WITHIN,
     type_column,
 )
-
-COVERAGE_CLASSES = ("both", "gp_only", "spc_only", "neither", "unknown")
-NEED_GROUPS = ("cancer", "non_cancer")
-CLASS_COLUMN = {"cancer": "coverage_class", "non_cancer": "coverage_class_non_cancer"}
-NEED_COLUMN = {"cancer": "need_cancer", "non_cancer": "need_non_cancer"}
-SPC_WITHIN = ("both", "spc_only")
-SPC_BEYOND = ("gp_only", "neither")
-GP_WITHIN = ("both", "gp_only")
-COMMUNITY_COLUMN = type_column("community")
 
 
 @dataclass(frozen=True)
@@ -203,9 +203,6 @@ def classify_origins(
             CLASS_COLUMN["non_cancer"]: classify(gp, non_cancer),
         }
     )
-
-
-GP_LINK_STATUSES = ("linked", "isolated", "off_network", "unknown")
 
 
 def gp_link_status(gp_practices: pd.DataFrame, *, isolated_gp_min: float) -> np.ndarray:

@@ -17,7 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo.analysis.coverage import CLASS_COLUMN, COVERAGE_CLASSES, NEED_COLUMN, SPC_BEYOND
+from geo.analysis.classes import CLASS_COLUMN, COVERAGE_CLASSES, NEED_COLUMN, SPC_BEYOND
 from geo.clusters import radius_clusters
 
 OUTSIDE_SUBAREAS = "(outside sub-areas)"
@@ -49,44 +49,47 @@ def coverage_table(
         ``by`` × need-group block; NaN for an empty block).
     """
     key = by or "_all"
-    frame = origins if by else origins.assign(_all="all")
-    groups = (
-        (list(categories) if categories is not None else sorted(frame[key].dropna().unique()))
-        if by
-        else ["all"]
-    )
-    parts = []
+    if by:
+        groups = (
+            list(categories) if categories is not None else sorted(origins[by].dropna().unique())
+        )
+        group_code = pd.Index(groups).get_indexer(origins[by])  # -1: not listed, or NaN
+    else:
+        groups = ["all"]
+        group_code = np.zeros(len(origins), np.int64)
+    n_classes = len(COVERAGE_CLASSES)
+    pop = np.nan_to_num(origins["pop_count"].to_numpy(float), nan=0.0)  # NaN adds nothing
+    columns: dict[str, list] = {c: [] for c in ("pop_count", "need", "pop_pct", "need_pct")}
     for group, class_column in CLASS_COLUMN.items():
-        sums = (
-            frame[["pop_count", NEED_COLUMN[group]]]
-            .groupby([frame[key], frame[class_column]], observed=True)
-            .sum()
-            .rename(columns={NEED_COLUMN[group]: "need"})
-        )
-        index = pd.MultiIndex.from_product(
-            [groups, COVERAGE_CLASSES], names=[key, "coverage_class"]
-        )
-        sums.index = sums.index.set_names([key, "coverage_class"])
-        block = sums.reindex(index, fill_value=0.0).reset_index()
-        block.insert(1, "need_group", group)
-        parts.append(block)
-    table = pd.concat(parts, ignore_index=True)
-    for col, pct in (("pop_count", "pop_pct"), ("need", "need_pct")):
-        total = table.groupby([key, "need_group"], sort=False)[col].transform("sum")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            table[pct] = 100.0 * table[col] / total.where(total > 0)
-    table = table.sort_values([key, "need_group"], kind="stable", key=_order(key, groups))
-    table = table.reset_index(drop=True)
+        class_code = pd.Index(COVERAGE_CLASSES).get_indexer(origins[class_column])
+        keep = (group_code >= 0) & (class_code >= 0)
+        cell = group_code[keep] * n_classes + class_code[keep]
+        need = np.nan_to_num(origins[NEED_COLUMN[group]].to_numpy(float), nan=0.0)
+        for name, values in (("pop_count", pop), ("need", need)):
+            sums = _weighted_bincount(cell, values[keep], len(groups) * n_classes)
+            block = sums.reshape(len(groups), n_classes)
+            total = block.sum(axis=1, keepdims=True)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share = 100.0 * block / np.where(total > 0, total, np.nan)
+            columns[name].append(block)
+            columns[name.replace("_count", "") + "_pct"].append(share)
+    # Rows: each group (in order), then need group, then coverage class.
+    stacked = {name: np.stack(parts, axis=1).ravel() for name, parts in columns.items()}
+    n_groups = len(CLASS_COLUMN)
+    table = pd.DataFrame(
+        {
+            key: [g for g in groups for _ in range(n_groups * n_classes)],
+            "need_group": [ng for _ in groups for ng in CLASS_COLUMN for _ in COVERAGE_CLASSES],
+            "coverage_class": list(COVERAGE_CLASSES) * (len(groups) * n_groups),
+            **{c: stacked[c] for c in ("pop_count", "need", "pop_pct", "need_pct")},
+        }
+    )
     return table.drop(columns="_all") if not by else table
 
 
-def _order(key: str, groups: list) -> object:
-    rank = {g: i for i, g in enumerate(groups)}
-
-    def sort_key(col: pd.Series) -> pd.Series:
-        return col.map(rank) if col.name == key else col
-
-    return sort_key
+def _weighted_bincount(codes: np.ndarray, weights: np.ndarray, length: int) -> np.ndarray:
+    """Sums of ``weights`` per code 0..length-1, always float (NumPy gives ints when empty)."""
+    return np.bincount(codes, weights=weights, minlength=length).astype(float, copy=False)
 
 
 def coverage_totals(origins: pd.DataFrame) -> pd.DataFrame:
@@ -168,53 +171,49 @@ def travel_time_bands(
     """
     labels = [*band_labels(bands_min), UNKNOWN_BAND]
     edges = np.array([0.0, *bands_min])
-    frames = []
-    for kind, col in service_columns.items():
+    counts = {  # NaN counts add nothing, as in a pandas sum
+        c: np.nan_to_num(origins[c].to_numpy(float), nan=0.0)
+        for c in ("pop_count", "need_cancer", "need_non_cancer")
+    }
+    n_bands = len(labels)
+    kinds = list(service_columns)
+    sums: dict[str, list[np.ndarray]] = {c: [] for c in counts}
+    for col in service_columns.values():
         minutes = origins[col].to_numpy(float)
         idx = np.searchsorted(edges, minutes, side="left") - 1
         idx = np.clip(idx, 0, len(edges) - 1)
         # NaN: unknown (off the road network, or no eligible service placed); +inf: beyond
         # every band (no service reachable, or beyond a partitioned run's search limit).
-        idx[np.isnan(minutes)] = len(labels) - 1
-        sums = (
-            origins[["pop_count", "need_cancer", "need_non_cancer"]]
-            .groupby(idx)
-            .sum()
-            .reindex(range(len(labels)), fill_value=0.0)
-        )
-        sums.insert(0, "band", labels)
-        sums.insert(0, "service_kind", kind)
-        frames.append(sums.rename_axis("band_order").reset_index())
-    table = pd.concat(frames, ignore_index=True)
-    lower = np.array([0.0, *bands_min, np.nan])
-    upper = np.array([*bands_min, np.nan, np.nan])
-    order = table["band_order"].to_numpy()
-    table["lower_min"] = lower[order]
-    table["upper_min"] = upper[order]
-    table = table[
-        [
-            "service_kind",
-            "band",
-            "band_order",
-            "lower_min",
-            "upper_min",
-            "pop_count",
-            "need_cancer",
-            "need_non_cancer",
-        ]
-    ]
+        idx[np.isnan(minutes)] = n_bands - 1
+        for name, values in counts.items():
+            sums[name].append(_weighted_bincount(idx, values, n_bands))
+    order = np.tile(np.arange(n_bands), len(kinds))
+    table = pd.DataFrame(
+        {
+            "service_kind": np.repeat(np.array(kinds, dtype=object), n_bands),
+            "band": np.tile(np.array(labels, dtype=object), len(kinds)),
+            "band_order": order,
+            "lower_min": np.array([0.0, *bands_min, np.nan])[order],
+            "upper_min": np.array([*bands_min, np.nan, np.nan])[order],
+            **{name: np.concatenate(parts) if parts else [] for name, parts in sums.items()},
+        }
+    )
     return _add_shares(table, "service_kind")
 
 
 def _add_shares(table: pd.DataFrame, by: str) -> pd.DataFrame:
+    codes, _ = pd.factorize(table[by])
     for col, pct in (
         ("pop_count", "pop_pct"),
         ("need_cancer", "need_cancer_pct"),
         ("need_non_cancer", "need_non_cancer_pct"),
     ):
-        total = table.groupby(by, sort=False)[col].transform("sum")
+        values = table[col].to_numpy(float)
+        total = _weighted_bincount(
+            codes, np.nan_to_num(values, nan=0.0), codes.max(initial=-1) + 1
+        )[codes]
         with np.errstate(invalid="ignore", divide="ignore"):
-            table[pct] = 100.0 * table[col] / total.where(total > 0)
+            table[pct] = 100.0 * values / np.where(total > 0, total, np.nan)
     return table
 
 

@@ -27,6 +27,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geo.analysis.classes import (
+    COMMUNITY_NON_CANCER_COLUMN,
+    GP_COLUMN,
+    SPC_COLUMN,
+    SPC_NON_CANCER_COLUMN,
+    type_column,
+)
 from geo.routing.network import RoadNetwork, SnapResult, Snaps
 from geo.routing.travel import Search, combine_nearest, run_search, times_at_nodes
 
@@ -38,16 +45,6 @@ SPC_DIRECTIONS = {
     "community": "from_facility",
     "outreach": "to_facility",  # a visiting specialist clinic held at a GP practice
 }
-GP_COLUMN = "gp_travel_time_min"
-SPC_COLUMN = "spc_travel_time_min"
-SPC_NON_CANCER_COLUMN = "spc_non_cancer_travel_time_min"
-# Community teams that take non-cancer referrals: their home-visit reach covers non-cancer need.
-COMMUNITY_NON_CANCER_COLUMN = "spc_community_non_cancer_travel_time_min"
-
-
-def type_column(service_type: str) -> str:
-    """The time column of one SPC service type, e.g. ``spc_community_travel_time_min``."""
-    return f"spc_{service_type}_travel_time_min"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from geo.analysis.coverage import CLASS_COLUMN
+from geo.analysis.classes import CLASS_COLUMN
 from geo.analysis.scenario import VIRTUAL_COLUMN, scenario_changes
 from geo.analysis.workshop import WorkshopData
 from geo.errors import InputError

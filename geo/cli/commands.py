@@ -38,13 +38,19 @@ def progress_for(args: argparse.Namespace, total: int) -> Iterator[Any]:
 def load_checked(config_path: Path):
     """The config, with every input file's header checked (all problems at once)."""
     from geo.config import load_config
-    from geo.inputs.validate import check_inputs
 
     config = load_config(config_path)
+    raise_input_problems(config)
+    return config
+
+
+def raise_input_problems(config: Any) -> None:
+    """Raise every problem in the config's input files' headers at once (nothing if none)."""
+    from geo.inputs.validate import check_inputs
+
     problems = check_inputs(config)
     if problems:
         raise problems[0] if len(problems) == 1 else InputErrors(problems)
-    return config
 
 
 def validate(args: argparse.Namespace) -> int:
@@ -97,12 +103,12 @@ def run_summary(outcome: Any, seconds: float) -> list[str]:
 def report(args: argparse.Namespace) -> int:
     """``gapmap report``: the report (or one pack per sub-area) without the rest of a run."""
     from geo.cli.progress import expected_stages
+    from geo.config import load_config
     from geo.render.outdir import check_output_target, claim_output
-    from geo.render.packs import write_workshop_packs
     from geo.render.report import html_to_pdf, write_report
     from geo.workflows.pipeline import input_files, output_dir, results_for
 
-    config = load_checked(args.config)
+    config = load_config(args.config)  # input headers are checked only if the run is redone
     if args.pdf:
         html_to_pdf("<p>check</p>")  # fail on a missing WeasyPrint before the analysis
     if args.by == "subarea" and config.subareas is None:
@@ -112,10 +118,18 @@ def report(args: argparse.Namespace) -> int:
     packs = target / "workshop_packs"
     check_output_target(packs if args.by == "subarea" else target, inputs=inputs, force=args.force)
     with progress_for(args, expected_stages(config, extra=0)) as bar:
-        results, reused = results_for(config, args.out, online=args.online, progress=bar)
+        results, reused = results_for(
+            config,
+            args.out,
+            online=args.online,
+            progress=bar,
+            before_analysis=lambda: raise_input_problems(config),
+        )
     if reused and not args.quiet:
         print(f"gapmap: reusing the results of the run in {target} (inputs unchanged)")
     if args.by == "subarea":
+        from geo.render.packs import write_workshop_packs
+
         files = write_workshop_packs(results, packs, pdf=args.pdf)
     else:
         with claim_output(target, inputs=inputs, force=args.force) as out:

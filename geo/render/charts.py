@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from geo.analysis.coverage import COVERAGE_CLASSES
+from geo.analysis.classes import COVERAGE_CLASSES
 from geo.render.map_rasters import hex_rgba, png_data_uri
 from geo.render.palette import (
     COVERAGE_COLOURS,
@@ -57,15 +57,18 @@ def _percent_rows(
     segment: it shows only their sum, which the protected tables already imply (a row with a
     hidden cell always has another one hidden), and the row's total is not printed.
     """
-    shown = np.zeros((len(parts), len(rows)))
-    hidden = np.zeros(len(rows))
-    totals = np.zeros(len(rows))
-    for j, row in enumerate(rows):
-        block = frame[frame[row_col] == row]
-        visible = block.loc[~block["_hidden"]].groupby(part_col)["_value"].sum()
-        shown[:, j] = [visible.get(part, 0.0) for part in parts]
-        hidden[j] = float(block.loc[block["_hidden"], "_value"].sum())
-        totals[j] = float(block["_value"].sum())
+    row_code = pd.Index(rows).get_indexer(frame[row_col])  # -1: a row not drawn
+    part_code = pd.Index(parts).get_indexer(frame[part_col])
+    value = np.nan_to_num(frame["_value"].to_numpy(float), nan=0.0)  # as a pandas sum
+    is_hidden = frame["_hidden"].to_numpy(bool)
+    drawn = row_code >= 0
+    totals = np.bincount(row_code[drawn], value[drawn], minlength=len(rows)).astype(float)
+    gone = drawn & is_hidden
+    hidden = np.bincount(row_code[gone], value[gone], minlength=len(rows)).astype(float)
+    seen = drawn & ~is_hidden & (part_code >= 0)
+    cell = part_code[seen] * len(rows) + row_code[seen]
+    shown = np.bincount(cell, value[seen], minlength=len(parts) * len(rows)).astype(float)
+    shown = shown.reshape(len(parts), len(rows))
     with np.errstate(invalid="ignore", divide="ignore"):
         shares = np.where(totals > 0, 100 * shown / totals, 0.0)
         withheld = np.where(totals > 0, 100 * hidden / totals, 0.0)

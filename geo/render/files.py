@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import GeoError
-from geo.render.gpkg import write_layers
 from geo.results import Results
 
 log = logging.getLogger(__name__)
@@ -87,6 +86,8 @@ def write_region_files(
     missing = [name for name in TABLE_NAMES if name not in results.tables]
     if missing:
         raise GeoError(f"results lack the tables {missing}; the run did not complete")
+    from geo.render.gpkg import write_layers  # pyogrio: not needed by `gapmap report`
+
     write_layers(results, folder / "layers.gpkg")
     for name in sorted(results.tables):
         write_csv(results.tables[name], folder / "tables" / f"{name}.csv")

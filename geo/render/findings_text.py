@@ -8,7 +8,7 @@ the area does not have are never named, and a sub-area's pack speaks of the sub-
 
 from __future__ import annotations
 
-from geo.analysis.coverage import SPC_BEYOND, SPC_WITHIN
+from geo.analysis.classes import SPC_BEYOND, SPC_WITHIN
 from geo.results import Findings
 
 _UNKNOWN_WHAT = {

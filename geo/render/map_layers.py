@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.analysis.coverage import CLASS_COLUMN, COVERAGE_CLASSES, NEED_COLUMN
+from geo.analysis.classes import CLASS_COLUMN, COVERAGE_CLASSES, NEED_COLUMN
 from geo.config import ThresholdsConfig
 from geo.errors import GeoError
 from geo.render.map_legend import (

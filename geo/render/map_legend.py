@@ -18,7 +18,7 @@ import folium
 from branca.element import Element, MacroElement
 from jinja2 import Template
 
-from geo.analysis.coverage import COVERAGE_CLASSES
+from geo.analysis.classes import COVERAGE_CLASSES
 from geo.analysis.gaps import band_labels
 from geo.render.map_style import esc, spc_svg
 from geo.render.palette import (

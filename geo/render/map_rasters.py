@@ -14,11 +14,7 @@ from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
-import rasterio.transform
 import shapely
-from affine import Affine
-from rasterio.features import geometry_mask
-from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from geo.render.palette import DENSITY_RAMP, time_colours
 
@@ -154,6 +150,11 @@ def surface_raster(
     (the region's area polygons), pixels outside every polygon (e.g. the sea around an island
     within the off-road reach of its roads) are left transparent.
     """
+    import rasterio.transform  # GDAL's warper: loaded for maps only, not by `gapmap report`
+    from affine import Affine
+    from rasterio.features import geometry_mask
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
     array = np.asarray(surface["array"], np.float32)
     if not np.isfinite(array).any():
         return png_data_uri(np.zeros((1, 1, 4), np.uint8)), [[0.0, 0.0], [0.0, 0.0]]

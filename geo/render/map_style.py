@@ -9,7 +9,7 @@ import folium
 import numpy as np
 import pandas as pd
 
-from geo.analysis.coverage import COVERAGE_CLASSES
+from geo.analysis.classes import COVERAGE_CLASSES
 from geo.render.palette import COVERAGE_LABELS, SHARE_RAMP, SPC_COLOURS
 
 # Inline-SVG shapes per SPC service type (core Leaflet DivIcons: no icon fonts to fetch).

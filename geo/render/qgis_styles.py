@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
-from geo.analysis.coverage import COVERAGE_CLASSES, GP_LINK_STATUSES
+from geo.analysis.classes import COVERAGE_CLASSES, GP_LINK_STATUSES
 from geo.render.palette import (
     CATCHMENT_COLOURS,
     COVERAGE_COLOURS,

@@ -8,12 +8,13 @@ files hold the complete tidy tables.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from geo.analysis.coverage import COVERAGE_CLASSES
+from geo.analysis.classes import COVERAGE_CLASSES
 from geo.render.suppression import protected_coverage, suppress_partition
 from geo.results import Results
 
@@ -54,17 +55,24 @@ class ReportTable:
         return len(self.head) + len(self.rest)
 
 
+_NUMBER_TEXT = re.compile(r"<?-?[0-9.]+%?|not reachable|")
+
+
 def _is_numeric(column: pd.Series) -> bool:
     """Numbers, or numbers formatted as text (``1,234.5``, ``<5``, ``not reachable``)."""
     if pd.api.types.is_numeric_dtype(column):
         return True
-    text = column.astype(str).str.replace(",", "").str.strip()
-    return bool(text.str.fullmatch(r"<?-?[0-9.]+%?|not reachable|").all())
+    # Report tables are short: plain Python beats pandas' string methods here.
+    return all(_NUMBER_TEXT.fullmatch(str(v).replace(",", "").strip()) for v in column.tolist())
 
 
 def folded(frame: pd.DataFrame, csv: str | None, *, top: int = TOP_ROWS) -> ReportTable:
     """The first ``top`` rows shown, the others in a fold."""
-    cells = frame.astype(object).where(frame.notna(), "").astype(str).values.tolist()
+    blank = frame.isna().to_numpy()
+    cells = [
+        ["" if gone else str(value) for value, gone in zip(row, blanks, strict=True)]
+        for row, blanks in zip(frame.to_numpy(object).tolist(), blank.tolist(), strict=True)
+    ]
     return ReportTable(
         columns=[str(c) for c in frame.columns],
         numeric=[_is_numeric(frame[c]) for c in frame.columns],
@@ -103,32 +111,27 @@ def _whole(text: str) -> str:
     return text if text.startswith("<") else f"{float(text.replace(',', '')):,.0f}"
 
 
+NEED_LABELS = {group: f"{label} need / yr" for group, label in GROUP_LABELS.items()}
+
+
 def coverage_crosstab(shown: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """A protected tidy coverage table as rows by coverage class: for each ``keys`` value, the
     people (classed by access to any specialist service) and then the cancer and non-cancer
     need a year (each classed by the services that would accept it)."""
-    people = shown[shown["need_group"] == "cancer"].assign(
-        Counts="People", value=lambda f: f["pop_count"].astype(str).map(_whole)
-    )
-    need = shown.assign(
-        Counts=shown["need_group"].map({k: f"{v} need / yr" for k, v in GROUP_LABELS.items()}),
-        value=shown["need"].astype(str),
-    )
-    frame = pd.concat([people, need])
-    frame["_order"] = frame["Counts"].map({"People": 0, "Cancer need / yr": 1}).fillna(2)
+    counts = ["People", *NEED_LABELS.values()]
+    rows: dict[tuple, dict[str, str]] = {}  # (*keys, counts) -> class -> text; first wins
+    columns = [*keys, "need_group", "coverage_class", "pop_count", "need"]
+    for *key, group, cls, pop, need in shown[columns].itertuples(index=False, name=None):
+        if group == "cancer":  # people, once: the same people in either need group
+            rows.setdefault((*key, "People"), {}).setdefault(cls, _whole(str(pop)))
+        if group in NEED_LABELS:
+            rows.setdefault((*key, NEED_LABELS[group]), {}).setdefault(cls, str(need))
     first_seen = {k: i for i, k in enumerate(dict.fromkeys(shown[keys[0]]))}
-    frame["_key"] = frame[keys[0]].map(first_seen)
-    frame = frame.sort_values(["_key", "_order"], kind="stable")
-    table = frame.pivot_table(
-        index=[*keys, "Counts"],
-        columns="coverage_class",
-        values="value",
-        aggfunc="first",
-        sort=False,
+    order = sorted(rows, key=lambda row: (first_seen[row[0]], counts.index(row[-1])))
+    return pd.DataFrame(
+        [[*row, *(rows[row].get(c, "0") for c in COVERAGE_CLASSES)] for row in order],
+        columns=[*keys, "Counts", *(CLASS_LABELS[c] for c in COVERAGE_CLASSES)],
     )
-    table = table.reindex(columns=list(COVERAGE_CLASSES)).fillna("0")
-    table.columns = [CLASS_LABELS[c] for c in table.columns]
-    return table.reset_index()
 
 
 def remoteness_table(results: Results, shown: dict[str, pd.DataFrame]) -> ReportTable:

@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import null_space
+
+from geo.analysis.classes import COVERAGE_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +106,19 @@ def determined(cells: LinkedCells, hidden: np.ndarray) -> np.ndarray:
     matrix = _matrix(cells, hidden)
     if matrix.shape[0] == 0:
         return idx[:0]
-    basis = null_space(matrix)
+    basis = _null_space(matrix)
     if basis.size == 0:
         return idx
     return idx[np.abs(basis).max(axis=1) <= 1e-9]
+
+
+def _null_space(matrix: np.ndarray) -> np.ndarray:
+    """An orthonormal basis of the null space (columns), as ``scipy.linalg.null_space``: NumPy's
+    SVD with SciPy's default tolerance, so the report need not import SciPy's linalg."""
+    _, singular, vh = np.linalg.svd(matrix, full_matrices=True)
+    tolerance = max(matrix.shape) * np.finfo(float).eps * (singular.max() if singular.size else 0)
+    rank = int((singular > tolerance).sum())
+    return vh[rank:].T
 
 
 def _partner(cells: LinkedCells, values: np.ndarray, hidden: np.ndarray, members: list[int]):
@@ -198,29 +208,34 @@ def coverage_cells(
 
 
 def _add_table(cells, table, value, keys, class_cells, people) -> np.ndarray:
-    table = table.reset_index(drop=True)
-    rows = table[[*keys, *TOTAL_KEYS]].itertuples(index=False, name=None)
-    pos = np.array(
-        [
-            cells.cell(("cell", tuple(keys), *row), v)
-            for row, v in zip(rows, table[value], strict=True)
-        ]
-    )
+    # Plain Python over the rows: report tables are short, and pandas' per-call overhead
+    # would dominate (blocks and classes keep their first-seen order, as in a groupby).
+    records = table[[*keys, *TOTAL_KEYS, value]].itertuples(index=False, name=None)
+    pos: list[int] = []
+    block_cells: dict[tuple, list[int]] = {}
+    block_sums: dict[tuple, float] = {}
+    class_members: dict[tuple, list[int]] = {}
+    for *key, group, cls, v in records:
+        position = cells.cell(("cell", tuple(keys), *key, group, cls), v)
+        pos.append(position)
+        block = (*key, group)
+        block_cells.setdefault(block, []).append(position)
+        block_sums[block] = block_sums.get(block, 0.0) + float(v)
+        class_members.setdefault((group, cls), []).append(position)
     blocks: dict[object, set[int]] = {}
-    for block, members in table.groupby([*keys, "need_group"], sort=False).indices.items():
-        *key, group = block
+    for (*key, group), members in block_cells.items():
         total_key = ("block", tuple(keys), *key, None if people else group)
-        total = cells.cell(total_key, table[value].iloc[members].sum())
-        cells.relate(total, list(pos[members]))
+        total = cells.cell(total_key, block_sums[(*key, group)])
+        cells.relate(total, members)
         blocks.setdefault(None if people else group, set()).add(total)
     # The blocks partition the area too: their totals add up to the grand total.
     for group, totals in blocks.items():
         grand = cells.position(("total", group))
         if grand is not None:
             cells.relate(grand, sorted(totals))
-    for (group, cls), members in table.groupby(list(TOTAL_KEYS), sort=False).indices.items():
-        cells.relate(class_cells[(group, cls)], list(pos[members]))
-    return pos
+    for (group, cls), members in class_members.items():
+        cells.relate(class_cells[(group, cls)], members)
+    return np.array(pos, dtype=np.int64)
 
 
 def suppress_coverage_tables(
@@ -286,12 +301,17 @@ def suppress_partition(
     travel-time bands of one service), as text with small and complementary cells hidden."""
     out = frame.reset_index(drop=True).copy()
     out["suppressed"] = False
+    groups = out[group_column].tolist()
     for col in value_columns:
         cells = LinkedCells()
-        pos = np.array([cells.cell(("cell", i), v) for i, v in enumerate(out[col])])
-        for block, members in out.groupby(group_column, sort=False).indices.items():
-            total = cells.cell(("total", block), out[col].iloc[members].sum())
-            cells.relate(total, list(pos[members]))
+        values = out[col].tolist()
+        pos = np.array([cells.cell(("cell", i), v) for i, v in enumerate(values)])
+        members: dict[object, list[int]] = {}  # each block's rows, in first-seen order
+        for i, block in enumerate(groups):
+            members.setdefault(block, []).append(i)
+        for block, rows in members.items():
+            total = cells.cell(("total", block), sum(float(values[i]) for i in rows))
+            cells.relate(total, [int(pos[i]) for i in rows])
         hidden = (
             suppression_mask(cells, below=below)[pos] if below > 0 else np.zeros(len(out), bool)
         )
@@ -346,30 +366,11 @@ def protected_coverage(
 GAP_CLASSES = ("gp_only", "neither")
 
 
-def _gap_shares(
-    part: pd.DataFrame, cells: pd.DataFrame, need: pd.Series, totals: list[float]
-) -> dict[str, float]:
-    """One sub-area's share of need with no eligible SPC service in reach (``gp_only`` or
-    ``neither``), for all need and per group.
-
-    A share is given only when it follows from published figures alone: every gap cell it
-    sums is published (not hidden) and so is each group total it divides by (``totals``,
-    NaN when hidden). It then discloses nothing the tables do not, however many other cells
-    of the area are hidden; otherwise it is NaN.
-    """
-    out = {}
-    for name, groups in (
-        ("gap_share", ("cancer", "non_cancer")),
-        ("gap_share_cancer", ("cancer",)),
-        ("gap_share_non_cancer", ("non_cancer",)),
-    ):
-        rows = part["need_group"].isin(groups) & part["coverage_class"].isin(GAP_CLASSES)
-        hidden = cells.loc[rows[rows].index, "need"].astype(str).str.startswith("<").any()
-        index = [("cancer", "non_cancer").index(g) for g in groups]
-        total = sum(float(need.get(g, 0.0)) for g in groups)
-        known = not hidden and all(np.isfinite(totals[i]) for i in index) and total > 0
-        out[name] = float(part.loc[rows, "need"].sum()) / total if known else np.nan
-    return out
+GAP_SHARES = {
+    "gap_share": ("cancer", "non_cancer"),
+    "gap_share_cancer": ("cancer",),
+    "gap_share_non_cancer": ("non_cancer",),
+}
 
 
 @_once_per_tables
@@ -378,41 +379,61 @@ def protected_subareas(tables: dict[str, pd.DataFrame], below: float) -> pd.Data
     and the shares of need by coverage class (NaN where any of the area's need cells is hidden,
     since a share and the total would give it back).
 
+    The gap shares (need with no eligible SPC service in reach, ``gp_only`` or ``neither``: for
+    all need and per group) are given only when they follow from published figures alone:
+    every gap cell summed is published (not hidden) and so is each group total divided by. They
+    then disclose nothing the tables do not, however many other cells of the area are hidden.
+
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``area_id``: ``pop_count``, ``need_cancer``, ``need_non_cancer``,
-        ``share_<class>``, ``share_no_spc`` and ``withheld`` (bool), and the gap shares of
-        :func:`_gap_shares`: ``gap_share``, ``gap_share_cancer``, ``gap_share_non_cancer``.
+        Indexed by ``area_id`` (in table order): ``pop_count``, ``need_cancer``,
+        ``need_non_cancer``, ``withheld`` (bool), ``share_<class>``, ``gap_share``,
+        ``gap_share_cancer``, ``gap_share_non_cancer`` and ``share_no_spc``.
     """
-    tables = {name: frame.reset_index(drop=True) for name, frame in tables.items()}
-    table = tables["coverage_by_subarea"]
-    shown, hidden_totals = protected_coverage(tables, below)
-    key = ("area_id",)
-    rows = {}
-    for area_id, part in table.groupby("area_id", sort=False):
-        need = part.groupby("need_group")["need"].sum()
-        cells = shown["coverage_by_subarea"].loc[part.index]
-        withheld = bool(cells["need"].str.startswith("<").any())
-        row = {
-            "pop_count": part.loc[part["need_group"] == "cancer", "pop_count"].sum(),
-            "need_cancer": need.get("cancer", 0.0),
-            "need_non_cancer": need.get("non_cancer", 0.0),
+    shown, hidden_totals = protected_coverage(tables, below)  # the same frames: memoised
+    table = tables["coverage_by_subarea"].reset_index(drop=True)  # positions, as in `shown`
+    codes, areas = pd.factorize(table["area_id"], sort=False)
+    group = table["need_group"].to_numpy(object)
+    cls = table["coverage_class"].to_numpy(object)
+    need = table["need"].to_numpy(float)
+    hidden = shown["coverage_by_subarea"]["need"].astype(str).str.startswith("<").to_numpy()
+
+    def per_area(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return np.bincount(codes[rows], values[rows], minlength=len(areas)).astype(float)
+
+    everything = np.ones(len(table), bool)
+    need_by_group = {g: per_area(group == g, need) for g in ("cancer", "non_cancer")}
+    total = need_by_group["cancer"] + need_by_group["non_cancer"]
+    withheld = per_area(everything, hidden.astype(float)) > 0
+    out = pd.DataFrame(
+        {
+            "pop_count": per_area(group == "cancer", table["pop_count"].to_numpy(float)),
+            **{f"need_{g}": values.copy() for g, values in need_by_group.items()},
             "withheld": withheld,
-        }
-        if hidden_totals["pop_count"].get(("block", key, area_id, None)):
-            row["pop_count"] = np.nan
-        for group in ("cancer", "non_cancer"):
-            if hidden_totals["need"].get(("block", key, area_id, group)):
-                row[f"need_{group}"] = np.nan
-        total = need.sum()
-        by_class = part.groupby("coverage_class")["need"].sum()
-        for cls in ("both", "gp_only", "spc_only", "neither", "unknown"):
-            share = by_class.get(cls, 0.0) / total if total > 0 else np.nan
-            row[f"share_{cls}"] = np.nan if withheld else share
-        row |= _gap_shares(part, cells, need, [row[f"need_{g}"] for g in ("cancer", "non_cancer")])
-        rows[area_id] = row
-    out = pd.DataFrame.from_dict(rows, orient="index")
+        },
+        index=pd.Index(areas, name="area_id"),
+    )
+    key = ("area_id",)
+    out.loc[
+        [bool(hidden_totals["pop_count"].get(("block", key, a, None))) for a in areas], "pop_count"
+    ] = np.nan
+    for g in ("cancer", "non_cancer"):
+        gone = [bool(hidden_totals["need"].get(("block", key, a, g))) for a in areas]
+        out.loc[gone, f"need_{g}"] = np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for c in COVERAGE_CLASSES:
+            share = per_area(cls == c, need) / np.where(total > 0, total, np.nan)
+            out[f"share_{c}"] = np.where(withheld, np.nan, share)
+        gap = np.isin(cls, GAP_CLASSES)
+        for name, groups in GAP_SHARES.items():
+            rows = gap & np.isin(group, groups)
+            cells_hidden = per_area(rows, hidden.astype(float)) > 0
+            group_total = sum(need_by_group[g] for g in groups)
+            totals_shown = np.logical_and.reduce(
+                [out[f"need_{g}"].notna().to_numpy() for g in groups]
+            )
+            known = ~cells_hidden & totals_shown & (group_total > 0)
+            out[name] = np.where(known, per_area(rows, need) / group_total, np.nan)
     out["share_no_spc"] = out["share_gp_only"] + out["share_neither"]
-    out.index.name = "area_id"
     return out

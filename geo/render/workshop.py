@@ -31,7 +31,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from geo import __version__
-from geo.analysis.coverage import COVERAGE_CLASSES
+from geo.analysis.classes import COVERAGE_CLASSES
 from geo.analysis.workshop import WorkshopData
 from geo.render.files import write_atomic_text
 from geo.render.offline_assets import inline_assets

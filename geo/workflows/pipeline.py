@@ -19,24 +19,26 @@ import hashlib
 import json
 import logging
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geo import __version__
 from geo.config import RegionConfig, slugify
-from geo.inputs.region import RegionInputs, default_cache_dir, load_inputs
 from geo.progress import Progress, StageTimer, collect_warnings
 from geo.render.files import sha256_file
 from geo.render.outdir import OutputFolder, claim_output
 from geo.results import Results
 from geo.store import load_results, stored_key
 
+if TYPE_CHECKING:  # the inputs stage (GDAL readers, the routing engine) loads on first use
+    from geo.inputs.region import RegionInputs
+
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "RegionInputs",
     "RunOutcome",
     "analyse",
     "input_files",
@@ -94,6 +96,8 @@ def run(
     """
     timer = StageTimer(progress)
     started = datetime.now(timezone.utc)
+    from geo.inputs.region import default_cache_dir
+
     cache = Path(cache_dir) if cache_dir else default_cache_dir(config)
     target = output_dir(config, out_dir)
     files: list[Path] = []
@@ -114,16 +118,29 @@ def run(
     return RunOutcome(results=results, out_dir=target if write_outputs else None, files=files)
 
 
+def load_inputs(config: RegionConfig, **kwargs: Any) -> RegionInputs:
+    """The inputs stage, :func:`geo.inputs.region.load_inputs` (imported on first use, so that
+    ``gapmap report`` reusing a run's results never loads the readers or the routing engine)."""
+    from geo.inputs.region import load_inputs as load_region_inputs
+
+    return load_region_inputs(config, **kwargs)
+
+
 def results_for(
     config: RegionConfig,
     out_dir: str | Path | None = None,
     *,
     online: bool = False,
     progress: Progress | None = None,
+    before_analysis: Callable[[], None] | None = None,
 ) -> tuple[Results, bool]:
     """A region's results for a command that only renders (``gapmap report``): those stored
     by the run in the output folder when they were computed from exactly these inputs and
-    settings (:mod:`geo.store`), else a fresh analysis (nothing written).
+    settings (:mod:`geo.store`), else a fresh analysis (nothing written). Stored results
+    come without the catchments and the travel-time surface, which no report draws.
+
+    ``before_analysis`` runs only when the stored results cannot be used (e.g. the CLI's check
+    of every input file's header: inputs whose hashes match a stored run were checked by it).
 
     Returns
     -------
@@ -133,10 +150,13 @@ def results_for(
     """
     target = output_dir(config, out_dir)
     if stored_key(target) is not None:
-        stored = load_results(target, key=results_key(config, input_hashes(config)))
+        key = results_key(config, input_hashes(config))
+        stored = load_results(target, key=key, skip=("catchments", "travel_time_surface"))
         if stored is not None:
             log.info("reusing the results of the run in %s (inputs unchanged)", target)
             return stored, True
+    if before_analysis is not None:
+        before_analysis()
     outcome = run(config, online=online, progress=progress, write_outputs=False)
     return outcome.results, False
 

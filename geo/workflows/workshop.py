@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from geo import __version__
-from geo.analysis.coverage import CLASS_COLUMN
+from geo.analysis.classes import CLASS_COLUMN
 from geo.analysis.workshop import (
     WorkshopData,
     WorkshopSettings,
