@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 import geo.workflows.scenario as scenario_module
 from geo.cli import main
 from geo.config import load_config
 from geo.config.scenario import WORKING_DAYS_PER_MONTH, ScenarioConfig, load_scenario
 from geo.errors import InputError, InputErrors
+from geo.store import STORE_DIR
 from geo.workflows.scenario import analyse_scenario, run_scenario, scenario_config
-from tests.conftest import DEMO_CONFIG, IOW_CONFIG, REPO_ROOT
+from tests.conftest import DEMO_CONFIG, DEMO_DIR, IOW_CONFIG, REPO_ROOT
 
 SCENARIOS = REPO_ROOT / "scripts" / "scenarios"
 COUNTS = ("pop_count", "need")
@@ -245,3 +250,74 @@ def test_keeping_only_a_cancer_only_team_leaves_non_cancer_need_beyond_specialis
         demo_config.thresholds.spc_min
     )
     assert findings.need_in(("both", "spc_only"), "cancer") > 0 and cancer_within.any()
+
+
+def _demo_config_in(folder, **thresholds):
+    """The demo config written into ``folder``, its outputs there too (``region/``)."""
+    raw = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    raw["output"]["dir"] = str(folder / "region")
+    raw["thresholds"].update(thresholds)
+    text = yaml.safe_dump(raw, sort_keys=False).replace("../../data/demo/", f"{DEMO_DIR}/")
+    config = folder / "demo.yml"
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def test_a_scenario_after_a_run_reuses_its_baseline(tmp_path, capsys):
+    """A workshop runs the region once, then scenarios that change services only: the
+    baseline is that run's (its stored results, and its files copied), and the changes equal
+    those of the scenario analysed from scratch; a region file edited since the run is drawn
+    again, not copied."""
+    shipped = REPO_ROOT / "scripts" / "scenarios" / "demo_west_outreach.yml"
+    raw = yaml.safe_load(shipped.read_text(encoding="utf-8"))
+    raw.pop("home_visits")  # the region's own settings: its run is the baseline
+    what_if = tmp_path / "what_if.yml"
+    what_if.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    config = _demo_config_in(tmp_path)
+    region = tmp_path / "region"
+    assert main(["run", str(config), "-q"]) == 0
+    capsys.readouterr()
+
+    assert main(["scenario", str(config), str(what_if), "--out", str(tmp_path / "s")]) == 0
+    assert f"the baseline is the run in {region}" in capsys.readouterr().out
+    for name in (
+        "map.html",
+        "report.html",
+        "layers.gpkg",
+        "run.json",
+        "tables/coverage_totals.csv",
+    ):
+        assert (tmp_path / "s" / "baseline" / name).read_bytes() == (region / name).read_bytes()
+    shutil.rmtree(region / STORE_DIR)  # no stored results now: the baseline is analysed afresh
+    assert main(["scenario", str(config), str(what_if), "--out", str(tmp_path / "fresh")]) == 0
+    assert "the baseline is the run" not in capsys.readouterr().out
+    for name in ("scenario_changes", "scenario_change_totals"):
+        got = pd.read_csv(tmp_path / "s" / "tables" / f"{name}.csv")
+        fresh = pd.read_csv(tmp_path / "fresh" / "tables" / f"{name}.csv")
+        pd.testing.assert_frame_equal(got, fresh)
+
+
+def test_a_region_file_edited_since_the_run_is_drawn_again(tmp_path):
+    config = _demo_config_in(tmp_path)
+    region = tmp_path / "region"
+    assert main(["run", str(config), "-q"]) == 0
+    edited = (region / "report.html").read_bytes() + b"<!-- edited -->"
+    (region / "report.html").write_bytes(edited)
+    target = tmp_path / "baseline"
+    assert not scenario_module.copy_region_outputs(region, target)
+    assert not target.exists()
+    (region / "report.html").write_bytes(edited[: -len(b"<!-- edited -->")])
+    assert scenario_module.copy_region_outputs(region, target)
+    assert (target / "report.html").read_bytes() == (region / "report.html").read_bytes()
+
+
+def test_a_scenario_never_takes_a_baseline_from_other_settings(tmp_path, capsys):
+    """The shipped scenario changes the home-visit shift: its baseline differs from the run."""
+    config = _demo_config_in(tmp_path)
+    assert main(["run", str(config), "-q"]) == 0
+    capsys.readouterr()
+    what_if = REPO_ROOT / "scripts" / "scenarios" / "demo_west_outreach.yml"
+    assert main(["scenario", str(config), str(what_if), "--out", str(tmp_path / "s")]) == 0
+    assert "the baseline is the run" not in capsys.readouterr().out
+    run = json.loads((tmp_path / "s" / "baseline" / "run.json").read_text(encoding="utf-8"))
+    assert run["thresholds"]["home_visits"]["shift_min"] == 240

@@ -168,6 +168,8 @@ def scenario(args: argparse.Namespace) -> int:
     with progress_for(args, expected_stages(config, analyses=2)) as bar:
         outcome = run_scenario(config, what_if, out_dir=args.out, progress=bar, force=args.force)
     if not args.quiet:
+        if outcome.baseline_from is not None:
+            print(f"gapmap: the baseline is the run in {outcome.baseline_from} (inputs unchanged)")
         print("\n".join(scenario_summary_lines(what_if.name, outcome)))
     return EXIT_OK
 

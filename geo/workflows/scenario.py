@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,12 +22,20 @@ from geo.analysis.scenario import apply_scenario, scenario_changes, virtual_cove
 from geo.config import RegionConfig, ScenarioConfig, slugify
 from geo.inputs.region import RegionInputs, default_cache_dir
 from geo.progress import Progress, StageTimer
-from geo.render.files import provenance_json, write_atomic_text, write_csv
+from geo.render.files import provenance_json, sha256_file, write_atomic_text, write_csv
 from geo.render.outdir import OutputFolder, claim_output
 from geo.render.region import write_region_folder
 from geo.render.scenario_map import write_scenario_map
 from geo.results import Results
-from geo.workflows.pipeline import analyse, input_files, load_inputs, output_dir
+from geo.store import load_results, stored_key
+from geo.workflows.pipeline import (
+    analyse,
+    input_files,
+    input_hashes,
+    load_inputs,
+    output_dir,
+    results_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +50,7 @@ class ScenarioOutcome:
     change_totals: pd.DataFrame
     out_dir: Path | None
     files: list[Path]
+    baseline_from: Path | None = None
 
 
 def scenario_config(config: RegionConfig, scenario: ScenarioConfig) -> RegionConfig:
@@ -69,6 +80,11 @@ def run_scenario(
     ``scenario/`` (each a full region folder), ``tables/scenario_changes.csv`` (by remoteness
     class), ``tables/scenario_change_totals.csv``, ``scenario_map.html`` and
     ``scenario.json``. Nothing is written if anything fails.
+
+    When ``gapmap run`` has written the region's default output folder from exactly these
+    inputs and settings (the scenario's thresholds included), its stored results are the
+    baseline and its files (checked against the hashes in its ``run.json``) are copied into
+    ``baseline/``: a workshop trying several scenarios analyses and draws the baseline once.
     """
     config = scenario_config(config, scenario)
     timer = StageTimer(progress)
@@ -84,12 +100,29 @@ def run_scenario(
             out = stack.enter_context(
                 claim_output(target, inputs=_inputs(config, scenario), force=force, kind="scenario")
             )
+        stored = stored_baseline(config)
         inputs = load_inputs(config, cache_dir=cache, online=online, timer=timer)
-        outcome = analyse_scenario(config, inputs, scenario, timer=timer)
+        baseline = stored[0] if stored else None
+        outcome = analyse_scenario(config, inputs, scenario, timer=timer, baseline=baseline)
+        if stored:
+            outcome = dataclasses.replace(outcome, baseline_from=stored[1])
         if out is None:
             return outcome
         with timer.stage("outputs", "writing both runs, the change tables and the map"):
             return _write_into(out, config, scenario, outcome)
+
+
+def stored_baseline(config: RegionConfig) -> tuple[Results, Path] | None:
+    """The results ``gapmap run`` stored in the region's default output folder, and that
+    folder, when they were computed from exactly these inputs and settings; else None."""
+    folder = output_dir(config, None)
+    if stored_key(folder) is None:
+        return None
+    results = load_results(folder, key=results_key(config, input_hashes(config)))
+    if results is None:
+        return None
+    log.info("the baseline is the run in %s (same inputs and settings)", folder)
+    return results, folder
 
 
 def _inputs(config: RegionConfig, scenario: ScenarioConfig) -> list[Path]:
@@ -116,7 +149,7 @@ def write_scenario(
 
 def _write_into(out: OutputFolder, config, scenario, outcome: ScenarioOutcome) -> ScenarioOutcome:
     with out.staging() as tmp:
-        _write(config, scenario, outcome.baseline, outcome.scenario, tmp)
+        _write(config, scenario, outcome.baseline, outcome.scenario, tmp, outcome.baseline_from)
     log.info("scenario %r written to %s", scenario.name, out.final)
     files = sorted(p for p in out.final.rglob("*") if p.is_file())
     return dataclasses.replace(outcome, out_dir=out.final, files=files)
@@ -128,16 +161,20 @@ def analyse_scenario(
     scenario: ScenarioConfig,
     *,
     timer: StageTimer | None = None,
+    baseline: Results | None = None,
 ) -> ScenarioOutcome:
     """Baseline and scenario analysed from one set of loaded inputs; nothing written.
 
     ``config`` should already carry the scenario's thresholds (:func:`scenario_config`).
+    ``baseline``: the region's results from these inputs and settings, when already known
+    (:func:`stored_baseline`); else the baseline is analysed too.
     """
     timer = timer or StageTimer()
     started = datetime.now(timezone.utc)
     limit = config.roads.max_facility_snap_distance_m
     changed = apply_scenario(inputs, scenario, max_snap_distance_m=limit)
-    baseline = analyse(config, inputs, timer=timer, started=started)
+    if baseline is None:
+        baseline = analyse(config, inputs, timer=timer, started=started)
     result = analyse(config, changed, timer=timer, started=started)
     result.region_name = f"{config.region.name}: {scenario.name}"
     virtual = virtual_coverage(result, scenario)
@@ -152,10 +189,18 @@ def analyse_scenario(
     return ScenarioOutcome(baseline, result, changes, totals, None, [])
 
 
-def _write(config, scenario, baseline: Results, result: Results, folder: Path) -> None:
+def _write(
+    config,
+    scenario,
+    baseline: Results,
+    result: Results,
+    folder: Path,
+    baseline_from: Path | None = None,
+) -> None:
     """Both runs' folders, the change tables, the map and scenario.json, into ``folder``."""
     kw = {"offline": config.output.offline_map, "tiles": config.output.tiles}
-    write_region_folder(baseline, folder / "baseline", **kw)
+    if baseline_from is None or not copy_region_outputs(baseline_from, folder / "baseline"):
+        write_region_folder(baseline, folder / "baseline", **kw)
     write_region_folder(result, folder / "scenario", **kw)
     (folder / "tables").mkdir()
     for name in ("scenario_changes", "scenario_change_totals"):
@@ -167,10 +212,33 @@ def _write(config, scenario, baseline: Results, result: Results, folder: Path) -
     write_atomic_text(folder / "scenario.json", provenance_json(info))
 
 
+def copy_region_outputs(source: Path, target: Path) -> bool:
+    """Copy a region folder's outputs (the files its ``run.json`` lists, and ``run.json``)
+    into ``target``, each checked against the hash the run recorded. False, with ``target``
+    removed, when the run's record is missing or any file changed since the run wrote it."""
+    try:
+        record = json.loads((source / "run.json").read_text(encoding="utf-8"))
+        outputs = dict(record["outputs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    for name, digest in outputs.items():
+        path = source / name
+        if not path.is_file() or sha256_file(path) != digest:
+            log.info("not copying the run in %s: %s changed since it was written", source, name)
+            shutil.rmtree(target, ignore_errors=True)
+            return False
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target / name)
+    shutil.copyfile(source / "run.json", target / "run.json")
+    return True
+
+
 __all__ = [
     "ScenarioOutcome",
     "analyse_scenario",
+    "copy_region_outputs",
     "run_scenario",
     "scenario_config",
+    "stored_baseline",
     "write_scenario",
 ]
