@@ -178,3 +178,49 @@ def test_a_scenario_reuses_the_isochrones_of_unchanged_facilities(demo_inputs):
     other = copy.copy(net)
     fresh = per_facility(other, SurfaceGrid.build(other, cell_size_m=1000), gps.node[rows])
     assert [a.equals(b) for a, b in zip(fresh.geometry, first.geometry, strict=True)] == [True] * 8
+
+
+def test_a_grid_too_large_for_memory_gets_coarser_cells(caplog):
+    """A national extent at 250 m would be 64 million cells (several GB): the cells grow to
+    the smallest multiple of 50 m within ``max_cells``, with a warning; a region that fits
+    keeps its cells and says nothing."""
+    from geo.analysis.catchments import grid_cell_size_m
+
+    nation = (0.0, 0.0, 2_000_000.0, 2_000_000.0)
+    with caplog.at_level("WARNING", logger="geo"):
+        assert grid_cell_size_m(nation, 250.0, 4_000_000) == 1000.0
+    assert "catchments.max_cells" in caplog.text and "64,000,000 cells" in caplog.text
+    caplog.clear()
+    # Not square, not a round size: the smallest 50 m step that fits.
+    strip = (0.0, 0.0, 1_234_567.0, 98_765.0)
+    size = grid_cell_size_m(strip, 100.0, 1_000_000)
+    cells = lambda s: np.ceil(1_234_567.0 / s) * np.ceil(98_765.0 / s)  # noqa: E731
+    assert size % 50 == 0 and cells(size) <= 1_000_000 < cells(size - 50)
+    caplog.clear()
+    island = (0.0, 0.0, 40_000.0, 25_000.0)
+    with caplog.at_level("WARNING", logger="geo"):
+        assert grid_cell_size_m(island, 250.0, 4_000_000) == 250.0
+        assert grid_cell_size_m(island, 250.0, None) == 250.0
+    assert caplog.text == ""
+
+
+def test_a_run_with_few_cells_allowed_draws_coarser_catchments(demo_config, demo_inputs):
+    """Through the run: ``catchments.max_cells`` coarsens the surface and says so in the
+    run's warnings; the catchments still cover the region's people."""
+    from geo.progress import collect_warnings
+    from geo.workflows.pipeline import analyse
+
+    cfg = demo_config.catchments.model_copy(update={"max_cells": 2_000, "per_facility": False})
+    config = demo_config.model_copy(update={"catchments": cfg})
+    with collect_warnings() as caught:
+        results = analyse(config, demo_inputs)
+    cell_m = results.travel_time_surface["transform"].a
+    rows, cols = results.travel_time_surface["array"].shape
+    assert cell_m > demo_config.catchments.cell_size_m and rows * cols <= 2_000
+    assert any("catchments.max_cells" in m for m in caught.messages)
+    spc = results.catchments[results.catchments["kind"] == "spc"]
+    widest = spc.loc[spc["threshold_min"].idxmax(), "geometry"]
+    # People well inside the widest band (10 minutes to spare) lie in its coarse polygon.
+    reached = results.origins["spc_travel_time_min"] <= spc["threshold_min"].max() - 10
+    inside = results.origins[reached].within(widest.buffer(cell_m * 1.5))
+    assert inside.mean() > 0.99

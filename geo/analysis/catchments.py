@@ -89,13 +89,7 @@ class SurfaceGrid:
             (minx, miny, maxx, maxy) in the network's CRS.
         """
         if bounds is None:
-            pad = max_offroad_m
-            bounds = (
-                network.node_x.min() - pad,
-                network.node_y.min() - pad,
-                network.node_x.max() + pad,
-                network.node_y.max() + pad,
-            )
+            bounds = network_bounds(network, max_offroad_m)
         minx, miny, maxx, maxy = bounds
         cols = max(1, int(np.ceil((maxx - minx) / cell_size_m)))
         rows = max(1, int(np.ceil((maxy - miny) / cell_size_m)))
@@ -161,6 +155,47 @@ class SurfaceGrid:
             t.a, 0.0, t.c + cols.start * t.a, 0.0, t.e, t.f + rows.start * t.e
         )
         return (rows, cols), window_transform
+
+
+def network_bounds(network: RoadNetwork, pad_m: float) -> tuple[float, float, float, float]:
+    """The road network's extent plus ``pad_m`` on every side (the network's CRS)."""
+    return (
+        float(network.node_x.min()) - pad_m,
+        float(network.node_y.min()) - pad_m,
+        float(network.node_x.max()) + pad_m,
+        float(network.node_y.max()) + pad_m,
+    )
+
+
+def grid_cell_size_m(
+    bounds: tuple[float, float, float, float], cell_size_m: float, max_cells: int | None
+) -> float:
+    """The configured cell size, or, when a grid of it over ``bounds`` would have more than
+    ``max_cells`` cells, the smallest multiple of 50 m that keeps within the limit (a
+    national extent at 250 m is tens of millions of cells: several GB), with a warning."""
+    minx, miny, maxx, maxy = bounds
+    width, height = max(maxx - minx, 0.0), max(maxy - miny, 0.0)
+
+    def cells(size: float) -> int:
+        return max(1, int(np.ceil(width / size))) * max(1, int(np.ceil(height / size)))
+
+    if max_cells is None or cells(cell_size_m) <= max_cells:
+        return cell_size_m
+    size = max(cell_size_m, 50.0 * np.ceil(np.sqrt(width * height / max_cells) / 50.0))
+    while cells(size) > max_cells:
+        size += 50.0
+    log.warning(
+        "catchments: %g m cells over %.0f x %.0f km would make %s cells, more than "
+        "catchments.max_cells (%s); drawing with %g m cells (raise max_cells for finer cells "
+        "if memory allows: about 100 bytes a cell)",
+        cell_size_m,
+        width / 1000,
+        height / 1000,
+        f"{cells(cell_size_m):,}",
+        f"{max_cells:,}",
+        size,
+    )
+    return float(size)
 
 
 def isochrone_polygons(
@@ -361,6 +396,7 @@ def build_catchments(
     per_facility: bool,
     per_facility_max: int | None = None,
     bounds: tuple[float, float, float, float] | None = None,
+    max_cells: int | None = None,
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """Isochrones per service kind (and per facility) and the SPC travel-time surface.
 
@@ -375,6 +411,9 @@ def build_catchments(
         Speed from a road node to a cell.
     bounds
         The grid's extent (the region boundary's bounds); default the network's.
+    max_cells
+        The most grid cells (``catchments.max_cells``): above it the cells are made coarser
+        (:func:`grid_cell_size_m`, with a warning). None: no limit.
 
     Returns
     -------
@@ -383,6 +422,9 @@ def build_catchments(
         and the travel-time surface to the nearest SPC service (``array`` minutes,
         ``transform``, ``crs``, ``kind``).
     """
+    if bounds is None:
+        bounds = network_bounds(network, max_offroad_m)
+    cell_size_m = grid_cell_size_m(bounds, cell_size_m, max_cells)
     grid_key = ("grid", cell_size_m, offroad_speed_kph, max_offroad_m, bounds)
     grids = _MEMO.setdefault(network, {})
     if grid_key not in grids:

@@ -242,6 +242,7 @@ def analyse(
                 per_facility=cfg.per_facility,
                 per_facility_max=cfg.per_facility_max,
                 bounds=None if inputs.boundary is None else tuple(inputs.boundary.bounds),
+                max_cells=cfg.max_cells,
             )
     with timer.stage("coverage", "classifying coverage"):
         origins, gps = classify(config, inputs.origins, times)

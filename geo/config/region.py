@@ -362,6 +362,12 @@ class CatchmentsConfig(StrictModel):
     per_facility: bool = Field(
         default=True, description="Also one set of isochrones per facility (not only per kind)."
     )
+    max_cells: int = Field(
+        default=4_000_000,
+        ge=1,
+        description="Most cells of the travel-time grid: a larger region gets coarser cells "
+        "(with a warning) so the grid fits in memory (about 100 bytes a cell).",
+    )
     per_facility_max: int = Field(
         default=300,
         ge=0,
