@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from geo.analysis.service_times import ServiceTimes
+from geo.parallel import ordered_map, workers_for
 from geo.routing.network import RoadNetwork, SnapResult
 from geo.routing.travel import od_pairs
 
@@ -256,7 +257,8 @@ def streamed_access(
     table, without building it: the searches come in chunks of facilities
     (:func:`geo.routing.travel.od_pairs`) holding all of their pairs, so each facility's
     demand (step 1) is complete within its chunk and each origin's access (step 2) is a sum
-    over chunks. Memory stays at one chunk's pairs, however many origins.
+    over chunks. Memory stays at one chunk's pairs, however many origins. Large work is
+    shared by facility between worker processes (:mod:`geo.parallel`).
 
     Returns
     -------
@@ -265,16 +267,52 @@ def streamed_access(
     access : numpy.ndarray
         E2SFCA: supply per unit of demand reachable from each origin.
     """
+    origin_rows, facility_rows = np.flatnonzero(o_snap.reachable), np.flatnonzero(snap.reachable)
+    origins = (o_snap.node[origin_rows], o_snap.connector_time_s[origin_rows], origin_rows)
+
+    def part(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        facilities = (snap.node[rows], snap.connector_time_s[rows], rows)
+        return _access_part(
+            network, origins, facilities, demand, supply, threshold_min=threshold_min, weight=weight
+        )
+
+    # Each facility's pairs are whole within its group, so groups can run on worker processes.
+    workers = workers_for(len(facility_rows) * network.n_nodes)
+    groups = [g for g in np.array_split(facility_rows, workers) if len(g)] or [facility_rows]
+    parts = ordered_map(part, groups, workers=workers)
+    within = np.sum([p[0] for p in parts], axis=0)
+    access = np.sum([p[1] for p in parts], axis=0)
+    return within, access
+
+
+def _access_part(
+    network: RoadNetwork,
+    origins: tuple[np.ndarray, np.ndarray, np.ndarray],
+    facilities: tuple[np.ndarray, np.ndarray, np.ndarray],
+    demand: np.ndarray,
+    supply: np.ndarray,
+    *,
+    threshold_min: float,
+    weight: WeightFunction,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The supply within reach and E2SFCA that some facilities give every origin.
+
+    ``origins`` and ``facilities`` are (road node, connector seconds, row) of the snapped
+    ones. Searches run chunk by chunk (:func:`geo.routing.travel.od_pairs`), each chunk
+    holding every pair of its facilities, so each facility's demand (step 1) is complete
+    within its chunk and each origin's access (step 2) is a sum over chunks.
+    """
     n = len(demand)
     within, access = np.zeros(n), np.zeros(n)
-    origin_rows, facility_rows = np.flatnonzero(o_snap.reachable), np.flatnonzero(snap.reachable)
+    o_node, o_offset, origin_rows = origins
+    f_node, f_offset, facility_rows = facilities
     pairs = od_pairs(
         network,
-        o_snap.node[origin_rows],
-        snap.node[facility_rows],
+        o_node,
+        f_node,
         max_time_s=threshold_min * 60.0,
-        origin_offset_s=o_snap.connector_time_s[origin_rows],
-        facility_offset_s=snap.connector_time_s[facility_rows],
+        origin_offset_s=o_offset,
+        facility_offset_s=f_offset,
     )
     for fac, org, seconds in pairs:
         minutes = seconds / 60.0

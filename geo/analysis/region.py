@@ -171,7 +171,14 @@ def speed_uncertainty(
         return headline_findings(frame, unknown_kinds=plan.unknown).headline_shares()
 
     u = config.uncertainty
-    return monte_carlo(inputs.network, headline, draws=u.draws, spread=u.spread, seed=u.seed)
+    return monte_carlo(
+        inputs.network,
+        headline,
+        draws=u.draws,
+        spread=u.spread,
+        seed=u.seed,
+        searches_per_draw=len(plan.searches),
+    )
 
 
 def gap_tables(

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from geo.parallel import ordered_map, workers_for
 from geo.routing.network import RoadNetwork
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def monte_carlo(
     draws: int = 30,
     spread: float = 0.15,
     seed: int = 20261125,
+    searches_per_draw: int = 1,
 ) -> pd.DataFrame:
     """90% intervals of headline shares under speed uncertainty.
 
@@ -70,6 +72,10 @@ def monte_carlo(
         Lognormal sigma of the speed multiplier on sealed urban roads (×2 unsealed, ×1.5 rural).
     seed
         Seed of the random generator (same seed → same intervals).
+    searches_per_draw
+        Searches ``headline`` runs (with the network's size and ``draws``, this decides
+        whether the draws are shared between worker processes: :mod:`geo.parallel`; the
+        intervals are the same either way).
 
     Returns
     -------
@@ -81,10 +87,18 @@ def monte_carlo(
     estimate = headline(network)
     groups, factor = road_groups(network)
     rng = np.random.default_rng(seed)
-    samples = []
-    for _ in range(draws):
-        per_group = np.exp(rng.normal(0.0, spread * factor))
-        samples.append(headline(with_speed_multipliers(network, per_group[groups])))
+    # Every draw's multipliers come from one generator, in order, whoever computes the draw.
+    multipliers = [np.exp(rng.normal(0.0, spread * factor)) for _ in range(draws)]
+    workers = workers_for(draws * searches_per_draw * network.n_nodes)
+
+    def some_draws(batch: list[np.ndarray]) -> list[dict[str, float]]:
+        return [headline(with_speed_multipliers(network, m[groups])) for m in batch]
+
+    batches = [list(part) for part in np.array_split(np.arange(draws), workers) if len(part)]
+    parts = ordered_map(
+        some_draws, [[multipliers[i] for i in part] for part in batches], workers=workers
+    )
+    samples = [sample for part in parts for sample in part]
     table = pd.DataFrame(samples)
     out = pd.DataFrame(
         {
