@@ -8,6 +8,11 @@ scikit-learn): core points are those whose neighbourhood (themselves included, d
 ``eps_m``) weighs at least ``min_weight``; cores within ``eps_m`` of each other share a cluster;
 a border point joins the lowest-numbered cluster among its neighbouring cores; clusters are
 numbered in the order of their first core; everything else is noise (-1).
+
+Memory: the pairs within ``eps_m`` of a dense national layer run to hundreds of millions (5M
+cells of 500 m and a 5 km radius: some 800M pairs, 19 GB). Above ``max_pairs`` the points are
+cut into strips along x, each searched with the points within ``eps_m`` of it, so no more than
+about ``max_pairs`` pairs are held at once; the labels are the same (tested).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import numpy as np
 
 __all__ = ["radius_clusters"]
 
+MAX_PAIRS = 20_000_000  # about 0.5 GB of index pairs and their temporaries
+
 
 def radius_clusters(
     xy: np.ndarray,
@@ -23,6 +30,7 @@ def radius_clusters(
     *,
     weights: np.ndarray | None = None,
     min_weight: float = 1.0,
+    max_pairs: int = MAX_PAIRS,
 ) -> np.ndarray:
     """Cluster label of every point (``-1``: noise), as ``DBSCAN(eps, min_samples)``.
 
@@ -36,6 +44,8 @@ def radius_clusters(
         Weight of each point (DBSCAN's ``sample_weight``); default 1 each.
     min_weight
         Least neighbourhood weight of a core point (DBSCAN's ``min_samples``).
+    max_pairs
+        About the most neighbour pairs held at once (more points are searched in strips).
 
     Returns
     -------
@@ -50,6 +60,9 @@ def radius_clusters(
     from scipy.spatial import cKDTree  # SciPy loads only when clustering (not for `gapmap report`)
 
     w = np.ones(n) if weights is None else np.asarray(weights, float)
+    strips = _strips(xy, eps_m, max_pairs)
+    if len(strips) > 1:
+        return _clusters_by_strip(xy, eps_m, w, min_weight, strips)
     pairs = cKDTree(xy).query_pairs(eps_m, output_type="ndarray")
     i, j = pairs[:, 0], pairs[:, 1]
     neighbourhood = w + np.bincount(i, weights=w[j], minlength=n)
@@ -93,3 +106,82 @@ def _attach_borders(labels: np.ndarray, core: np.ndarray, i: np.ndarray, j: np.n
     np.minimum.at(best, border, labels[via])
     reached = best < np.iinfo(np.int64).max
     labels[reached] = best[reached]
+
+
+# --- Strips: the same labels with a bounded number of pairs ------------------------------------
+
+
+def _strips(xy: np.ndarray, eps_m: float, max_pairs: int) -> list[tuple[np.ndarray, int, int]]:
+    """Cuts along x: ``(points, first, stop)``, ``points`` being a strip's own points and those
+    within ``eps_m`` of it in x, ``points[first:stop]`` its own. One strip when the pairs of the
+    whole set (estimated from a sample) are within ``max_pairs``."""
+    from scipy.spatial import cKDTree
+
+    n = len(xy)
+    everything = [(np.arange(n), 0, n)]
+    if n * (n - 1) // 2 <= max_pairs:
+        return everything
+    sample = np.random.default_rng(0).choice(n, size=min(n, 2000), replace=False)
+    found = cKDTree(xy).query_ball_point(xy[sample], eps_m, return_length=True)
+    neighbours = max(float(np.mean(found)) - 1.0, 1.0)
+    if n * neighbours / 2 <= max_pairs:
+        return everything
+    per_strip = max(int(2 * max_pairs / neighbours), 1000)
+    order = np.argsort(xy[:, 0], kind="stable")
+    xs = xy[order, 0]
+    strips = []
+    for start in range(0, n, per_strip):
+        stop = min(start + per_strip, n)
+        lo = int(np.searchsorted(xs, xs[start] - eps_m, side="left"))
+        hi = int(np.searchsorted(xs, xs[stop - 1] + eps_m, side="right"))
+        strips.append((order[lo:hi], start - lo, stop - lo))
+    return strips
+
+
+def _strip_pairs(xy, eps_m, strip) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The strip's pairs within ``eps_m`` (global indices) that touch its own points, and
+    which of their ends are its own."""
+    from scipy.spatial import cKDTree
+
+    points, first, stop = strip
+    local = cKDTree(xy[points]).query_pairs(eps_m, output_type="ndarray")
+    own_i = (local[:, 0] >= first) & (local[:, 0] < stop)
+    own_j = (local[:, 1] >= first) & (local[:, 1] < stop)
+    touch = own_i | own_j
+    return points[local[touch, 0]], points[local[touch, 1]], own_i[touch], own_j[touch]
+
+
+def _clusters_by_strip(xy, eps_m, w, min_weight, strips) -> np.ndarray:
+    """:func:`radius_clusters` strip by strip: neighbourhoods, then cores joined across
+    strips, then borders, each pass searching one strip at a time."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(xy)
+    labels = np.full(n, -1, np.int64)
+    neighbourhood = w.copy()
+    for strip in strips:  # each pair counts once for each of its ends that is the strip's own
+        i, j, own_i, own_j = _strip_pairs(xy, eps_m, strip)
+        neighbourhood += np.bincount(i[own_i], weights=w[j[own_i]], minlength=n)
+        neighbourhood += np.bincount(j[own_j], weights=w[i[own_j]], minlength=n)
+    core = neighbourhood >= min_weight
+    if not core.any():
+        return labels
+    component = np.arange(n)
+    for strip in strips:  # merge the components joined by this strip's core-core pairs
+        i, j, _, _ = _strip_pairs(xy, eps_m, strip)
+        both = core[i] & core[j]
+        if both.any():
+            a, b = component[i[both]], component[j[both]]
+            graph = coo_matrix((np.ones(a.size), (a, b)), shape=(n, n))
+            _, merged = connected_components(graph, directed=False)
+            component = merged[component]
+    cores = np.flatnonzero(core)
+    _, first, members = np.unique(component[cores], return_index=True, return_inverse=True)
+    renumber = np.empty(len(first), np.int64)
+    renumber[np.argsort(first)] = np.arange(len(first))  # numbered by their lowest core
+    labels[cores] = renumber[members.ravel()]
+    for strip in strips:
+        i, j, _, _ = _strip_pairs(xy, eps_m, strip)
+        _attach_borders(labels, core, i, j)
+    return labels

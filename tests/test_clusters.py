@@ -42,3 +42,26 @@ def test_hand_worked_chain_border_and_noise():
     assert radius_clusters(xy, 1000.0, min_weight=4).tolist() == [-1] * 5
     assert radius_clusters(xy, 1000.0).tolist() == [0, 0, 0, 0, 1]
     assert radius_clusters(np.zeros((0, 2)), 1000.0).tolist() == []
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_strips_give_the_same_labels_with_few_pairs_held(seed):
+    """A layer too dense to hold all its pairs is searched in strips along x: the labels are
+    DBSCAN's still, with clusters spanning strips, duplicate points and shared x values."""
+    from geo.clusters import _strips
+
+    rng = np.random.default_rng(seed)
+    n = 3500
+    centres = rng.uniform(0, 60_000, (8, 2))
+    xy = centres[rng.integers(0, 8, n)] + rng.normal(0, rng.uniform(1000, 6000), (n, 2))
+    xy[:200] = xy[200:400]  # duplicates
+    xy[400:600, 0] = np.round(xy[400:600, 0], -3)  # many points on the same x
+    weights = rng.gamma(0.5, 0.4, n)
+    eps_m, min_weight = 2500.0, 2.0
+    assert len(_strips(xy, eps_m, 20_000)) > 2  # the test does cut the layer
+    expected = DBSCAN(eps=eps_m, min_samples=1).fit(xy, sample_weight=weights / min_weight).labels_
+    got = radius_clusters(xy, eps_m, weights=weights, min_weight=min_weight, max_pairs=20_000)
+    np.testing.assert_array_equal(got, expected)
+    whole = radius_clusters(xy, eps_m, weights=weights, min_weight=min_weight)
+    np.testing.assert_array_equal(got, whole)
+    assert got.max() >= 1  # several clusters
