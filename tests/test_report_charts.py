@@ -122,3 +122,59 @@ def test_where_everyone_is_covered_distance_is_not_the_gap(iow_outcome):
     assert not o["coverage_class"].isin(["gp_only", "neither"]).any()
     actions = integration_actions(results.findings, cancer_only_services(results))
     assert len(actions) == 1 and actions[0].startswith("Distance is not the gap here")
+
+
+@pytest.mark.parametrize(
+    "top",
+    [
+        1e-6,
+        0.03,
+        0.3,
+        0.7,
+        1.0,
+        2.4,
+        3.0,
+        7.0,
+        9.99,
+        10.0,
+        12.5,
+        17.0,
+        49.0,
+        50.0,
+        100.0,
+        101.0,
+        333.3,
+        999.0,
+        1000.0,
+        2500.0,
+        50_588.9,
+        123_456.0,
+        9.8e6,
+    ],
+)
+def test_nice_ticks_match_matplotlib_max_n_locator(top):
+    """The report's tick rule gives matplotlib's MaxNLocator ticks (the reference it follows)."""
+    ticker = pytest.importorskip("matplotlib.ticker")
+    from geo.render.svg_charts import nice_ticks
+
+    reference = ticker.MaxNLocator(nbins=5, min_n_ticks=3).tick_values(0.0, top)
+    reference = reference[(reference >= 0) & (reference <= top * (1 + 1e-9))]
+    ticks = nice_ticks(top)
+    assert ticks.shape == reference.shape
+    np.testing.assert_allclose(ticks, reference, rtol=1e-9, atol=top * 1e-12)
+
+
+def test_report_charts_do_not_import_matplotlib():
+    """Drawing every chart never pays matplotlib's import (a fifth of `gapmap report`'s time)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from geo.render.charts import all_charts\n"
+        "from tests.results_factory import make_results\n"
+        "assert len(all_charts(make_results(200, seed=3))) > 3\n"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'\n"
+    )
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)

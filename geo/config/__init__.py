@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from geo.config.batch import BatchConfig, SubareaSource, load_batch
+from typing import TYPE_CHECKING, Any
+
 from geo.config.files import (
     InputPath,
     ServiceType,
@@ -33,13 +34,37 @@ from geo.config.region import (
     load_config,
     parse_config,
 )
-from geo.config.scenario import ScenarioConfig, load_scenario
 from geo.config.sources import (
     CapacityTableConfig,
     GeocodeConfig,
     PostcodeDirectoryConfig,
     SmrConfig,
 )
+
+if TYPE_CHECKING:
+    from geo.config.batch import BatchConfig, SubareaSource, load_batch
+    from geo.config.scenario import ScenarioConfig, load_scenario
+
+# Scenario and batch models are built on first use: `gapmap run` and `gapmap report` never
+# need them, and building pydantic models is a visible share of a short command's time.
+_LAZY = {
+    "BatchConfig": "geo.config.batch",
+    "SubareaSource": "geo.config.batch",
+    "load_batch": "geo.config.batch",
+    "ScenarioConfig": "geo.config.scenario",
+    "load_scenario": "geo.config.scenario",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BatchConfig",

@@ -9,6 +9,7 @@ integrated care, charts with cancer and non-cancer side by side, long tables fol
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,8 +30,12 @@ log = logging.getLogger(__name__)
 _SERVICE_NAMES = {"gp_min": "GP", "spc_min": "SPC", "isolated_gp_min": "GP isolation"}
 
 
+@functools.cache
 def template_env() -> Environment:
-    """The Jinja2 environment of the package's HTML templates (autoescaping on)."""
+    """The Jinja2 environment of the package's HTML templates (autoescaping on).
+
+    One per process, so each template is compiled once however many reports (packs) render.
+    """
     return Environment(
         loader=PackageLoader("geo.render", "templates"),
         autoescape=select_autoescape(["html", "j2"]),

@@ -3,8 +3,9 @@
 The report's charts are simple (stacked bars of a table's rows, one histogram, two static maps),
 so they are drawn straight to SVG here: a few milliseconds each instead of a matplotlib figure
 per chart, crisp at any zoom and in print, with text a reader can select and a screen reader can
-read. Tick positions come from matplotlib's :class:`~matplotlib.ticker.MaxNLocator` and shapes
-from shapely; all text is escaped.
+read. Tick positions follow matplotlib's ``MaxNLocator(nbins=5)`` rule (tested against it; not
+imported, so a report never pays matplotlib's import) and shapes come from shapely; all text is
+escaped.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 from markupsafe import Markup
-from matplotlib.ticker import MaxNLocator
 
+#: "Nice" tick steps within a decade: matplotlib's MaxNLocator default.
+NICE_STEPS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 FONT_PX = 12
 CHAR_PX = 6.6  # average glyph width of the report font at FONT_PX
 BAR_PX = 22
@@ -37,10 +39,28 @@ def _esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def nice_ticks(top: float, *, max_bins: int = 5, min_ticks: int = 3) -> np.ndarray:
+    """Evenly spaced round ticks from 0 up to ``top``.
+
+    The step is the smallest of :data:`NICE_STEPS` times a power of ten that spans ``top`` in
+    ``max_bins`` steps (a smaller one if that gives fewer than ``min_ticks`` ticks): the ticks of
+    ``matplotlib.ticker.MaxNLocator(nbins=max_bins, min_n_ticks=min_ticks).tick_values(0, top)``
+    that fall within [0, top].
+    """
+    top = max(float(top), 1e-9)
+    scale = 10.0 ** np.floor(np.log10(top / max_bins))
+    steps = np.array(NICE_STEPS) * scale
+    first = int(np.flatnonzero(steps >= top / max_bins * (1 - 1e-12))[0])
+    for step in steps[: first + 1][::-1]:
+        count = int(np.floor(top / step * (1 + 1e-10))) + 1
+        if count >= min_ticks:
+            break
+    ticks = np.arange(count) * step
+    return np.round(ticks, 12)
+
+
 def _ticks(vmax: float, *, percent: bool) -> np.ndarray:
-    top = 100.0 if percent else max(float(vmax), 1e-9)
-    ticks = MaxNLocator(nbins=5, min_n_ticks=3).tick_values(0.0, top)
-    return ticks[(ticks >= 0) & (ticks <= top * 1.0001)]
+    return nice_ticks(100.0 if percent else vmax)
 
 
 def _number(value: float, *, percent: bool, digits: int = 0) -> str:

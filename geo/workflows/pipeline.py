@@ -232,7 +232,7 @@ DEPENDENCIES = (
     "scikit-learn",
     "folium",
     "jinja2",
-    "matplotlib",
+    "pillow",
     "pydantic",
     "PyYAML",
 )
