@@ -13,13 +13,16 @@ Memory: the pairs within ``eps_m`` of a dense national layer run to hundreds of 
 cells of 500 m and a 5 km radius: some 800M pairs, 19 GB). Above ``max_pairs`` the points are
 cut into strips along x, each searched with the points within ``eps_m`` of it, so no more than
 about ``max_pairs`` pairs are held at once; the labels are the same (tested).
+
+:func:`cluster_outlines` draws each cluster as the union of discs around its points: exactly
+for up to :data:`EXACT_OUTLINE_MAX_POINTS` points, on a grid above that (same memory bound).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["radius_clusters"]
+__all__ = ["cluster_outlines", "radius_clusters"]
 
 MAX_PAIRS = 20_000_000  # about 0.5 GB of index pairs and their temporaries
 
@@ -185,3 +188,99 @@ def _clusters_by_strip(xy, eps_m, w, min_weight, strips) -> np.ndarray:
         i, j, _, _ = _strip_pairs(xy, eps_m, strip)
         _attach_borders(labels, core, i, j)
     return labels
+
+
+# --- Outlines: the union of discs around each cluster's points ---------------------------------
+
+EXACT_OUTLINE_MAX_POINTS = 200_000  # above: drawn on a grid (GEOS unions of millions of discs
+# take minutes and tens of GB; a national layer has millions of points beyond reach)
+OUTLINE_CELLS_PER_RADIUS = 5
+MAX_OUTLINE_CELLS = 40_000_000  # about 0.7 GB of grids and distance-transform indices
+
+
+def cluster_outlines(
+    xy: np.ndarray,
+    labels: np.ndarray,
+    radius_m: float,
+    *,
+    tolerance_m: float,
+    max_exact_points: int = EXACT_OUTLINE_MAX_POINTS,
+) -> dict[int, object]:
+    """Each cluster's outline: the union of discs of ``radius_m`` around its points, simplified
+    by ``tolerance_m``.
+
+    Up to ``max_exact_points`` clustered points the discs (32-gons) are unioned exactly
+    (GEOS). Above it they are drawn on a grid of ``radius_m / 5`` cells (coarser if the extent
+    would need more than :data:`MAX_OUTLINE_CELLS`): each point marks its cell, every cell
+    within ``radius_m`` of a marked cell takes the nearest one's cluster (a Euclidean distance
+    transform), and the cells are polygonised (rasterio). That outline is within about one
+    cell diagonal of the exact one (tested) and takes memory for the grid only.
+
+    Parameters
+    ----------
+    xy
+        (n, 2) projected coordinates (metres).
+    labels
+        Cluster of each point (``-1``: none; ignored).
+    radius_m
+        Disc radius.
+    tolerance_m
+        Simplification tolerance of each outline.
+    max_exact_points
+        The most clustered points unioned exactly.
+
+    Returns
+    -------
+    dict
+        Shapely (multi)polygon per cluster label.
+    """
+    import shapely
+
+    xy = np.asarray(xy, float).reshape(-1, 2)
+    labels = np.asarray(labels, np.int64)
+    member = labels >= 0
+    xy, labels = xy[member], labels[member]
+    if not len(labels):
+        return {}
+    if len(labels) > max_exact_points:
+        pieces = _outlines_on_grid(xy, labels, radius_m)
+    else:
+        discs = shapely.buffer(shapely.points(xy), radius_m, quad_segs=8)
+        order = np.argsort(labels, kind="stable")
+        bounds = np.flatnonzero(np.diff(labels[order])) + 1
+        groups = np.split(order, bounds)
+        pieces = {int(labels[g[0]]): shapely.union_all(discs[g]) for g in groups}
+    return {label: shapely.simplify(shape, tolerance_m) for label, shape in pieces.items()}
+
+
+def _outlines_on_grid(xy: np.ndarray, labels: np.ndarray, radius_m: float) -> dict[int, object]:
+    """:func:`cluster_outlines` above ``max_exact_points``: each cluster's discs drawn on a
+    grid over the cluster's own extent (clusters may overlap, as their discs do)."""
+    order = np.argsort(labels, kind="stable")
+    groups = np.split(order, np.flatnonzero(np.diff(labels[order])) + 1)
+    return {int(labels[g[0]]): _disc_union_on_grid(xy[g], radius_m) for g in groups}
+
+
+def _disc_union_on_grid(xy: np.ndarray, radius_m: float) -> object:
+    """The union of discs of ``radius_m`` around points, as grid cells polygonised: a cell is
+    in when its centre is within the radius of a point's cell centre."""
+    import rasterio.features
+    import shapely
+    from affine import Affine
+    from scipy.ndimage import distance_transform_edt
+
+    margin = 2.0 * radius_m
+    minx, miny = xy.min(axis=0) - margin
+    maxx, maxy = xy.max(axis=0) + margin
+    cell = radius_m / OUTLINE_CELLS_PER_RADIUS
+    cell = max(cell, float(np.sqrt((maxx - minx) * (maxy - miny) / MAX_OUTLINE_CELLS)))
+    cols, rows = int(np.ceil((maxx - minx) / cell)), int(np.ceil((maxy - miny) / cell))
+    empty = np.ones((rows, cols), bool)
+    empty[
+        ((maxy - xy[:, 1]) / cell).astype(np.int64), ((xy[:, 0] - minx) / cell).astype(np.int64)
+    ] = False
+    inside = (distance_transform_edt(empty) * cell <= radius_m).astype(np.uint8)
+    del empty
+    transform = Affine(cell, 0.0, minx, 0.0, -cell, maxy)
+    shapes = rasterio.features.shapes(inside, mask=inside.astype(bool), transform=transform)
+    return shapely.union_all([shapely.geometry.shape(geom) for geom, _ in shapes])

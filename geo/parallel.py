@@ -6,16 +6,21 @@ run in joblib's reusable ``loky`` processes (started once, then kept for the run
 stages) and come back in order, so a result never depends on the number of workers.
 
 Starting workers costs about a second, so a piece of work runs in parallel only when it is
-large: at least :data:`MIN_PARALLEL_VISITS` node visits (searches × road nodes). The
+large: at least :data:`MIN_PARALLEL_VISITS` node visits (searches × road nodes). A whole
+task can also run beside the main process (:func:`in_background`: a scenario writes its
+baseline's folder while it draws its own) in a process of its own, started early
+(:func:`warm_up`) so its imports overlap the main process's work. The
 ``GAPMAP_WORKERS`` environment variable sets the number of processes (``1``: never in
 parallel); by default all cores, at most :data:`MAX_AUTO_WORKERS`, are used for large work.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from geo.errors import InputError
@@ -82,3 +87,55 @@ def ordered_map(
     log.info("sharing %d pieces of work between %d worker processes", len(items), workers)
     run: Any = Parallel(n_jobs=workers, backend="loky")
     return list(run(delayed(function)(item) for item in items))
+
+
+def _background_allowed() -> bool:
+    requested = requested_workers()
+    if requested is not None:
+        return requested > 1
+    return (os.cpu_count() or 1) > 1
+
+
+_BACKGROUND: list[Any] = []  # the one background executor of this process, once started
+
+
+def _executor() -> Any:
+    """A one-process pool of its own ("spawn": a fresh interpreter, never a fork of this
+    threaded one; separate from joblib's, whose executor it must not resize)."""
+    if not _BACKGROUND:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")
+        _BACKGROUND.append(ProcessPoolExecutor(max_workers=1, mp_context=context))
+    return _BACKGROUND[0]
+
+
+def _import(module: str) -> None:
+    importlib.import_module(module)
+
+
+def warm_up(module: str) -> None:
+    """Start the background worker and import ``module`` in it (nothing with one process).
+
+    A worker needs a second or more to import the scientific stack; started early, that
+    overlaps the main process's own work instead of delaying :func:`in_background`.
+    """
+    if _background_allowed():
+        _executor().submit(_import, module)
+
+
+def in_background(function: Callable[..., Result], /, *args: Any, **kwargs: Any) -> Future | None:
+    """Run ``function(*args, **kwargs)`` in a worker process beside this one.
+
+    Returns
+    -------
+    concurrent.futures.Future or None
+        The pending result (``.result()`` waits and re-raises the worker's error); None
+        when only one process may be used (one core, or ``GAPMAP_WORKERS=1``): the caller
+        then runs the function itself.
+    """
+    if not _background_allowed():
+        return None
+    log.info("running %s in a worker process", getattr(function, "__name__", function))
+    return _executor().submit(function, *args, **kwargs)

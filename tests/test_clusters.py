@@ -65,3 +65,37 @@ def test_strips_give_the_same_labels_with_few_pairs_held(seed):
     whole = radius_clusters(xy, eps_m, weights=weights, min_weight=min_weight)
     np.testing.assert_array_equal(got, whole)
     assert got.max() >= 1  # several clusters
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_outlines_drawn_on_a_grid_are_within_a_cell_of_the_exact_union_of_discs(seed):
+    """Above ``max_exact_points`` (a national layer) outlines come from a grid of radius/5
+    cells: each within about one cell diagonal of GEOS's exact union of the discs (and the
+    other way round), under a tenth of its area apart, covering every point."""
+    import shapely
+
+    from geo.clusters import OUTLINE_CELLS_PER_RADIUS, cluster_outlines
+
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 80_000, (5, 2))
+    xy = centres[rng.integers(0, 5, 3000)] + rng.normal(0, rng.uniform(1000, 6000), (3000, 2))
+    labels = radius_clusters(xy, 2500.0, min_weight=4)
+    radius, tolerance = 1250.0, 250.0
+    exact = cluster_outlines(xy, labels, radius, tolerance_m=tolerance)
+    grid = cluster_outlines(xy, labels, radius, tolerance_m=tolerance, max_exact_points=0)
+    assert sorted(grid) == sorted(exact) == sorted(set(labels[labels >= 0]))
+    cell = radius / OUTLINE_CELLS_PER_RADIUS
+    for label, shape in exact.items():
+        drawn = grid[label]
+        near = 1.5 * cell * np.sqrt(2) + tolerance  # each within this of the other
+        assert shape.buffer(near).covers(drawn) and drawn.buffer(near).covers(shape)
+        assert drawn.symmetric_difference(shape).area <= 0.1 * shape.area
+        members = shapely.points(xy[labels == label])
+        assert shapely.covers(drawn.buffer(tolerance), members).all()
+
+
+def test_no_clustered_point_gives_no_outline():
+    from geo.clusters import cluster_outlines
+
+    xy = np.array([[0.0, 0.0], [10_000.0, 0.0]])
+    assert cluster_outlines(xy, np.array([-1, -1]), 500.0, tolerance_m=50.0) == {}

@@ -14,6 +14,7 @@ from geo.errors import InputError
 from geo.parallel import (
     MIN_PARALLEL_VISITS,
     WORKERS_ENV,
+    in_background,
     ordered_map,
     requested_workers,
     workers_for,
@@ -34,6 +35,20 @@ def test_the_workers_setting_is_read_and_checked(monkeypatch):
         monkeypatch.setenv(WORKERS_ENV, bad)
         with pytest.raises(InputError, match=WORKERS_ENV):
             workers_for(1.0)
+
+
+def test_a_background_task_runs_in_another_process_and_reports_its_error(monkeypatch):
+    import os
+
+    monkeypatch.setenv(WORKERS_ENV, "2")
+    pending = in_background(os.getpid)
+    assert pending is not None
+    assert pending.result() != os.getpid()  # another process
+    failing = in_background(int, "not a number")
+    with pytest.raises(ValueError, match="not a number"):
+        failing.result()
+    monkeypatch.setenv(WORKERS_ENV, "1")
+    assert in_background(os.getpid) is None  # one process: the caller runs it
 
 
 def test_pieces_come_back_in_order_from_worker_processes():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import shutil
 
 import numpy as np
@@ -321,3 +323,75 @@ def test_a_scenario_never_takes_a_baseline_from_other_settings(tmp_path, capsys)
     assert "the baseline is the run" not in capsys.readouterr().out
     run = json.loads((tmp_path / "s" / "baseline" / "run.json").read_text(encoding="utf-8"))
     assert run["thresholds"]["home_visits"]["shift_min"] == 240
+
+
+def _comparable(path) -> bytes:
+    """A written file's content with the moments of writing masked (they differ by run)."""
+    if path.suffix == ".gpkg":
+        import pyogrio
+
+        frames = [pyogrio.read_dataframe(path, layer=name) for name, _ in pyogrio.list_layers(path)]
+        data = "".join(getattr(f, "to_wkt", lambda f=f: f)().to_csv(index=False) for f in frames)
+        data = data.encode()
+    else:
+        data = path.read_bytes()
+    if path.suffix in (".html", ".json", ".gpkg"):
+        stamp = rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(\+00:00| UTC)?"
+        data = re.sub(stamp, b"<time>", data)
+        data = re.sub(rb'"(seconds|[a-z_]+_s)": [0-9.e-]+', rb'"\1": <s>', data)
+        data = re.sub(rb'"[0-9a-f]{64}"', b"<sha256>", data)  # hashes of files that hold times
+        data = re.sub(rb"_[0-9a-f]{32}(?![0-9a-f])", b"_<id>", data)  # folium's random ids
+    return data
+
+
+@pytest.mark.xdist_group("scenario")
+def test_a_baseline_written_by_a_worker_process_equals_one_written_here(
+    demo_config, demo_scenario, tmp_path, monkeypatch
+):
+    """The baseline's folder is written by a worker process while this one writes the
+    scenario's; written here instead (``GAPMAP_WORKERS=1``) it holds the same files."""
+    from geo.parallel import WORKERS_ENV
+    from geo.workflows.scenario import write_scenario
+
+    scenario = load_scenario(SCENARIOS / "demo_west_outreach.yml")
+    config = scenario_config(demo_config, scenario)
+    used = []
+    real = scenario_module.in_background
+    monkeypatch.setattr(
+        scenario_module, "in_background", lambda *a, **k: used.append(a[0]) or real(*a, **k)
+    )
+    monkeypatch.setenv(WORKERS_ENV, "2")
+    write_scenario(config, scenario, demo_scenario, tmp_path / "two")
+    assert used == [scenario_module.write_region_folder]
+    monkeypatch.setenv(WORKERS_ENV, "1")
+    write_scenario(config, scenario, demo_scenario, tmp_path / "one")
+    one = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*"))
+    two = sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*"))
+    assert one == two and any(p.parts[0] == "baseline" for p in one)
+    for name in one:
+        if (tmp_path / "one" / name).is_file():
+            got, expected = (_comparable(tmp_path / run / name) for run in ("two", "one"))
+            assert got == expected, name
+
+
+@pytest.mark.xdist_group("scenario")
+def test_a_failing_baseline_worker_fails_the_scenario_and_leaves_nothing(
+    demo_config, demo_scenario, tmp_path, monkeypatch
+):
+    from geo.parallel import WORKERS_ENV
+    from geo.workflows.scenario import write_scenario
+
+    scenario = load_scenario(SCENARIOS / "demo_west_outreach.yml")
+    config = scenario_config(demo_config, scenario)
+    # Origins without geometry: the worker cannot draw the baseline (this process, which
+    # draws the scenario's folder and skips the comparison map here, has nothing to fail).
+    origins = pd.DataFrame(demo_scenario.baseline.origins.drop(columns="geometry"))
+    baseline = dataclasses.replace(demo_scenario.baseline, origins=origins)
+    broken = dataclasses.replace(demo_scenario, baseline=baseline)
+    monkeypatch.setattr(scenario_module, "write_scenario_map", lambda *a, **k: None)
+    monkeypatch.setenv(WORKERS_ENV, "2")
+    with pytest.raises(Exception) as failure:
+        write_scenario(config, scenario, broken, tmp_path / "out")
+    assert "geometry" in str(failure.value).lower() or failure.type is AttributeError
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from geo.analysis.classes import CLASS_COLUMN, COVERAGE_CLASSES, NEED_COLUMN, SPC_BEYOND
-from geo.clusters import radius_clusters
+from geo.clusters import cluster_outlines, radius_clusters
 
 OUTSIDE_SUBAREAS = "(outside sub-areas)"
 UNKNOWN_BAND = "unknown"
@@ -282,28 +282,28 @@ def hotspots(
     )
     weights = cancer + non_cancer
     keep = weights > 0
-    frame = origins.loc[keep].assign(
-        need_cancer_beyond_spc=cancer[keep],
-        need_non_cancer_beyond_spc=non_cancer[keep],
-        need_beyond_spc=weights[keep],
-    )
-    if frame.empty:
+    if not keep.any():
         return empty_hotspots(origins.crs)
-    xy = np.column_stack([frame.geometry.x, frame.geometry.y])
+    points = origins.geometry[keep]  # only what a hotspot sums: a national layer is millions
+    xy = np.column_stack([points.x.to_numpy(), points.y.to_numpy()])
     # Need is the weight: a core point has at least ``min_need`` need within eps_m.
     labels = radius_clusters(xy, eps_m, weights=weights[keep], min_weight=min_need)
-    frame = frame.assign(_label=labels)
-    frame = frame[frame["_label"] >= 0]
-    if frame.empty:
+    member = labels >= 0
+    if not member.any():
         return empty_hotspots(origins.crs)
+    frame = pd.DataFrame(
+        {
+            "_label": labels[member],
+            "pop_count": origins["pop_count"].to_numpy(float)[keep][member],
+            "need_cancer_beyond_spc": cancer[keep][member],
+            "need_non_cancer_beyond_spc": non_cancer[keep][member],
+            "need_beyond_spc": weights[keep][member],
+        }
+    )
     sums = frame.groupby("_label")[list(HOTSPOT_COLUMNS[1:-1])].sum()
     sums["origins"] = frame.groupby("_label").size()
-    shapes = (
-        frame.geometry.buffer(eps_m / 2.0, quad_segs=8)
-        .groupby(frame["_label"])
-        .agg(lambda s: s.union_all().simplify(eps_m / 20.0))
-    )
-    out = gpd.GeoDataFrame(sums, geometry=shapes.reindex(sums.index).to_numpy(), crs=origins.crs)
+    shapes = cluster_outlines(xy, labels, eps_m / 2.0, tolerance_m=eps_m / 20.0)
+    out = gpd.GeoDataFrame(sums, geometry=[shapes[label] for label in sums.index], crs=origins.crs)
     out = out.sort_values("need_beyond_spc", ascending=False, ignore_index=True)
     out.insert(0, "hotspot_id", np.arange(1, len(out) + 1))
     return out

@@ -21,6 +21,7 @@ import pandas as pd
 from geo.analysis.scenario import apply_scenario, scenario_changes, virtual_coverage
 from geo.config import RegionConfig, ScenarioConfig, slugify
 from geo.inputs.region import RegionInputs, default_cache_dir
+from geo.parallel import in_background, warm_up
 from geo.progress import Progress, StageTimer
 from geo.render.files import provenance_json, sha256_file, write_atomic_text, write_csv
 from geo.render.outdir import OutputFolder, claim_output
@@ -38,6 +39,10 @@ from geo.workflows.pipeline import (
 )
 
 log = logging.getLogger(__name__)
+
+# The baseline's folder is written by a worker process while this one writes the scenario's,
+# when the results are small enough to copy to it cheaply (they are pickled across).
+BACKGROUND_MAX_ORIGINS = 1_000_000
 
 
 @dataclass
@@ -101,6 +106,8 @@ def run_scenario(
                 claim_output(target, inputs=_inputs(config, scenario), force=force, kind="scenario")
             )
         stored = stored_baseline(config)
+        if out is not None and not stored:
+            warm_up("geo.render.region")  # imports overlap loading and analysing
         inputs = load_inputs(config, cache_dir=cache, online=online, timer=timer)
         baseline = stored[0] if stored else None
         outcome = analyse_scenario(config, inputs, scenario, timer=timer, baseline=baseline)
@@ -199,15 +206,31 @@ def _write(
 ) -> None:
     """Both runs' folders, the change tables, the map and scenario.json, into ``folder``."""
     kw = {"offline": config.output.offline_map, "tiles": config.output.tiles}
+    pending = None
     if baseline_from is None or not copy_region_outputs(baseline_from, folder / "baseline"):
-        write_region_folder(baseline, folder / "baseline", **kw)
-    write_region_folder(result, folder / "scenario", **kw)
-    (folder / "tables").mkdir()
-    for name in ("scenario_changes", "scenario_change_totals"):
-        write_csv(result.tables[name], folder / "tables" / f"{name}.csv")
-    write_scenario_map(
-        baseline, result, scenario, folder / "scenario_map.html", offline=config.output.offline_map
-    )
+        if len(baseline.origins) <= BACKGROUND_MAX_ORIGINS:
+            pending = in_background(write_region_folder, baseline, folder / "baseline", **kw)
+        if pending is None:
+            write_region_folder(baseline, folder / "baseline", **kw)
+    try:
+        write_region_folder(result, folder / "scenario", **kw)
+        (folder / "tables").mkdir()
+        for name in ("scenario_changes", "scenario_change_totals"):
+            write_csv(result.tables[name], folder / "tables" / f"{name}.csv")
+        write_scenario_map(
+            baseline,
+            result,
+            scenario,
+            folder / "scenario_map.html",
+            offline=config.output.offline_map,
+        )
+    except BaseException:
+        if pending is not None:  # let the worker finish before the staging folder goes
+            with contextlib.suppress(BaseException):
+                pending.result()
+        raise
+    if pending is not None:
+        pending.result()  # the worker's error, if any, fails the scenario
     info = {"scenario": scenario.model_dump(mode="json")}
     write_atomic_text(folder / "scenario.json", provenance_json(info))
 
