@@ -250,7 +250,9 @@ def cluster_outlines(
         bounds = np.flatnonzero(np.diff(labels[order])) + 1
         groups = np.split(order, bounds)
         pieces = {int(labels[g[0]]): shapely.union_all(discs[g]) for g in groups}
-    return {label: shapely.simplify(shape, tolerance_m) for label, shape in pieces.items()}
+    outlines = {label: shapely.simplify(shape, tolerance_m) for label, shape in pieces.items()}
+    # Simplifying can leave a ring touching itself; buffer(0) repairs a polygon as a polygon.
+    return {k: v if v.is_valid else shapely.buffer(v, 0) for k, v in outlines.items()}
 
 
 def _outlines_on_grid(xy: np.ndarray, labels: np.ndarray, radius_m: float) -> dict[int, object]:

@@ -97,3 +97,23 @@ def test_geojson_equals_shapely_mapping(kind):
     got = geojson(frame, columns)
     assert json.dumps(got) == json.dumps(_reference_geojson(frame, columns))
     assert len(got["features"]) == n - 2
+
+
+def test_an_invalid_outline_is_repaired_not_a_failed_map():
+    """A self-intersecting polygon (GEOS cannot snap it to the 1 m grid as it is) is drawn
+    repaired instead of failing the whole map."""
+    import geopandas as gpd
+    import shapely
+
+    from geo.render.map_layers import geojson
+
+    bow_tie = shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1), (0, 0)])
+    with pytest.raises(shapely.errors.GEOSException):
+        shapely.set_precision(bow_tie, 1e-5)
+    square = shapely.box(2, 2, 3, 3)
+    frame = gpd.GeoDataFrame({"n": [1, 2]}, geometry=[bow_tie, square], crs=4326)
+    features = geojson(frame, ["n"])["features"]
+    assert [f["properties"]["n"] for f in features] == [1, 2]
+    drawn = shapely.geometry.shape(features[0]["geometry"])
+    assert drawn.is_valid and drawn.area == pytest.approx(0.5)  # both triangles kept
+    assert shapely.geometry.shape(features[1]["geometry"]).equals(square)

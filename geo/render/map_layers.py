@@ -9,6 +9,8 @@ beyond that they are rasterised into PNG image overlays (:mod:`geo.render.map_ra
 
 from __future__ import annotations
 
+import logging
+
 import folium
 import geopandas as gpd
 import numpy as np
@@ -57,6 +59,7 @@ SHARE_COLUMN = {
     "cancer": "gap_share_cancer",
     "non_cancer": "gap_share_non_cancer",
 }
+log = logging.getLogger(__name__)
 NON_CANCER_TIME = "spc_non_cancer_travel_time_min"
 FEW_PLACES = 1000  # fewer places than this are drawn as larger dots
 RASTER_PANE = "gm-rasters"  # image overlays: below every vector layer, never clickable
@@ -72,10 +75,30 @@ def to_wgs84(frame: gpd.GeoDataFrame, simplify_m: float = 0.0) -> gpd.GeoDataFra
     return frame.to_crs(4326)
 
 
+def snapped(geoms: np.ndarray, grid: float) -> np.ndarray:
+    """Geometries on a grid of ``grid`` degrees, kept valid (GEOS's precision reduction).
+
+    An invalid polygon (a self-touching ring of a huge outline, reprojected) makes GEOS raise
+    a topology error: such polygons are repaired first (``make_valid``), and if GEOS still
+    cannot snap them their coordinates are rounded one by one (a map draws them the same).
+    """
+    try:
+        return shapely.set_precision(geoms, grid)
+    except shapely.errors.GEOSException:
+        broken = ~(shapely.is_valid(geoms) | shapely.is_missing(geoms))
+        log.info("repairing %d invalid outlines before drawing them", int(broken.sum()))
+        repaired = geoms.copy()
+        repaired[broken] = shapely.make_valid(geoms[broken])
+        try:
+            return shapely.set_precision(repaired, grid)
+        except shapely.errors.GEOSException:
+            return shapely.set_precision(repaired, grid, mode="pointwise")
+
+
 def geojson(frame: gpd.GeoDataFrame, columns: list[str]) -> dict:
     """Compact GeoJSON: coordinates rounded to ~1 m, only the listed properties (non-finite
     numbers as null), empty geometries left out."""
-    geoms = shapely.set_precision(frame.geometry.to_numpy(), 10**-COORD_DECIMALS)
+    geoms = snapped(frame.geometry.to_numpy(), 10**-COORD_DECIMALS)
     keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     geoms = geoms[keep]
     values = [_json_values(frame[c].to_numpy()[keep]) for c in columns]
