@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
@@ -232,3 +233,42 @@ def test_the_null_space_matches_scipys(rows, cols, rank_drop, seed):
     assert np.allclose(matrix @ ours, 0, atol=1e-9)
     # Same subspace: the projectors onto the two bases agree.
     assert np.allclose(ours @ ours.T, theirs @ theirs.T, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 2, 14, 16])
+def test_complementary_cells_added_per_exposed_relation_still_protect(seed, monkeypatch, caplog):
+    """Past the first rounds (here from the start) every exposed relation gets a complementary
+    cell per round, so a national table of thousands of sub-areas converges: still no hidden
+    small cell can be recovered (the linear-programming attack), and not everything is hidden.
+    The seeds are tables whose audit does find exposed cells."""
+    import geo.render.suppression as suppression
+
+    rng = np.random.default_rng(seed)
+    n, areas, small = int(rng.integers(10, 80)), int(rng.integers(2, 12)), rng.uniform(0.2, 0.8)
+    frame = pd.DataFrame(
+        {
+            "pop_count": np.where(
+                rng.random(n) < small, rng.uniform(0.5, 4.9, n), rng.uniform(5, 90, n)
+            ),
+            "need_cancer": rng.uniform(0, 6, n),
+            "need_non_cancer": rng.uniform(0, 9, n),
+            "remoteness_class": rng.choice(["Major Cities", "Remote"], n),
+            "area_id": rng.choice([f"S{i:02d}" for i in range(areas)], n),
+            "coverage_class": rng.choice(list(COVERAGE_CLASSES), n),
+            "coverage_class_non_cancer": rng.choice(list(COVERAGE_CLASSES), n),
+        }
+    )
+    tables = _tables(frame)
+    names = pd.DataFrame({"area_id": sorted(set(frame["area_id"])), "area_name": "x"})
+    tables["coverage_by_subarea"] = coverage_by_subarea(frame, names).drop(columns="area_name")
+    exposed = []
+    audit = suppression.determined
+    monkeypatch.setattr(
+        suppression, "determined", lambda *a: exposed.append(len(r := audit(*a))) or r
+    )
+    monkeypatch.setattr(suppression, "ONE_AT_A_TIME_ROUNDS", 0)
+    with caplog.at_level("WARNING", logger="geo.render.suppression"):
+        hidden = _check(tables)
+    assert any(exposed), "the audit found exposed cells (the per-relation rounds ran)"
+    assert "did not converge" not in caplog.text
+    assert 0 < hidden < sum(len(t) for t in tables.values()) * 2

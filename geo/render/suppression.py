@@ -140,27 +140,35 @@ def _complete(cells: LinkedCells, values: np.ndarray, hidden: np.ndarray) -> boo
     return changed
 
 
+# Complementary cells are added one per round (the fewest hidden) for this many rounds, then
+# one per exposed relation per round, so a national table converges instead of giving up.
+ONE_AT_A_TIME_ROUNDS = 50
+
+
 def suppression_mask(cells: LinkedCells, *, below: float, max_rounds: int = 200) -> np.ndarray:
     """Which cells to hide: primary, then complementary until the audit passes."""
     values = np.asarray(cells.values, float)
     values = np.where(np.abs(values) < ZERO, 0.0, values)
     hidden = (values > 0) & (values < below)
-    for _ in range(max_rounds):
+    for round_number in range(max_rounds):
         while _complete(cells, values, hidden):
             pass
         exposed = set(determined(cells, hidden).tolist())
         if not exposed:
             return hidden
-        candidates = [
-            m
+        relations = [
+            [total, *parts]
             for total, parts in cells.relations
             if total in exposed or exposed.intersection(parts)
-            for m in (total, *parts)
         ]
-        pick = _partner(cells, values, hidden, candidates)
-        if pick is None:
+        if round_number < ONE_AT_A_TIME_ROUNDS:  # the fewest extra cells: one per round
+            picks = {_partner(cells, values, hidden, [m for r in relations for m in r])}
+        else:  # thousands of sub-areas: one more in every exposed relation per round
+            picks = {_partner(cells, values, hidden, members) for members in relations}
+        picks.discard(None)
+        if not picks:
             break
-        hidden[pick] = True
+        hidden[list(picks)] = True
     log.warning("suppression did not converge; hiding every non-zero cell")
     return values > 0
 
