@@ -16,6 +16,7 @@ parallel); by default all cores, at most :data:`MAX_AUTO_WORKERS`, are used for 
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import logging
 import os
@@ -89,7 +90,23 @@ def ordered_map(
     return list(run(delayed(function)(item) for item in items))
 
 
+_BACKGROUND_ENABLED: list[bool] = []  # set by the command line (see allow_background)
+
+
+def allow_background() -> None:
+    """Let :func:`in_background` start a worker process (the ``gapmap`` command does).
+
+    The worker is a fresh interpreter ("spawn") that imports the caller's main module again;
+    the command line's entry points guard theirs, but an analyst's script calling the library
+    may not (it would run again in the worker), so library calls stay in one process unless
+    this is called.
+    """
+    _BACKGROUND_ENABLED.append(True)
+
+
 def _background_allowed() -> bool:
+    if not _BACKGROUND_ENABLED:
+        return False
     requested = requested_workers()
     if requested is not None:
         return requested > 1
@@ -107,7 +124,11 @@ def _executor() -> Any:
         from concurrent.futures import ProcessPoolExecutor
 
         context = multiprocessing.get_context("spawn")
-        _BACKGROUND.append(ProcessPoolExecutor(max_workers=1, mp_context=context))
+        executor = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        # Shut down before the interpreter tears modules down (else the pool's clean-up
+        # callback runs without them and prints an ignored exception at exit).
+        atexit.register(executor.shutdown, wait=True, cancel_futures=True)
+        _BACKGROUND.append(executor)
     return _BACKGROUND[0]
 
 
@@ -132,8 +153,8 @@ def in_background(function: Callable[..., Result], /, *args: Any, **kwargs: Any)
     -------
     concurrent.futures.Future or None
         The pending result (``.result()`` waits and re-raises the worker's error); None
-        when only one process may be used (one core, or ``GAPMAP_WORKERS=1``): the caller
-        then runs the function itself.
+        when only one process may be used (one core, ``GAPMAP_WORKERS=1``, or a library
+        call without :func:`allow_background`): the caller then runs the function itself.
     """
     if not _background_allowed():
         return None

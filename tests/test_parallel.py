@@ -40,6 +40,9 @@ def test_the_workers_setting_is_read_and_checked(monkeypatch):
 def test_a_background_task_runs_in_another_process_and_reports_its_error(monkeypatch):
     import os
 
+    import geo.parallel
+
+    monkeypatch.setattr(geo.parallel, "_BACKGROUND_ENABLED", [True])  # as the CLI does
     monkeypatch.setenv(WORKERS_ENV, "2")
     pending = in_background(os.getpid)
     assert pending is not None
@@ -102,3 +105,38 @@ def test_access_on_worker_processes_equals_access_in_one_process(demo_inputs, mo
     np.testing.assert_allclose(within_shared, within, rtol=1e-12, atol=0)
     np.testing.assert_allclose(access_shared, access, rtol=1e-12, atol=1e-300)
     assert (within > 0).mean() > 0.3 and access.max() > 0
+
+
+def test_a_script_without_a_main_guard_stays_in_one_process(tmp_path):
+    """An analyst's script (no ``if __name__ == "__main__"``) would run again in a spawned
+    worker, so library calls stay in one process; the command line allows the worker (its
+    entry points are guarded) and exits cleanly, nothing printed at exit."""
+    import subprocess
+    import sys
+
+    body = (
+        "import os\n"
+        "print('script ran', flush=True)\n"
+        "from geo import parallel\n"
+        "os.environ['GAPMAP_WORKERS'] = '2'\n"
+        "print('alone', parallel.in_background(os.getpid) is None, flush=True)\n"
+    )
+    unguarded = tmp_path / "report.py"
+    unguarded.write_text(body, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(unguarded)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["script ran", "alone True"]
+    guarded = tmp_path / "cli_like.py"
+    guarded.write_text(
+        "import os\n"
+        "from geo import parallel\n"
+        "if __name__ == '__main__':\n"
+        "    os.environ['GAPMAP_WORKERS'] = '2'\n"
+        "    parallel.allow_background()\n"
+        "    print('other', parallel.in_background(os.getpid).result() != os.getpid())\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["other True"]
+    assert "Exception" not in done.stderr and "Traceback" not in done.stderr

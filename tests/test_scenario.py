@@ -360,6 +360,7 @@ def test_a_baseline_written_by_a_worker_process_equals_one_written_here(
     monkeypatch.setattr(
         scenario_module, "in_background", lambda *a, **k: used.append(a[0]) or real(*a, **k)
     )
+    monkeypatch.setattr("geo.parallel._BACKGROUND_ENABLED", [True])  # as the CLI does
     monkeypatch.setenv(WORKERS_ENV, "2")
     write_scenario(config, scenario, demo_scenario, tmp_path / "two")
     assert used == [scenario_module.write_region_folder]
@@ -389,6 +390,7 @@ def test_a_failing_baseline_worker_fails_the_scenario_and_leaves_nothing(
     baseline = dataclasses.replace(demo_scenario.baseline, origins=origins)
     broken = dataclasses.replace(demo_scenario, baseline=baseline)
     monkeypatch.setattr(scenario_module, "write_scenario_map", lambda *a, **k: None)
+    monkeypatch.setattr("geo.parallel._BACKGROUND_ENABLED", [True])  # as the CLI does
     monkeypatch.setenv(WORKERS_ENV, "2")
     with pytest.raises(Exception) as failure:
         write_scenario(config, scenario, broken, tmp_path / "out")

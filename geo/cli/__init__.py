@@ -191,6 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose, quiet=args.quiet)
+    from geo.parallel import allow_background
+
+    allow_background()  # the entry points guard their main modules (see geo.parallel)
     try:
         if args.command == "demo":
             from geo.demo import demo_run
