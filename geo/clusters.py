@@ -195,7 +195,7 @@ def _clusters_by_strip(xy, eps_m, w, min_weight, strips) -> np.ndarray:
 EXACT_OUTLINE_MAX_POINTS = 200_000  # above: drawn on a grid (GEOS unions of millions of discs
 # take minutes and tens of GB; a national layer has millions of points beyond reach)
 OUTLINE_CELLS_PER_RADIUS = 5
-MAX_OUTLINE_CELLS = 40_000_000  # about 0.7 GB of grids and distance-transform indices
+MAX_OUTLINE_CELLS = 40_000_000  # one cluster's grid: about 0.5 GB with its distance transform
 
 
 def cluster_outlines(
@@ -210,9 +210,9 @@ def cluster_outlines(
     by ``tolerance_m``.
 
     Up to ``max_exact_points`` clustered points the discs (32-gons) are unioned exactly
-    (GEOS). Above it they are drawn on a grid of ``radius_m / 5`` cells (coarser if the extent
-    would need more than :data:`MAX_OUTLINE_CELLS`): each point marks its cell, every cell
-    within ``radius_m`` of a marked cell takes the nearest one's cluster (a Euclidean distance
+    (GEOS). Above it each cluster is drawn on a grid of ``radius_m / 5`` cells over its own
+    extent (coarser if that would need more than :data:`MAX_OUTLINE_CELLS`): each point marks
+    its cell, every cell within ``radius_m`` of a marked cell is in (a Euclidean distance
     transform), and the cells are polygonised (rasterio). That outline is within about one
     cell diagonal of the exact one (tested) and takes memory for the grid only.
 
@@ -242,30 +242,28 @@ def cluster_outlines(
     xy, labels = xy[member], labels[member]
     if not len(labels):
         return {}
+    groups = _members_by_label(labels)
     if len(labels) > max_exact_points:
-        pieces = _outlines_on_grid(xy, labels, radius_m)
+        pieces = {label: _disc_union_on_grid(xy[g], radius_m) for label, g in groups.items()}
     else:
         discs = shapely.buffer(shapely.points(xy), radius_m, quad_segs=8)
-        order = np.argsort(labels, kind="stable")
-        bounds = np.flatnonzero(np.diff(labels[order])) + 1
-        groups = np.split(order, bounds)
-        pieces = {int(labels[g[0]]): shapely.union_all(discs[g]) for g in groups}
+        pieces = {label: shapely.union_all(discs[g]) for label, g in groups.items()}
     outlines = {label: shapely.simplify(shape, tolerance_m) for label, shape in pieces.items()}
     # Simplifying can leave a ring touching itself; buffer(0) repairs a polygon as a polygon.
     return {k: v if v.is_valid else shapely.buffer(v, 0) for k, v in outlines.items()}
 
 
-def _outlines_on_grid(xy: np.ndarray, labels: np.ndarray, radius_m: float) -> dict[int, object]:
-    """:func:`cluster_outlines` above ``max_exact_points``: each cluster's discs drawn on a
-    grid over the cluster's own extent (clusters may overlap, as their discs do)."""
+def _members_by_label(labels: np.ndarray) -> dict[int, np.ndarray]:
+    """The positions of each label's points, by label."""
     order = np.argsort(labels, kind="stable")
     groups = np.split(order, np.flatnonzero(np.diff(labels[order])) + 1)
-    return {int(labels[g[0]]): _disc_union_on_grid(xy[g], radius_m) for g in groups}
+    return {int(labels[g[0]]): g for g in groups}
 
 
 def _disc_union_on_grid(xy: np.ndarray, radius_m: float) -> object:
-    """The union of discs of ``radius_m`` around points, as grid cells polygonised: a cell is
-    in when its centre is within the radius of a point's cell centre."""
+    """The union of discs of ``radius_m`` around one cluster's points, as grid cells
+    polygonised: a cell is in when its centre is within the radius of a point's cell centre
+    (each cluster on its own grid, so clusters may overlap as their discs do)."""
     import rasterio.features
     import shapely
     from affine import Affine

@@ -53,13 +53,14 @@ from geo.render.palette import (
 from geo.render.suppression import protected_subareas
 from geo.results import Results
 
+log = logging.getLogger(__name__)
+
 GROUP_TEXT = {None: "all need", "cancer": "cancer need", "non_cancer": "non-cancer need"}
 SHARE_COLUMN = {
     None: "gap_share",
     "cancer": "gap_share_cancer",
     "non_cancer": "gap_share_non_cancer",
 }
-log = logging.getLogger(__name__)
 NON_CANCER_TIME = "spc_non_cancer_travel_time_min"
 FEW_PLACES = 1000  # fewer places than this are drawn as larger dots
 RASTER_PANE = "gm-rasters"  # image overlays: below every vector layer, never clickable
