@@ -17,6 +17,7 @@ parallel); by default all cores, at most :data:`MAX_AUTO_WORKERS`, are used for 
 from __future__ import annotations
 
 import atexit
+import gc
 import importlib
 import logging
 import os
@@ -134,6 +135,9 @@ def _executor() -> Any:
 
 def _import(module: str) -> None:
     importlib.import_module(module)
+    # What the imports made lives as long as the worker: keep it out of the collector's
+    # scans, above all the one at shutdown, which the command waits for (see geo.cli.console).
+    gc.freeze()
 
 
 def warm_up(module: str) -> None:

@@ -48,6 +48,13 @@ def shared_data_root() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _one_process_unless_asked(monkeypatch):
+    """Each test starts as a library call, in one process: ``main`` lets the background
+    worker run (:func:`geo.parallel.allow_background`) for the rest of the test only."""
+    monkeypatch.setattr("geo.parallel._BACKGROUND_ENABLED", [])
+
+
+@pytest.fixture(autouse=True)
 def _library_logging():
     """Undo the CLI's logging set-up after each test (``main`` configures the ``geo`` logger
     for the terminal, which would hide later tests' records from ``caplog``)."""

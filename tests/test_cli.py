@@ -39,6 +39,21 @@ def test_help_and_version():
     assert result.returncode == 0 and "gapmap" in result.stdout
 
 
+def test_the_console_script_passes_main_s_exit_status_on(tmp_path):
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="gapmap")
+    assert script.value == "geo.cli:console"
+    missing = tmp_path / "missing.yml"
+    result = subprocess.run(
+        [sys.executable, "-m", "geo", "validate", str(missing)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2 and "missing.yml" in result.stderr
+
+
 def test_unknown_key_exits_2_with_suggestion(tmp_path, capsys):
     path = _demo_config_copy(tmp_path, lambda d: d["roads"].update(speed_profil="au"))
     for command in ("validate", "run"):

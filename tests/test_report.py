@@ -208,6 +208,41 @@ def test_workshop_packs_are_written_atomically(results, tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["packs"]  # no half-written folder left
 
 
+def test_packs_shared_with_the_worker_process_match_one_process(results, tmp_path, monkeypatch):
+    import geo.render.packs as packs_module
+    from geo.parallel import WORKERS_ENV
+
+    shared = []
+    real = packs_module.in_background
+    monkeypatch.setattr(
+        packs_module, "in_background", lambda *a, **k: shared.append(a[2]) or real(*a, **k)
+    )
+    monkeypatch.setattr("geo.parallel._BACKGROUND_ENABLED", [True])  # as the CLI does
+    monkeypatch.setenv(WORKERS_ENV, "2")
+    two = write_workshop_packs(results, tmp_path / "two")
+    assert len(shared) == 1 and len(shared[0]) == 1  # the second of the two packs
+    monkeypatch.setenv(WORKERS_ENV, "1")
+    one = write_workshop_packs(results, tmp_path / "one")
+    assert [p.name for p in two] == [p.name for p in one]
+    for got, expected in zip(two, one, strict=True):
+        assert got.read_bytes() == expected.read_bytes(), got.name
+
+
+def test_a_failing_pack_beside_the_worker_leaves_nothing(results, tmp_path, monkeypatch):
+    from geo.parallel import WORKERS_ENV
+
+    def disk_full(*args, **kwargs):
+        raise GeoError("disk full")
+
+    # This process fails; the worker, which renders the other pack, does not.
+    monkeypatch.setattr("geo.render.packs.write_report", disk_full)
+    monkeypatch.setattr("geo.parallel._BACKGROUND_ENABLED", [True])
+    monkeypatch.setenv(WORKERS_ENV, "2")
+    with pytest.raises(GeoError, match="disk full"):
+        write_workshop_packs(results, tmp_path / "packs")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_report_by_subarea(tmp_path, capsys):
     code = main(["report", str(DEMO_CONFIG), "--by", "subarea", "--out", str(tmp_path), "-q"])
     assert code == 0

@@ -36,14 +36,20 @@ def test_stored_results_read_back_equal_the_run(demo_outcome):
 
 
 def test_a_report_reads_only_what_it_draws(demo_outcome):
+    from geo.render.packs import subarea_results
+    from geo.workflows.pipeline import NOT_IN_REPORTS
+
     results = demo_outcome.results
     key = results.provenance["results_key"]
-    loaded = load_results(demo_outcome.out_dir, key=key, skip=("catchments", "travel_time_surface"))
+    loaded = load_results(demo_outcome.out_dir, key=key, skip=NOT_IN_REPORTS)
     assert loaded is not None
-    assert loaded.catchments is None and loaded.travel_time_surface is None
-    assert results.catchments is not None and results.travel_time_surface is not None
+    for name in NOT_IN_REPORTS:
+        assert getattr(loaded, name) is None and getattr(results, name) is not None, name
     assert_geodataframe_equal(loaded.origins, results.origins)
     assert render_report(loaded) == render_report(results)
+    area_id = results.origins["area_id"].dropna().iloc[0]
+    pack, expected = (subarea_results(r, area_id) for r in (loaded, results))
+    assert render_report(pack, csv_links=False) == render_report(expected, csv_links=False)
 
 
 def test_other_inputs_never_read_stored_results(demo_outcome, tmp_path):

@@ -52,20 +52,24 @@ def coverage_counts(origins: pd.DataFrame) -> dict[str, dict[str, dict[str, floa
 
 
 def _by_remoteness(origins: pd.DataFrame, class_order: Sequence[str]) -> dict[str, dict]:
-    out = {}
+    # Arrays once, then masks per class: a pack cuts a sub-area many times, and selecting
+    # rows of a wide frame per class costs more than the sums themselves.
     rem = origins["remoteness_class"].astype(object).to_numpy()
+    people = origins["pop_count"].to_numpy(float)
+    need = {group: origins[NEED_COLUMN[group]].to_numpy(float) for group in CLASS_COLUMN}
+    classes = {group: origins[col].to_numpy(object) for group, col in CLASS_COLUMN.items()}
+    out = {}
     for name in [c for c in class_order if (rem == c).any()]:
-        part = origins[rem == name]
+        rows = rem == name
         beyond = unknown = 0.0
-        for group, class_column in CLASS_COLUMN.items():
-            need = part[NEED_COLUMN[group]].to_numpy(float)
-            classes = part[class_column].to_numpy(object)
-            beyond += float(need[np.isin(classes, SPC_BEYOND)].sum())
-            unknown += float(need[classes == "unknown"].sum())
+        for group in CLASS_COLUMN:
+            part_need, part_classes = need[group][rows], classes[group][rows]
+            beyond += float(part_need[np.isin(part_classes, SPC_BEYOND)].sum())
+            unknown += float(part_need[part_classes == "unknown"].sum())
         out[name] = {
-            "pop_count": float(part["pop_count"].sum()),
-            "need_cancer": float(part["need_cancer"].sum()),
-            "need_non_cancer": float(part["need_non_cancer"].sum()),
+            "pop_count": float(np.nansum(people[rows])),  # NaN adds nothing, as in pandas
+            "need_cancer": float(np.nansum(need["cancer"][rows])),
+            "need_non_cancer": float(np.nansum(need["non_cancer"][rows])),
             "need_beyond_spc": beyond,
             "need_unknown_spc": unknown,
         }
@@ -90,28 +94,43 @@ def _finite_or_none(value: Any) -> float | None:
     return value if np.isfinite(value) else None
 
 
+def _facility_records(frame: pd.DataFrame, rows: np.ndarray, extra: tuple[str, ...]) -> list[dict]:
+    """The selected facilities as records of their ids, names, kinds and snap distances
+    (columns picked before rows: a facility layer carries geometry and many columns)."""
+    if not rows.any():
+        return []
+    columns = [c for c in ("facility_id", "name", "kind", "snap_distance_m", *extra) if c in frame]
+    records = frame.loc[rows, columns].to_dict("records")
+    return [
+        {
+            "facility_id": row["facility_id"],
+            "name": row["name"],
+            "kind": row.get("kind"),
+            "snap_distance_m": float(row["snap_distance_m"]),
+            **{c: row.get(c) for c in extra},
+        }
+        for row in records
+    ]
+
+
+def _reachable(frame: pd.DataFrame) -> np.ndarray:
+    return frame["reachable"].astype(bool).to_numpy()
+
+
 def excluded_facilities(
     *frames: pd.DataFrame, only: set[str] | None = None
 ) -> list[dict[str, Any]]:
-    """Facilities left out of routing (off the road network), with why; with ``only``, those
-    ids only (the ones that could matter to the area)."""
+    """Facilities left out of routing (off the road network), with why (``reason``); with
+    ``only``, those ids only (the ones that could matter to the area)."""
     rows = []
     for frame in frames:
         if frame is None or "reachable" not in frame:
             continue
-        off = frame[~frame["reachable"].astype(bool)]
+        off = ~_reachable(frame)
         if only is not None:
-            off = off[off["facility_id"].isin(only)]
-        for row in off.to_dict("records"):
-            rows.append(
-                {
-                    "facility_id": row["facility_id"],
-                    "name": row["name"],
-                    "kind": row.get("kind"),
-                    "snap_distance_m": float(row["snap_distance_m"]),
-                    "reason": row.get("unreachable_reason"),
-                }
-            )
+            off &= frame["facility_id"].isin(only).to_numpy()
+        found = _facility_records(frame, off, ("unreachable_reason",))
+        rows += [{**row, "reason": row.pop("unreachable_reason")} for row in found]
     return rows
 
 
@@ -121,16 +140,8 @@ def long_snaps(*frames: pd.DataFrame, warn_m: float) -> list[dict[str, Any]]:
     for frame in frames:
         if frame is None or "snap_distance_m" not in frame:
             continue
-        far = frame["reachable"].astype(bool) & (frame["snap_distance_m"] > warn_m)
-        rows += [
-            {
-                "facility_id": row["facility_id"],
-                "name": row["name"],
-                "kind": row.get("kind"),
-                "snap_distance_m": float(row["snap_distance_m"]),
-            }
-            for row in frame[far].to_dict("records")
-        ]
+        far = _reachable(frame) & (frame["snap_distance_m"].to_numpy(float) > warn_m)
+        rows += _facility_records(frame, far, ())
     return rows
 
 

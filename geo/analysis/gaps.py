@@ -146,6 +146,9 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+COUNT_COLUMNS = ("pop_count", "need_cancer", "need_non_cancer")
+
+
 def travel_time_bands(
     origins: pd.DataFrame, *, service_columns: dict[str, str], bands_min: Sequence[float]
 ) -> pd.DataFrame:
@@ -169,36 +172,53 @@ def travel_time_bands(
         and ``pop_pct``, ``need_cancer_pct``, ``need_non_cancer_pct`` (0-100 of the region
         total). Origins whose time is unknown form the ``unknown`` band.
     """
-    labels = [*band_labels(bands_min), UNKNOWN_BAND]
-    edges = np.array([0.0, *bands_min])
-    counts = {  # NaN counts add nothing, as in a pandas sum
-        c: np.nan_to_num(origins[c].to_numpy(float), nan=0.0)
-        for c in ("pop_count", "need_cancer", "need_non_cancer")
-    }
-    n_bands = len(labels)
-    kinds = list(service_columns)
-    sums: dict[str, list[np.ndarray]] = {c: [] for c in counts}
+    counts = _counts(origins)
+    n_bands = len(bands_min) + 2
+    sums = []
     for col in service_columns.values():
-        minutes = origins[col].to_numpy(float)
-        idx = np.searchsorted(edges, minutes, side="left") - 1
-        idx = np.clip(idx, 0, len(edges) - 1)
-        # NaN: unknown (off the road network, or no eligible service placed); +inf: beyond
-        # every band (no service reachable, or beyond a partitioned run's search limit).
-        idx[np.isnan(minutes)] = n_bands - 1
-        for name, values in counts.items():
-            sums[name].append(_weighted_bincount(idx, values, n_bands))
-    order = np.tile(np.arange(n_bands), len(kinds))
-    table = pd.DataFrame(
+        codes = _band_codes(origins[col], bands_min)
+        sums.append({c: _weighted_bincount(codes, v, n_bands) for c, v in counts.items()})
+    table = _bands_table({"service_kind": list(service_columns)}, sums, bands_min)
+    return _add_shares(table, "service_kind")
+
+
+def _band_codes(minutes: pd.Series | np.ndarray, bands_min: Sequence[float]) -> np.ndarray:
+    """Each time's band: 0 for ``0-<first edge>``, ..., ``len(bands_min)`` for the open band
+    (times beyond every edge, +inf included), ``len(bands_min) + 1`` for unknown (NaN)."""
+    minutes = np.asarray(minutes, dtype=float)
+    edges = np.array([0.0, *bands_min])
+    index = np.clip(np.searchsorted(edges, minutes, side="left") - 1, 0, len(edges) - 1)
+    # NaN: unknown (off the road network, or no eligible service placed); +inf: beyond
+    # every band (no service reachable, or beyond a partitioned run's search limit).
+    index[np.isnan(minutes)] = len(edges)
+    return index
+
+
+def _counts(origins: pd.DataFrame) -> dict[str, np.ndarray]:
+    # NaN counts add nothing, as in a pandas sum
+    return {c: np.nan_to_num(origins[c].to_numpy(float), nan=0.0) for c in COUNT_COLUMNS}
+
+
+def _bands_table(
+    keys: dict[str, list], sums: list[dict[str, np.ndarray]], bands_min: Sequence[float]
+) -> pd.DataFrame:
+    """One block of band rows per entry of ``sums`` (key columns from ``keys``, in order)."""
+    labels = [*band_labels(bands_min), UNKNOWN_BAND]
+    n_bands = len(labels)
+    order = np.tile(np.arange(n_bands), len(sums))
+    return pd.DataFrame(
         {
-            "service_kind": np.repeat(np.array(kinds, dtype=object), n_bands),
-            "band": np.tile(np.array(labels, dtype=object), len(kinds)),
+            **{k: np.repeat(np.array(v, dtype=object), n_bands) for k, v in keys.items()},
+            "band": np.tile(np.array(labels, dtype=object), len(sums)),
             "band_order": order,
             "lower_min": np.array([0.0, *bands_min, np.nan])[order],
             "upper_min": np.array([*bands_min, np.nan, np.nan])[order],
-            **{name: np.concatenate(parts) if parts else [] for name, parts in sums.items()},
+            **{
+                name: np.concatenate([block[name] for block in sums]) if sums else np.zeros(0)
+                for name in COUNT_COLUMNS
+            },
         }
     )
-    return _add_shares(table, "service_kind")
 
 
 def _add_shares(table: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -338,24 +358,23 @@ def travel_time_bands_by_remoteness(
 ) -> pd.DataFrame:
     """People and need by travel-time band within each remoteness class.
 
-    Same columns as :func:`travel_time_bands` plus ``remoteness_class``; ``*_pct`` are shares
-    of the class's own total, so rows of one class add up to 100.
+    Same columns as :func:`travel_time_bands` after a first column ``remoteness_class`` (the
+    classes of ``class_order`` that have origins, in that order); ``*_pct`` are shares of the
+    class's own total, so rows of one class add up to 100.
     """
-    frames = []
-    classes = origins["remoteness_class"].astype(str)
-    present = set(classes)
-    for name in [c for c in class_order if c in present]:
-        part = travel_time_bands(
-            origins[classes == name], service_columns={service_kind: column}, bands_min=bands_min
+    classes = origins["remoteness_class"].astype(object).to_numpy()
+    present = [c for c in class_order if (classes == c).any()]
+    index = _band_codes(origins[column], bands_min)
+    counts = _counts(origins)
+    n_bands = len(bands_min) + 2
+    sums = []
+    for name in present:
+        rows = classes == name
+        sums.append(
+            {c: _weighted_bincount(index[rows], v[rows], n_bands) for c, v in counts.items()}
         )
-        part.insert(0, "remoteness_class", name)
-        frames.append(part)
-    if not frames:
-        empty = travel_time_bands(
-            origins.iloc[0:0], service_columns={service_kind: column}, bands_min=bands_min
-        )
-        return empty.assign(remoteness_class=pd.Series(dtype=object))
-    return pd.concat(frames, ignore_index=True)
+    keys = {"remoteness_class": present, "service_kind": [service_kind] * len(present)}
+    return _add_shares(_bands_table(keys, sums, bands_min), "remoteness_class")
 
 
 def need_beyond_spc(origins: pd.DataFrame) -> np.ndarray:

@@ -7,6 +7,7 @@ Exit status: 0 on success, 2 on bad input or config (message on stderr, nothing 
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -232,6 +233,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
 
 
+def console() -> None:
+    """The ``gapmap`` console script (and ``python -m geo``): :func:`main`, then exit.
+
+    Before the interpreter shuts down, every object is moved out of the garbage collector's
+    reach (:func:`gc.freeze`): shutting down otherwise scans the scientific stack's millions
+    of objects again, about 0.3 s of a command that renders a report in 2 s. Outputs are
+    written and closed by then; exit handlers still run.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 def _configure_logging(verbose: int, *, quiet: bool) -> None:
     """Log to standard error: warnings by default, more with -v/-vv, errors only with -q.
 
@@ -257,4 +271,4 @@ def _configure_logging(verbose: int, *, quiet: bool) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

@@ -102,6 +102,10 @@ def run_summary(outcome: Any, seconds: float) -> list[str]:
 
 def report(args: argparse.Namespace) -> int:
     """``gapmap report``: the report (or one pack per sub-area) without the rest of a run."""
+    if args.by == "subarea":
+        from geo.parallel import warm_up
+
+        warm_up("geo.render.packs")  # its imports overlap ours; it renders half the packs
     from geo.cli.progress import expected_stages
     from geo.config import load_config
     from geo.render.outdir import check_output_target, claim_output

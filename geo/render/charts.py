@@ -22,7 +22,13 @@ from geo.render.palette import (
     WITHHELD_COLOUR,
     time_colours,
 )
-from geo.render.suppression import protected_coverage, protected_subareas, suppress_partition
+from geo.render.suppression import (
+    BAND_COUNTS,
+    protected_bands,
+    protected_coverage,
+    protected_subareas,
+    suppress_partition,
+)
 from geo.render.svg_charts import (
     MapFrame,
     Series,
@@ -44,7 +50,8 @@ def _below(results: Results) -> float:
 
 
 def _hidden(shown: pd.DataFrame, column: str) -> np.ndarray:
-    return shown[column].astype(str).str.startswith("<").to_numpy()
+    # Plain Python over a short column of text: faster than pandas' string methods here.
+    return np.array([str(text).startswith("<") for text in shown[column]], dtype=bool)
 
 
 def _percent_rows(
@@ -173,10 +180,8 @@ def _band_series(labels: list[str]) -> list[tuple[str, str]]:
 def bands_chart(results: Results) -> Markup:
     """People and need by travel-time band to the nearest GP and SPC service (% of region)."""
     table = results.tables["travel_time_bands"].reset_index(drop=True)
-    value_cols = ["pop_count", "need_cancer", "need_non_cancer"]
-    shown = suppress_partition(
-        table, group_column="service_kind", value_columns=value_cols, below=_below(results)
-    )
+    value_cols = list(BAND_COUNTS)
+    shown = protected_bands(results.tables, _below(results))  # positions, as in `table`
     labels = list(table.sort_values("band_order")["band"].drop_duplicates())
     rows, blocks = [], []
     for kind, kind_label in (("gp", "GP"), ("spc", "SPC")):

@@ -9,8 +9,8 @@ so a pack's numbers add up to the region's and its sentences speak of the sub-ar
 
 from __future__ import annotations
 
-import copy
 import logging
+from concurrent.futures import wait
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +19,7 @@ from geo.analysis import gaps
 from geo.analysis.findings import compute_findings
 from geo.config import slugify
 from geo.errors import GeoError
+from geo.parallel import in_background
 from geo.render.files import write_csv
 from geo.render.outdir import atomic_directory
 from geo.render.report import write_report
@@ -49,8 +50,7 @@ def subarea_results(results: Results, area_id: str) -> Results:
     origins = results.origins[results.origins["area_id"].astype(str) == str(area_id)]
     inside = results.gp_practices.within(area.geometry.union_all())
     gps = results.gp_practices[inside]
-    prov = copy.deepcopy(results.provenance)
-    prov["subarea_of"] = results.region_name
+    prov = {**results.provenance, "subarea_of": results.region_name}  # read only: no deep copy
     bands_min = prov.get("thresholds", {}).get("bands_min") or [15, 30, 60, 120]
     order = results.remoteness_classes
     tables = {
@@ -106,6 +106,11 @@ def pack_file_name(area_id: object, area_name: object) -> str:
 def write_workshop_packs(results: Results, out_dir: str | Path, *, pdf: bool = False) -> list[Path]:
     """Write one report per populated sub-area into ``out_dir`` (replaced atomically).
 
+    From the command line, every other pack is rendered in the background worker process
+    (:func:`geo.parallel.in_background`) while this process renders the rest: packs are
+    independent, and a pack's tables and charts are many small pandas steps that one core
+    runs one after another.
+
     Returns
     -------
     list of pathlib.Path
@@ -115,19 +120,30 @@ def write_workshop_packs(results: Results, out_dir: str | Path, *, pdf: bool = F
     if areas is None or areas.empty:
         raise GeoError("workshop packs need sub-areas: add a 'subareas' section to the config")
     populated = set(results.origins["area_id"].dropna().astype(str))
+    rows = [
+        {**row, "file": pack_file_name(row["area_id"], row["area_name"])}
+        for row in areas[["area_id", "area_name"]].to_dict("records")
+        if str(row["area_id"]) in populated
+    ]
     out_dir = Path(out_dir)
-    written: list[Path] = []
-    rows = []
     with atomic_directory(out_dir, kind="packs") as tmp:
-        for row in areas.drop(columns="geometry").to_dict("records"):
-            if str(row["area_id"]) not in populated:
-                continue
-            name = pack_file_name(row["area_id"], row["area_name"])
-            write_report(
-                subarea_results(results, row["area_id"]), tmp / name, pdf=pdf, csv_links=False
-            )
-            rows.append({"area_id": row["area_id"], "area_name": row["area_name"], "file": name})
-            written.append(out_dir / name)
+        shared = len(rows) > 1
+        pending = in_background(render_packs, results, rows[1::2], tmp, pdf=pdf) if shared else None
+        try:
+            render_packs(results, rows if pending is None else rows[0::2], tmp, pdf=pdf)
+        except BaseException:
+            if pending is not None:
+                wait([pending])  # the worker writes into the folder about to be removed
+            raise
+        if pending is not None:
+            pending.result()  # re-raises the worker's error
         write_csv(pd.DataFrame(rows, columns=["area_id", "area_name", "file"]), tmp / "index.csv")
-    log.info("%d workshop packs written to %s", len(written), out_dir)
-    return [*written, out_dir / "index.csv"]
+    log.info("%d workshop packs written to %s", len(rows), out_dir)
+    return [*(out_dir / row["file"] for row in rows), out_dir / "index.csv"]
+
+
+def render_packs(results: Results, rows: list[dict], folder: Path, *, pdf: bool = False) -> None:
+    """Write the packs of ``rows`` (``area_id`` and ``file``) into ``folder``."""
+    for row in rows:
+        pack = subarea_results(results, row["area_id"])
+        write_report(pack, folder / row["file"], pdf=pdf, csv_links=False)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from geo.analysis.classes import COVERAGE_CLASSES
-from geo.render.suppression import protected_coverage, suppress_partition
+from geo.render.suppression import protected_bands, protected_coverage
 from geo.results import Results
 
 TOP_ROWS = 8
@@ -168,13 +168,7 @@ def subarea_table(shown: dict[str, pd.DataFrame]) -> ReportTable:
 
 def bands_table(results: Results, below: float) -> ReportTable:
     """People and need by travel-time band, GP and SPC (protected)."""
-    cols = ["pop_count", "need_cancer", "need_non_cancer"]
-    shown = suppress_partition(
-        results.tables["travel_time_bands"],
-        group_column="service_kind",
-        value_columns=cols,
-        below=below,
-    )
+    shown = protected_bands(results.tables, below)
     table = pd.DataFrame(
         {
             "Service": shown["service_kind"].map(KIND_LABELS),

@@ -400,6 +400,21 @@ def protected_coverage(
     )
 
 
+BAND_COUNTS = ("pop_count", "need_cancer", "need_non_cancer")
+
+
+@_once_per_tables
+def protected_bands(tables: dict[str, pd.DataFrame], below: float) -> pd.DataFrame:
+    """The travel-time bands of each service kind protected (see :func:`suppress_partition`),
+    shared by the report's chart and table of them."""
+    return suppress_partition(
+        tables["travel_time_bands"],
+        group_column="service_kind",
+        value_columns=list(BAND_COUNTS),
+        below=below,
+    )
+
+
 GAP_CLASSES = ("gp_only", "neither")
 
 

@@ -126,6 +126,10 @@ def load_inputs(config: RegionConfig, **kwargs: Any) -> RegionInputs:
     return load_region_inputs(config, **kwargs)
 
 
+# The parts of stored results that neither the report nor a workshop pack draws (maps do).
+NOT_IN_REPORTS = ("catchments", "travel_time_surface", "hotspots", "remoteness_areas")
+
+
 def results_for(
     config: RegionConfig,
     out_dir: str | Path | None = None,
@@ -137,7 +141,7 @@ def results_for(
     """A region's results for a command that only renders (``gapmap report``): those stored
     by the run in the output folder when they were computed from exactly these inputs and
     settings (:mod:`geo.store`), else a fresh analysis (nothing written). Stored results
-    come without the catchments and the travel-time surface, which no report draws.
+    come without the layers no report draws (:data:`NOT_IN_REPORTS`).
 
     ``before_analysis`` runs only when the stored results cannot be used (e.g. the CLI's check
     of every input file's header: inputs whose hashes match a stored run were checked by it).
@@ -151,7 +155,7 @@ def results_for(
     target = output_dir(config, out_dir)
     if stored_key(target) is not None:
         key = results_key(config, input_hashes(config))
-        stored = load_results(target, key=key, skip=("catchments", "travel_time_surface"))
+        stored = load_results(target, key=key, skip=NOT_IN_REPORTS)
         if stored is not None:
             log.info("reusing the results of the run in %s (inputs unchanged)", target)
             return stored, True
