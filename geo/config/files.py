@@ -59,9 +59,13 @@ ServiceType = Literal["inpatient", "community", "hospital", "outreach"]
 
 
 class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are errors, and models are immutable."""
+    """Base of every config model: unknown keys are errors, and models are immutable.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    Validators are built on a model's first use (``defer_build``), not at import: a command
+    builds those of the configs it reads, not every scenario, batch and sites model.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 def validate_file_model(model: type[M], raw: Any, path: Path) -> M:
