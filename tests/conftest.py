@@ -54,6 +54,19 @@ def _one_process_unless_asked(monkeypatch):
     monkeypatch.setattr("geo.parallel._BACKGROUND_ENABLED", [])
 
 
+def spy_background(monkeypatch, module) -> list[tuple]:
+    """Let ``module``'s :func:`~geo.parallel.in_background` start a worker (two processes, as
+    the CLI allows) and record the positional arguments of each call."""
+    from geo.parallel import WORKERS_ENV
+
+    calls: list[tuple] = []
+    real = module.in_background
+    monkeypatch.setattr(module, "in_background", lambda *a, **k: calls.append(a) or real(*a, **k))
+    monkeypatch.setattr("geo.parallel._BACKGROUND_ENABLED", [True])  # as the CLI does
+    monkeypatch.setenv(WORKERS_ENV, "2")
+    return calls
+
+
 @pytest.fixture(autouse=True)
 def _library_logging():
     """Undo the CLI's logging set-up after each test (``main`` configures the ``geo`` logger

@@ -14,7 +14,7 @@ from geo.cli import main
 from geo.errors import GeoError
 from geo.render.packs import pack_file_name, subarea_results, write_workshop_packs
 from geo.render.report import html_to_pdf, key_findings, render_report, write_report
-from tests.conftest import DEMO_CONFIG
+from tests.conftest import DEMO_CONFIG, spy_background
 from tests.results_factory import REMOTENESS_CLASSES, make_results
 
 
@@ -212,15 +212,9 @@ def test_packs_shared_with_the_worker_process_match_one_process(results, tmp_pat
     import geo.render.packs as packs_module
     from geo.parallel import WORKERS_ENV
 
-    shared = []
-    real = packs_module.in_background
-    monkeypatch.setattr(
-        packs_module, "in_background", lambda *a, **k: shared.append(a[2]) or real(*a, **k)
-    )
-    monkeypatch.setattr("geo.parallel._BACKGROUND_ENABLED", [True])  # as the CLI does
-    monkeypatch.setenv(WORKERS_ENV, "2")
+    calls = spy_background(monkeypatch, packs_module)
     two = write_workshop_packs(results, tmp_path / "two")
-    assert len(shared) == 1 and len(shared[0]) == 1  # the second of the two packs
+    assert len(calls) == 1 and len(calls[0][2]) == 1  # the second of the two packs
     monkeypatch.setenv(WORKERS_ENV, "1")
     one = write_workshop_packs(results, tmp_path / "one")
     assert [p.name for p in two] == [p.name for p in one]
@@ -229,15 +223,14 @@ def test_packs_shared_with_the_worker_process_match_one_process(results, tmp_pat
 
 
 def test_a_failing_pack_beside_the_worker_leaves_nothing(results, tmp_path, monkeypatch):
-    from geo.parallel import WORKERS_ENV
+    import geo.render.packs as packs_module
 
     def disk_full(*args, **kwargs):
         raise GeoError("disk full")
 
     # This process fails; the worker, which renders the other pack, does not.
     monkeypatch.setattr("geo.render.packs.write_report", disk_full)
-    monkeypatch.setattr("geo.parallel._BACKGROUND_ENABLED", [True])
-    monkeypatch.setenv(WORKERS_ENV, "2")
+    spy_background(monkeypatch, packs_module)
     with pytest.raises(GeoError, match="disk full"):
         write_workshop_packs(results, tmp_path / "packs")
     assert list(tmp_path.iterdir()) == []

@@ -19,7 +19,7 @@ from geo.config.scenario import WORKING_DAYS_PER_MONTH, ScenarioConfig, load_sce
 from geo.errors import InputError, InputErrors
 from geo.store import STORE_DIR
 from geo.workflows.scenario import analyse_scenario, run_scenario, scenario_config
-from tests.conftest import DEMO_CONFIG, DEMO_DIR, IOW_CONFIG, REPO_ROOT
+from tests.conftest import DEMO_CONFIG, DEMO_DIR, IOW_CONFIG, REPO_ROOT, spy_background
 
 SCENARIOS = REPO_ROOT / "scripts" / "scenarios"
 COUNTS = ("pop_count", "need")
@@ -355,15 +355,9 @@ def test_a_baseline_written_by_a_worker_process_equals_one_written_here(
 
     scenario = load_scenario(SCENARIOS / "demo_west_outreach.yml")
     config = scenario_config(demo_config, scenario)
-    used = []
-    real = scenario_module.in_background
-    monkeypatch.setattr(
-        scenario_module, "in_background", lambda *a, **k: used.append(a[0]) or real(*a, **k)
-    )
-    monkeypatch.setattr("geo.parallel._BACKGROUND_ENABLED", [True])  # as the CLI does
-    monkeypatch.setenv(WORKERS_ENV, "2")
+    calls = spy_background(monkeypatch, scenario_module)
     write_scenario(config, scenario, demo_scenario, tmp_path / "two")
-    assert used == [scenario_module.write_region_folder]
+    assert [call[0] for call in calls] == [scenario_module.write_region_folder]
     monkeypatch.setenv(WORKERS_ENV, "1")
     write_scenario(config, scenario, demo_scenario, tmp_path / "one")
     one = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*"))

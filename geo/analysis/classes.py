@@ -10,6 +10,7 @@ COVERAGE_CLASSES = ("both", "gp_only", "spc_only", "neither", "unknown")
 NEED_GROUPS = ("cancer", "non_cancer")
 CLASS_COLUMN = {"cancer": "coverage_class", "non_cancer": "coverage_class_non_cancer"}
 NEED_COLUMN = {"cancer": "need_cancer", "non_cancer": "need_non_cancer"}
+COUNT_COLUMNS = ("pop_count", "need_cancer", "need_non_cancer")  # people, then need by group
 SPC_WITHIN = ("both", "spc_only")
 SPC_BEYOND = ("gp_only", "neither")
 GP_WITHIN = ("both", "gp_only")

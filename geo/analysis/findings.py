@@ -94,20 +94,24 @@ def _finite_or_none(value: Any) -> float | None:
     return value if np.isfinite(value) else None
 
 
-def _facility_records(frame: pd.DataFrame, rows: np.ndarray, extra: tuple[str, ...]) -> list[dict]:
-    """The selected facilities as records of their ids, names, kinds and snap distances
-    (columns picked before rows: a facility layer carries geometry and many columns)."""
+def _facility_records(
+    frame: pd.DataFrame, rows: np.ndarray, extra: dict[str, str] | None = None
+) -> list[dict]:
+    """The selected facilities as records of their ids, names, kinds and snap distances, plus
+    ``extra`` columns under new keys (columns picked before rows: a facility layer carries
+    geometry and many columns)."""
     if not rows.any():
         return []
-    columns = [c for c in ("facility_id", "name", "kind", "snap_distance_m", *extra) if c in frame]
-    records = frame.loc[rows, columns].to_dict("records")
+    extra = extra or {}
+    wanted = ("facility_id", "name", "kind", "snap_distance_m", *extra)
+    records = frame.loc[rows, [c for c in wanted if c in frame]].to_dict("records")
     return [
         {
             "facility_id": row["facility_id"],
             "name": row["name"],
             "kind": row.get("kind"),
             "snap_distance_m": float(row["snap_distance_m"]),
-            **{c: row.get(c) for c in extra},
+            **{key: row.get(column) for column, key in extra.items()},
         }
         for row in records
     ]
@@ -129,8 +133,7 @@ def excluded_facilities(
         off = ~_reachable(frame)
         if only is not None:
             off &= frame["facility_id"].isin(only).to_numpy()
-        found = _facility_records(frame, off, ("unreachable_reason",))
-        rows += [{**row, "reason": row.pop("unreachable_reason")} for row in found]
+        rows += _facility_records(frame, off, {"unreachable_reason": "reason"})
     return rows
 
 
@@ -141,7 +144,7 @@ def long_snaps(*frames: pd.DataFrame, warn_m: float) -> list[dict[str, Any]]:
         if frame is None or "snap_distance_m" not in frame:
             continue
         far = _reachable(frame) & (frame["snap_distance_m"].to_numpy(float) > warn_m)
-        rows += _facility_records(frame, far, ())
+        rows += _facility_records(frame, far)
     return rows
 
 

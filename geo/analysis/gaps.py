@@ -17,7 +17,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo.analysis.classes import CLASS_COLUMN, COVERAGE_CLASSES, NEED_COLUMN, SPC_BEYOND
+from geo.analysis.classes import (
+    CLASS_COLUMN,
+    COUNT_COLUMNS,
+    COVERAGE_CLASSES,
+    NEED_COLUMN,
+    SPC_BEYOND,
+)
 from geo.clusters import cluster_outlines, radius_clusters
 
 OUTSIDE_SUBAREAS = "(outside sub-areas)"
@@ -146,9 +152,6 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-COUNT_COLUMNS = ("pop_count", "need_cancer", "need_non_cancer")
-
-
 def travel_time_bands(
     origins: pd.DataFrame, *, service_columns: dict[str, str], bands_min: Sequence[float]
 ) -> pd.DataFrame:
@@ -174,10 +177,10 @@ def travel_time_bands(
     """
     counts = _counts(origins)
     n_bands = len(bands_min) + 2
-    sums = []
-    for col in service_columns.values():
-        codes = _band_codes(origins[col], bands_min)
-        sums.append({c: _weighted_bincount(codes, v, n_bands) for c, v in counts.items()})
+    sums = [
+        _band_sums(_band_codes(origins[col], bands_min), counts, n_bands)
+        for col in service_columns.values()
+    ]
     table = _bands_table({"service_kind": list(service_columns)}, sums, bands_min)
     return _add_shares(table, "service_kind")
 
@@ -197,6 +200,13 @@ def _band_codes(minutes: pd.Series | np.ndarray, bands_min: Sequence[float]) -> 
 def _counts(origins: pd.DataFrame) -> dict[str, np.ndarray]:
     # NaN counts add nothing, as in a pandas sum
     return {c: np.nan_to_num(origins[c].to_numpy(float), nan=0.0) for c in COUNT_COLUMNS}
+
+
+def _band_sums(
+    codes: np.ndarray, counts: dict[str, np.ndarray], n_bands: int
+) -> dict[str, np.ndarray]:
+    """Each count summed per band code."""
+    return {name: _weighted_bincount(codes, values, n_bands) for name, values in counts.items()}
 
 
 def _bands_table(
@@ -370,9 +380,7 @@ def travel_time_bands_by_remoteness(
     sums = []
     for name in present:
         rows = classes == name
-        sums.append(
-            {c: _weighted_bincount(index[rows], v[rows], n_bands) for c, v in counts.items()}
-        )
+        sums.append(_band_sums(index[rows], {c: v[rows] for c, v in counts.items()}, n_bands))
     keys = {"remoteness_class": present, "service_kind": [service_kind] * len(present)}
     return _add_shares(_bands_table(keys, sums, bands_min), "remoteness_class")
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from geo.analysis.classes import COVERAGE_CLASSES
+from geo.analysis.classes import COUNT_COLUMNS, COVERAGE_CLASSES
 from geo.render.map_rasters import hex_rgba, png_data_uri
 from geo.render.palette import (
     COVERAGE_COLOURS,
@@ -23,7 +23,6 @@ from geo.render.palette import (
     time_colours,
 )
 from geo.render.suppression import (
-    BAND_COUNTS,
     protected_bands,
     protected_coverage,
     protected_subareas,
@@ -180,7 +179,7 @@ def _band_series(labels: list[str]) -> list[tuple[str, str]]:
 def bands_chart(results: Results) -> Markup:
     """People and need by travel-time band to the nearest GP and SPC service (% of region)."""
     table = results.tables["travel_time_bands"].reset_index(drop=True)
-    value_cols = list(BAND_COUNTS)
+    value_cols = list(COUNT_COLUMNS)
     shown = protected_bands(results.tables, _below(results))  # positions, as in `table`
     labels = list(table.sort_values("band_order")["band"].drop_duplicates())
     rows, blocks = [], []

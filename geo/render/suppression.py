@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from geo.analysis.classes import COVERAGE_CLASSES
+from geo.analysis.classes import COUNT_COLUMNS, COVERAGE_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -400,9 +400,6 @@ def protected_coverage(
     )
 
 
-BAND_COUNTS = ("pop_count", "need_cancer", "need_non_cancer")
-
-
 @_once_per_tables
 def protected_bands(tables: dict[str, pd.DataFrame], below: float) -> pd.DataFrame:
     """The travel-time bands of each service kind protected (see :func:`suppress_partition`),
@@ -410,7 +407,7 @@ def protected_bands(tables: dict[str, pd.DataFrame], below: float) -> pd.DataFra
     return suppress_partition(
         tables["travel_time_bands"],
         group_column="service_kind",
-        value_columns=list(BAND_COUNTS),
+        value_columns=list(COUNT_COLUMNS),
         below=below,
     )
 
