@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from html.parser import HTMLParser
 
@@ -212,6 +213,9 @@ def test_packs_shared_with_the_worker_process_match_one_process(results, tmp_pat
     import geo.render.packs as packs_module
     from geo.parallel import WORKERS_ENV
 
+    # A fixed start time: the page prints it, and "now" may change minute between the two writes.
+    started = {**results.provenance, "started_utc": "2026-01-02T03:04:05+00:00"}
+    results = dataclasses.replace(results, provenance=started)
     calls = spy_background(monkeypatch, packs_module)
     two = write_workshop_packs(results, tmp_path / "two")
     assert len(calls) == 1 and len(calls[0][2]) == 1  # the second of the two packs
