@@ -103,6 +103,20 @@ def test_report_tables_are_the_result_tables(results):
     np.testing.assert_allclose(people, expected["pop_served"].round().to_numpy())
 
 
+def test_bands_table_labels_every_service_and_prints_whole_people(demo_results):
+    page = render_report(demo_results)
+    shown = _stacked(page, "Minutes")
+    table = demo_results.tables["travel_time_bands"]
+    assert len(shown) == len(table) and {"gp", "spc", "spc_community"} <= set(table["service_kind"])
+    expected = {"gp": "GP", "spc": "SPC", "spc_community": "SPC (community)"}
+    expected |= {"spc_non_cancer": "SPC (non-cancer referrals)"}
+    for (_, line), (_, row) in zip(shown.iterrows(), table.iterrows(), strict=True):
+        assert line["Service"] == expected.get(row["service_kind"], line["Service"]) != ""
+        assert line["Minutes"] == row["band"]
+        if not line["People"].startswith("<"):
+            assert line["People"] == f"{row['pop_count']:,.0f}"
+
+
 def test_findings_equal_a_direct_computation(results):
     findings = key_findings(results)
     o = results.origins

@@ -50,23 +50,44 @@ def _below(results: Results) -> float:
 
 def _hidden(shown: pd.DataFrame, column: str) -> np.ndarray:
     # Plain Python over a short column of text: faster than pandas' string methods here.
-    return np.array([str(text).startswith("<") for text in shown[column]], dtype=bool)
+    return np.array([str(text).startswith("<") for text in shown[column].tolist()], dtype=bool)
+
+
+def _codes(values: list, labels: list) -> np.ndarray:
+    """Each value's position in ``labels`` (-1 where it is not one of them)."""
+    position = {label: i for i, label in enumerate(labels)}
+    return np.array([position.get(v, -1) for v in values], dtype=np.int64)
+
+
+def _present(classes: list, people: list, order: list[str]) -> list[str]:
+    """The classes of ``order`` with people (NaN counts as none, as in a pandas sum)."""
+    total: dict = {}
+    for cls, n in zip(classes, people, strict=True):
+        if n == n:  # not NaN
+            total[cls] = total.get(cls, 0.0) + n
+    return [c for c in order if total.get(c, 0) > 0]
+
+
+def _row_sums(columns: list[np.ndarray]) -> np.ndarray:
+    """Row sums of the columns, NaN as 0 (as pandas' ``sum(axis=1)``)."""
+    return np.nansum(np.column_stack(columns), axis=1)
 
 
 def _percent_rows(
-    frame: pd.DataFrame, row_col: str, rows: list[str], part_col: str, parts: list[str]
+    row_of: list, rows: list[str], part_of: list, parts: list[str], value, is_hidden
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each row's parts as % of its total (``frame`` has ``_value`` and ``_hidden``).
+    """Each row's parts as % of its total: entry ``i`` (row ``row_of[i]``, part
+    ``part_of[i]``) counts ``value[i]`` and is hidden where ``is_hidden[i]``.
 
     Returns the shares of the shown parts (parts x rows, hidden parts 0), the totals, and the
     share of each row that is hidden. The hidden parts of a row are drawn as one grey
     segment: it shows only their sum, which the protected tables already imply (a row with a
     hidden cell always has another one hidden), and the row's total is not printed.
     """
-    row_code = pd.Index(rows).get_indexer(frame[row_col])  # -1: a row not drawn
-    part_code = pd.Index(parts).get_indexer(frame[part_col])
-    value = np.nan_to_num(frame["_value"].to_numpy(float), nan=0.0)  # as a pandas sum
-    is_hidden = frame["_hidden"].to_numpy(bool)
+    row_code = _codes(row_of, rows)  # -1: a row not drawn
+    part_code = _codes(part_of, parts)
+    value = np.nan_to_num(np.asarray(value, float), nan=0.0)  # as a pandas sum
+    is_hidden = np.asarray(is_hidden, bool)
     drawn = row_code >= 0
     totals = np.bincount(row_code[drawn], value[drawn], minlength=len(rows)).astype(float)
     gone = drawn & is_hidden
@@ -114,18 +135,22 @@ def _coverage_series() -> list[tuple[str, str]]:
 def coverage_by_remoteness_charts(results: Results) -> dict[str, Markup]:
     """Per need group: % of each remoteness class's need in each coverage class."""
     shown, _ = protected_coverage(results.tables, _below(results))
-    raw = results.tables["coverage_by_remoteness"].reset_index(drop=True)
-    frame = raw.assign(_value=raw["need"], _hidden=_hidden(shown["coverage_by_remoteness"], "need"))
-    people = raw.groupby("remoteness_class")["pop_count"].sum()
-    rows = [c for c in results.remoteness_classes if people.get(c, 0) > 0]
+    raw = results.tables["coverage_by_remoteness"]
+    classes = raw["remoteness_class"].tolist()
+    rows = _present(classes, raw["pop_count"].tolist(), results.remoteness_classes)
+    need_groups = raw["need_group"].to_numpy(object)
+    need, hidden = raw["need"].to_numpy(float), _hidden(shown["coverage_by_remoteness"], "need")
+    coverage = raw["coverage_class"].tolist()
     charts = {}
     for group, label in GROUP_LABELS.items():
+        at = np.flatnonzero(need_groups == group)
         shares, totals, withheld = _percent_rows(
-            frame[frame["need_group"] == group],
-            "remoteness_class",
+            [classes[i] for i in at],
             rows,
-            "coverage_class",
+            [coverage[i] for i in at],
             list(COVERAGE_CLASSES),
+            need[at],
+            hidden[at],
         )
         charts[group] = _bars(
             rows,
@@ -142,18 +167,17 @@ def coverage_by_remoteness_charts(results: Results) -> dict[str, Markup]:
 def cancer_chart(results: Results) -> Markup:
     """% of the region's cancer and of its non-cancer need in each coverage class."""
     shown, _ = protected_coverage(results.tables, _below(results))
-    raw = results.tables["coverage_totals"].reset_index(drop=True)
-    frame = raw.assign(
-        _value=raw["need"],
-        _hidden=_hidden(shown["coverage_totals"], "need"),
-        need_group=raw["need_group"].map(GROUP_LABELS),
-    )
-    rows = list(GROUP_LABELS.values())
+    raw = results.tables["coverage_totals"]
     shares, totals, withheld = _percent_rows(
-        frame, "need_group", rows, "coverage_class", list(COVERAGE_CLASSES)
+        [GROUP_LABELS.get(g) for g in raw["need_group"].tolist()],
+        list(GROUP_LABELS.values()),
+        raw["coverage_class"].tolist(),
+        list(COVERAGE_CLASSES),
+        raw["need"].to_numpy(float),
+        _hidden(shown["coverage_totals"], "need"),
     )
     return _bars(
-        rows,
+        list(GROUP_LABELS.values()),
         shares,
         withheld,
         _coverage_series(),
@@ -176,27 +200,39 @@ def _band_series(labels: list[str]) -> list[tuple[str, str]]:
     return list(zip(names, _band_colours(labels), strict=True))
 
 
+def _band_labels(table: pd.DataFrame) -> list[str]:
+    """The table's bands in band order."""
+    pairs = zip(table["band_order"].tolist(), table["band"].tolist(), strict=True)
+    return list(dict.fromkeys(band for _, band in sorted(pairs, key=lambda pair: pair[0])))
+
+
 def bands_chart(results: Results) -> Markup:
     """People and need by travel-time band to the nearest GP and SPC service (% of region)."""
-    table = results.tables["travel_time_bands"].reset_index(drop=True)
-    value_cols = list(COUNT_COLUMNS)
-    shown = protected_bands(results.tables, _below(results))  # positions, as in `table`
-    labels = list(table.sort_values("band_order")["band"].drop_duplicates())
-    rows, blocks = [], []
+    table = results.tables["travel_time_bands"]
+    shown = protected_bands(results.tables, _below(results))  # rows in the order of `table`
+    kinds, bands = table["service_kind"].to_numpy(object), table["band"].tolist()
+    counts = {c: table[c].to_numpy(float) for c in COUNT_COLUMNS}
+    hidden = {c: _hidden(shown, c) for c in COUNT_COLUMNS}
+    rows: list[str] = []
+    row_of: list[str] = []
+    band_of: list[str] = []
+    values, hidden_of = [], []
     for kind, kind_label in (("gp", "GP"), ("spc", "SPC")):
-        part = table[table["service_kind"] == kind]
-        for what, cols in (("people", ["pop_count"]), ("need", value_cols[1:])):
-            if part.empty:
+        at = np.flatnonzero(kinds == kind)
+        for what, cols in (("people", COUNT_COLUMNS[:1]), ("need", COUNT_COLUMNS[1:])):
+            if not at.size:
                 continue
-            row = f"{kind_label}: {what}"
-            hidden = np.column_stack([_hidden(shown.loc[part.index], c) for c in cols])
-            blocks.append(
-                part.assign(_value=part[cols].sum(axis=1), _hidden=hidden.any(axis=1), row=row)
-            )
-            rows.append(row)
+            rows.append(f"{kind_label}: {what}")
+            row_of += [rows[-1]] * at.size
+            band_of += [bands[i] for i in at]
+            values.append(_row_sums([counts[c][at] for c in cols]))
+            hidden_of.append(np.logical_or.reduce([hidden[c][at] for c in cols]))
     if not rows:
         return Markup("<p>No travel-time bands.</p>")
-    shares, totals, withheld = _percent_rows(pd.concat(blocks), "row", rows, "band", labels)
+    labels = _band_labels(table)
+    shares, totals, withheld = _percent_rows(
+        row_of, rows, band_of, labels, np.concatenate(values), np.concatenate(hidden_of)
+    )
     text = [
         f"{t:,.0f} people" if row.endswith("people") else f"{t:,.1f}/yr"
         for t, row in zip(totals, rows, strict=True)
@@ -218,17 +254,21 @@ def bands_by_remoteness_chart(results: Results) -> Markup:
     table = results.tables.get("spc_bands_by_remoteness")
     if table is None or table.empty:
         return Markup("<p>No travel-time bands by remoteness.</p>")
-    table = table.reset_index(drop=True)
     cols = ["need_cancer", "need_non_cancer"]
     shown = suppress_partition(
         table, group_column="remoteness_class", value_columns=cols, below=_below(results)
     )
-    hidden = np.column_stack([_hidden(shown, c) for c in cols]).any(axis=1)
-    frame = table.assign(_value=table[cols].sum(axis=1), _hidden=hidden)
-    people = table.groupby("remoteness_class")["pop_count"].sum()
-    rows = [c for c in results.remoteness_classes if people.get(c, 0) > 0]
-    labels = list(table.sort_values("band_order")["band"].drop_duplicates())
-    shares, totals, withheld = _percent_rows(frame, "remoteness_class", rows, "band", labels)
+    classes = table["remoteness_class"].tolist()
+    rows = _present(classes, table["pop_count"].tolist(), results.remoteness_classes)
+    labels = _band_labels(table)
+    shares, totals, withheld = _percent_rows(
+        classes,
+        rows,
+        table["band"].tolist(),
+        labels,
+        _row_sums([table[c].to_numpy(float) for c in cols]),
+        np.logical_or.reduce([_hidden(shown, c) for c in cols]),
+    )
     return _bars(
         rows,
         shares,

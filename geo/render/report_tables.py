@@ -33,7 +33,17 @@ LINK_LABELS = {
     "off_network": "Left out (no road near)",
     "unknown": "Unknown",
 }
-KIND_LABELS = {"gp": "GP", "spc": "SPC"}
+KIND_LABELS = {"gp": "GP", "spc": "SPC", "spc_non_cancer": "SPC (non-cancer referrals)"}
+
+
+def service_label(kind: str) -> str:
+    """A travel-time band's service kind for reading, e.g. ``spc_community`` as "SPC
+    (community)"."""
+    if kind in KIND_LABELS:
+        return KIND_LABELS[kind]
+    if str(kind).startswith("spc_"):
+        return f"SPC ({kind[4:].replace('_', ' ')})"
+    return str(kind)
 
 
 @dataclass
@@ -60,26 +70,40 @@ _NUMBER_TEXT = re.compile(r"<?-?[0-9.]+%?|not reachable|")
 
 def _is_numeric(column: pd.Series) -> bool:
     """Numbers, or numbers formatted as text (``1,234.5``, ``<5``, ``not reachable``)."""
-    if pd.api.types.is_numeric_dtype(column):
-        return True
+    return pd.api.types.is_numeric_dtype(column) or _numeric_text(column.tolist())
+
+
+def _numeric_text(values: list) -> bool:
     # Report tables are short: plain Python beats pandas' string methods here.
-    return all(_NUMBER_TEXT.fullmatch(str(v).replace(",", "").strip()) for v in column.tolist())
+    return all(_NUMBER_TEXT.fullmatch(str(v).replace(",", "").strip()) for v in values)
 
 
-def folded(frame: pd.DataFrame, csv: str | None, *, top: int = TOP_ROWS) -> ReportTable:
-    """The first ``top`` rows shown, the others in a fold."""
-    blank = frame.isna().to_numpy()
-    cells = [
-        ["" if gone else str(value) for value, gone in zip(row, blanks, strict=True)]
-        for row, blanks in zip(frame.to_numpy(object).tolist(), blank.tolist(), strict=True)
-    ]
+def _text(value: object) -> str:
+    """A cell's text: blank for a missing value."""
+    return "" if value is None or value != value else str(value)  # value != value: NaN
+
+
+def text_table(
+    columns: list[str], rows: list[list], csv: str | None, *, top: int = TOP_ROWS
+) -> ReportTable:
+    """A report table from rows of cells (blank where missing), the first ``top`` shown."""
+    by_column = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    cells = [[_text(value) for value in row] for row in rows]
     return ReportTable(
-        columns=[str(c) for c in frame.columns],
-        numeric=[_is_numeric(frame[c]) for c in frame.columns],
+        columns=list(columns),
+        numeric=[_numeric_text(list(values)) for values in by_column],
         head=cells[:top],
         rest=cells[top:],
         csv=csv,
     )
+
+
+def folded(frame: pd.DataFrame, csv: str | None, *, top: int = TOP_ROWS) -> ReportTable:
+    """The first ``top`` rows of a frame shown, the others in a fold."""
+    columns = [str(c) for c in frame.columns]
+    table = text_table(columns, frame.to_numpy(object).tolist(), csv, top=top)
+    table.numeric = [_is_numeric(frame[c]) for c in frame.columns]
+    return table
 
 
 def people(value: object) -> str:
@@ -106,99 +130,118 @@ def _number(text: object) -> float:
         return 0.0
 
 
-def _whole(text: str) -> str:
-    """A protected count as whole people (``<5`` unchanged)."""
-    return text if text.startswith("<") else f"{float(text.replace(',', '')):,.0f}"
-
-
 NEED_LABELS = {group: f"{label} need / yr" for group, label in GROUP_LABELS.items()}
 
 
-def coverage_crosstab(shown: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """A protected tidy coverage table as rows by coverage class: for each ``keys`` value, the
-    people (classed by access to any specialist service) and then the cancer and non-cancer
-    need a year (each classed by the services that would accept it)."""
+def people_by_class(classes: list, people: list) -> dict:
+    """People summed by class (NaN counts as none, as in a pandas sum)."""
+    total: dict = {}
+    for cls, n in zip(classes, people, strict=True):
+        if n == n:  # not NaN
+            total[cls] = total.get(cls, 0.0) + n
+    return total
+
+
+def coverage_crosstab(records: list[tuple]) -> list[list[str]]:
+    """Protected tidy coverage rows ``(key, need_group, coverage_class, people, need)`` as rows
+    by coverage class: for each key, the people (classed by access to any specialist service)
+    and then the cancer and non-cancer need a year (each classed by the services that would
+    accept it), keys in first-seen order."""
     counts = ["People", *NEED_LABELS.values()]
-    rows: dict[tuple, dict[str, str]] = {}  # (*keys, counts) -> class -> text; first wins
-    columns = [*keys, "need_group", "coverage_class", "pop_count", "need"]
-    for *key, group, cls, pop, need in shown[columns].itertuples(index=False, name=None):
+    rows: dict[tuple, dict[str, str]] = {}  # (key, counts) -> class -> text; first wins
+    for key, group, cls, pop, need in records:
         if group == "cancer":  # people, once: the same people in either need group
-            rows.setdefault((*key, "People"), {}).setdefault(cls, _whole(str(pop)))
+            rows.setdefault((key, "People"), {}).setdefault(cls, pop)
         if group in NEED_LABELS:
-            rows.setdefault((*key, NEED_LABELS[group]), {}).setdefault(cls, str(need))
-    first_seen = {k: i for i, k in enumerate(dict.fromkeys(shown[keys[0]]))}
+            rows.setdefault((key, NEED_LABELS[group]), {}).setdefault(cls, str(need))
+    first_seen = {k: i for i, k in enumerate(dict.fromkeys(r[0] for r in records))}
     order = sorted(rows, key=lambda row: (first_seen[row[0]], counts.index(row[-1])))
-    return pd.DataFrame(
-        [[*row, *(rows[row].get(c, "0") for c in COVERAGE_CLASSES)] for row in order],
-        columns=[*keys, "Counts", *(CLASS_LABELS[c] for c in COVERAGE_CLASSES)],
-    )
+    return [[*row, *(rows[row].get(c, "0") for c in COVERAGE_CLASSES)] for row in order]
+
+
+CROSSTAB_COLUMNS = ["Counts", *(CLASS_LABELS[c] for c in COVERAGE_CLASSES)]
+
+
+def _coverage_records(shown: pd.DataFrame, key: str) -> list[tuple]:
+    columns = [key, "need_group", "coverage_class", "pop_count", "need"]
+    return list(zip(*(shown[c].tolist() for c in columns), strict=True))
 
 
 def remoteness_table(results: Results, shown: dict[str, pd.DataFrame]) -> ReportTable:
     """Need a year by remoteness class, need group and coverage class."""
-    order = {c: i for i, c in enumerate(results.remoteness_classes)}
-    rows = shown["coverage_by_remoteness"]
-    people = results.tables["coverage_by_remoteness"].groupby("remoteness_class")["pop_count"]
-    present = {c for c, n in people.sum().items() if n > 0}
-    rows = rows[rows["remoteness_class"].isin(present)]
-    rows = rows.assign(_rank=rows["remoteness_class"].map(order)).sort_values(
-        "_rank", kind="stable"
+    raw = results.tables["coverage_by_remoteness"]
+    people = people_by_class(raw["remoteness_class"].tolist(), raw["pop_count"].tolist())
+    rank = {c: i for i, c in enumerate(results.remoteness_classes)}
+    records = [
+        r
+        for r in _coverage_records(shown["coverage_by_remoteness"], "remoteness_class")
+        if people.get(r[0], 0) > 0
+    ]
+    records.sort(key=lambda r: rank.get(r[0], len(rank)))  # stable; unranked classes last
+    rows = coverage_crosstab(records)
+    return text_table(
+        ["Remoteness", *CROSSTAB_COLUMNS], rows, "tables/coverage_by_remoteness.csv", top=len(rows)
     )
-    table = coverage_crosstab(rows.drop(columns="_rank"), ["remoteness_class"])
-    table = table.rename(columns={"remoteness_class": "Remoteness"})
-    return folded(table, "tables/coverage_by_remoteness.csv", top=len(table))
 
 
 def subarea_table(shown: dict[str, pd.DataFrame]) -> ReportTable:
     """Sub-areas with the most need beyond specialist reach first."""
-    table = coverage_crosstab(shown["coverage_by_subarea"], ["area_name"])
-    is_need = table["Counts"] != "People"
-    beyond = table[CLASS_LABELS["gp_only"]].map(_number) + table[CLASS_LABELS["neither"]].map(
-        _number
+    rows = coverage_crosstab(_coverage_records(shown["coverage_by_subarea"], "area_name"))
+    gap = [CROSSTAB_COLUMNS.index(CLASS_LABELS[c]) + 1 for c in ("gp_only", "neither")]
+    beyond: dict = {}
+    for row in rows:
+        need_beyond = 0.0 if row[1] == "People" else sum(_number(row[i]) for i in gap)
+        beyond[row[0]] = beyond.get(row[0], 0.0) + need_beyond
+    rows.sort(key=lambda row: (-beyond[row[0]], row[0]))
+    return text_table(
+        ["Sub-area", *CROSSTAB_COLUMNS], rows, "tables/coverage_by_subarea.csv", top=3 * TOP_ROWS
     )
-    per_area = beyond.where(is_need, 0.0).groupby(table["area_name"]).transform("sum")
-    table = (
-        table.assign(_beyond=per_area)
-        .sort_values(["_beyond", "area_name"], ascending=[False, True], kind="stable")
-        .drop(columns="_beyond")
-        .rename(columns={"area_name": "Sub-area"})
-    )
-    return folded(table, "tables/coverage_by_subarea.csv", top=3 * TOP_ROWS)
 
 
 def bands_table(results: Results, below: float) -> ReportTable:
     """People and need by travel-time band, GP and SPC (protected)."""
     shown = protected_bands(results.tables, below)
-    table = pd.DataFrame(
-        {
-            "Service": shown["service_kind"].map(KIND_LABELS),
-            "Minutes": shown["band"],
-            "People": shown["pop_count"].map(people),
-            "Cancer need / yr": shown["need_cancer"],
-            "Non-cancer need / yr": shown["need_non_cancer"],
-        }
-    )
-    return folded(table, "tables/travel_time_bands.csv", top=len(table))
+    columns = ["service_kind", "band", "pop_count", "need_cancer", "need_non_cancer"]
+    rows = [
+        [service_label(kind), band, pop, cancer, non_cancer]
+        for kind, band, pop, cancer, non_cancer in zip(
+            *(shown[c].tolist() for c in columns), strict=True
+        )
+    ]
+    names = ["Service", "Minutes", "People", "Cancer need / yr", "Non-cancer need / yr"]
+    return text_table(names, rows, "tables/travel_time_bands.csv", top=len(rows))
+
+
+LINK_RANK = {"isolated": 0, "off_network": 1, "unknown": 2}
+
+
+def _link_order(status: object, spc_min: float, name: object) -> tuple:
+    """Isolated practices first, then the farthest from specialist care (unreachable first)."""
+    farthest = -spc_min if spc_min == spc_min else -np.inf
+    return (LINK_RANK.get(status, 3), farthest, name != name, "" if name != name else name)
 
 
 def links_table(results: Results) -> ReportTable:
     """GP practices, isolated ones and the farthest from specialist care first."""
     links = results.tables["gp_specialist_links"]
-    rank = links["link_status"].map({"isolated": 0, "off_network": 1, "unknown": 2}).fillna(3)
-    order = links.assign(_rank=rank, _t=-links["spc_travel_time_min"].fillna(np.inf))
-    order = order.sort_values(["_rank", "_t", "name"], kind="stable")
-    table = pd.DataFrame(
-        {
-            "GP practice": order["name"],
-            "Link": order["link_status"].map(LINK_LABELS),
-            "Nearest SPC service": order["nearest_spc_name"].fillna(""),
-            "Minutes to SPC": order["spc_travel_time_min"].map(minutes),
-            "People served": order["pop_served"].map(people),
-            "Cancer need / yr": order["need_cancer_served"].map(need),
-            "Non-cancer need / yr": order["need_non_cancer_served"].map(need),
-        }
-    )
-    return folded(table, "tables/gp_specialist_links.csv", top=TOP_ROWS + 2)
+    columns = [
+        "name",
+        "link_status",
+        "nearest_spc_name",
+        "spc_travel_time_min",
+        "pop_served",
+        "need_cancer_served",
+        "need_non_cancer_served",
+    ]
+    records = list(zip(*(links[c].tolist() for c in columns), strict=True))
+    records.sort(key=lambda r: _link_order(r[1], float(r[3]), r[0]))
+    rows = [
+        [name, LINK_LABELS.get(status), spc, minutes(t), people(pop), need(c), need(nc)]
+        for name, status, spc, t, pop, c, nc in records
+    ]
+    names = ["GP practice", "Link", "Nearest SPC service", "Minutes to SPC", "People served"]
+    names += ["Cancer need / yr", "Non-cancer need / yr"]
+    return text_table(names, rows, "tables/gp_specialist_links.csv", top=TOP_ROWS + 2)
 
 
 def uncertainty_table(results: Results) -> ReportTable | None:

@@ -228,26 +228,32 @@ def coverage_cells(
     cells = LinkedCells()
     people = value == "pop_count"  # the same people whatever the need group
     totals = tables["coverage_totals"]
-    positions: dict[str, np.ndarray] = {}
+    rows = list(zip(totals["need_group"].tolist(), totals["coverage_class"].tolist(), strict=True))
     class_cells = {}
-    for row in totals.itertuples(index=False):
-        key = ("class", row.need_group, row.coverage_class)
-        class_cells[(row.need_group, row.coverage_class)] = cells.cell(key, getattr(row, value))
-    pairs = zip(totals["need_group"], totals["coverage_class"], strict=True)
-    positions["coverage_totals"] = np.array([class_cells[pair] for pair in pairs])
-    for group in totals["need_group"].unique():
-        part = totals[totals["need_group"] == group]
-        grand = cells.cell(("total", None if people else group), part[value].sum())
-        cells.relate(grand, [class_cells[(group, c)] for c in part["coverage_class"]])
+    group_sums: dict[str, float] = {}  # need groups in first-seen order, as pandas' unique()
+    for (group, cls), v in zip(rows, totals[value].tolist(), strict=True):
+        class_cells[(group, cls)] = cells.cell(("class", group, cls), v)
+        group_sums[group] = group_sums.get(group, 0.0) + float(v)
+    positions: dict[str, np.ndarray] = {
+        "coverage_totals": np.array([class_cells[row] for row in rows], dtype=np.int64)
+    }
+    for group, total in group_sums.items():
+        grand = cells.cell(("total", None if people else group), total)
+        cells.relate(grand, [class_cells[row] for row in rows if row[0] == group])
     for name, keys in row_keys.items():
         positions[name] = _add_table(cells, tables[name], value, keys, class_cells, people)
     return cells, positions
 
 
+def _columns(frame: pd.DataFrame, columns: Sequence[str]) -> zip:
+    """The rows of ``columns`` as tuples of Python values (cheaper than ``itertuples``)."""
+    return zip(*(frame[c].tolist() for c in columns), strict=True)
+
+
 def _add_table(cells, table, value, keys, class_cells, people) -> np.ndarray:
     # Plain Python over the rows: report tables are short, and pandas' per-call overhead
     # would dominate (blocks and classes keep their first-seen order, as in a groupby).
-    records = table[[*keys, *TOTAL_KEYS, value]].itertuples(index=False, name=None)
+    records = _columns(table, [*keys, *TOTAL_KEYS, value])
     pos: list[int] = []
     block_cells: dict[tuple, list[int]] = {}
     block_sums: dict[tuple, float] = {}
@@ -293,7 +299,7 @@ def suppress_coverage_tables(
     below
         The threshold (cells above 0 and below it are hidden; 0 hides nothing).
     digits
-        Decimals of the visible values.
+        Decimals of the visible values (people are always whole).
 
     Returns
     -------
@@ -301,9 +307,8 @@ def suppress_coverage_tables(
         Each table as text (``pop_count`` and ``need`` columns) with a ``suppressed`` flag,
         and per count the hidden block totals (key -> True), e.g. sub-area totals for maps.
     """
-    shown = {name: tables[name].reset_index(drop=True).copy() for name in tables}
-    for frame in shown.values():
-        frame["suppressed"] = False
+    texts: dict[str, dict[str, list[str]]] = {name: {} for name in tables}
+    suppressed = {name: np.zeros(len(frame), bool) for name, frame in tables.items()}
     hidden_totals: dict[str, dict] = {}
     for value in ("pop_count", "need"):
         cells, positions = coverage_cells(tables, value, row_keys=row_keys)
@@ -311,18 +316,18 @@ def suppress_coverage_tables(
             suppression_mask(cells, below=below) if below > 0 else np.zeros(len(cells.values), bool)
         )
         for name, pos in positions.items():
-            frame = shown[name]
             mask = hidden[pos]
-            frame[value] = [
-                f"<{below:g}" if h else f"{v:,.{digits}f}"
-                for v, h in zip(frame[value].astype(float), mask, strict=True)
-            ]
-            frame["suppressed"] |= mask
+            texts[name][value] = _as_text(value, tables[name][value].tolist(), mask, below, digits)
+            suppressed[name] |= mask
         hidden_totals[value] = {
             key: bool(hidden[i])
             for i, key in enumerate(cells.keys)
             if isinstance(key, tuple) and key[0] in ("block", "total")
         }
+    shown = {
+        name: frame.reset_index(drop=True).assign(**texts[name], suppressed=suppressed[name])
+        for name, frame in tables.items()
+    }
     return shown, hidden_totals
 
 
@@ -336,28 +341,35 @@ def suppress_partition(
 ) -> pd.DataFrame:
     """A table whose rows in each ``group_column`` block partition a published total (e.g. the
     travel-time bands of one service), as text with small and complementary cells hidden."""
-    out = frame.reset_index(drop=True).copy()
-    out["suppressed"] = False
-    groups = out[group_column].tolist()
+    groups = frame[group_column].tolist()
+    members: dict[object, list[int]] = {}  # each block's rows, in first-seen order
+    for i, block in enumerate(groups):
+        members.setdefault(block, []).append(i)
+    texts: dict[str, list[str]] = {}
+    suppressed = np.zeros(len(frame), bool)
     for col in value_columns:
+        values = frame[col].tolist()
         cells = LinkedCells()
-        values = out[col].tolist()
-        pos = np.array([cells.cell(("cell", i), v) for i, v in enumerate(values)])
-        members: dict[object, list[int]] = {}  # each block's rows, in first-seen order
-        for i, block in enumerate(groups):
-            members.setdefault(block, []).append(i)
+        pos = [cells.cell(("cell", i), v) for i, v in enumerate(values)]
         for block, rows in members.items():
             total = cells.cell(("total", block), sum(float(values[i]) for i in rows))
-            cells.relate(total, [int(pos[i]) for i in rows])
+            cells.relate(total, [pos[i] for i in rows])
         hidden = (
-            suppression_mask(cells, below=below)[pos] if below > 0 else np.zeros(len(out), bool)
+            suppression_mask(cells, below=below)[pos] if below > 0 else np.zeros(len(frame), bool)
         )
-        out[col] = [
-            f"<{below:g}" if h else f"{v:,.{digits}f}"
-            for v, h in zip(out[col].astype(float), hidden, strict=True)
-        ]
-        out["suppressed"] |= hidden
-    return out
+        texts[col] = _as_text(col, values, hidden, below, digits)
+        suppressed |= hidden
+    return frame.reset_index(drop=True).assign(**texts, suppressed=suppressed)
+
+
+def _as_text(column: str, values: list, hidden: np.ndarray, below: float, digits: int) -> list[str]:
+    """Values as published text: ``<below`` where hidden, people whole (rounded once, from
+    the value), other counts with ``digits`` decimals."""
+    digits = 0 if column == "pop_count" else digits
+    return [
+        f"<{below:g}" if h else f"{float(v):,.{digits}f}"
+        for v, h in zip(values, hidden.tolist(), strict=True)
+    ]
 
 
 REPORT_ROW_KEYS = {
