@@ -453,48 +453,40 @@ def protected_subareas(tables: dict[str, pd.DataFrame], below: float) -> pd.Data
         ``gap_share_cancer``, ``gap_share_non_cancer`` and ``share_no_spc``.
     """
     shown, hidden_totals = protected_coverage(tables, below)  # the same frames: memoised
-    table = tables["coverage_by_subarea"].reset_index(drop=True)  # positions, as in `shown`
+    table = tables["coverage_by_subarea"]  # rows in the order of `shown`
     codes, areas = pd.factorize(table["area_id"], sort=False)
     group = table["need_group"].to_numpy(object)
     cls = table["coverage_class"].to_numpy(object)
     need = table["need"].to_numpy(float)
-    hidden = shown["coverage_by_subarea"]["need"].astype(str).str.startswith("<").to_numpy()
+    hidden = np.array([str(t).startswith("<") for t in shown["coverage_by_subarea"]["need"]])
+    area_ids = areas.tolist()
 
     def per_area(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
         return np.bincount(codes[rows], values[rows], minlength=len(areas)).astype(float)
 
-    everything = np.ones(len(table), bool)
+    def unless_hidden(values: np.ndarray, count: str, group: str | None) -> np.ndarray:
+        gone = [bool(hidden_totals[count].get(("block", ("area_id",), a, group))) for a in area_ids]
+        return np.where(gone, np.nan, values)
+
     need_by_group = {g: per_area(group == g, need) for g in ("cancer", "non_cancer")}
     total = need_by_group["cancer"] + need_by_group["non_cancer"]
-    withheld = per_area(everything, hidden.astype(float)) > 0
-    out = pd.DataFrame(
-        {
-            "pop_count": per_area(group == "cancer", table["pop_count"].to_numpy(float)),
-            **{f"need_{g}": values.copy() for g, values in need_by_group.items()},
-            "withheld": withheld,
-        },
-        index=pd.Index(areas, name="area_id"),
-    )
-    key = ("area_id",)
-    out.loc[
-        [bool(hidden_totals["pop_count"].get(("block", key, a, None))) for a in areas], "pop_count"
-    ] = np.nan
-    for g in ("cancer", "non_cancer"):
-        gone = [bool(hidden_totals["need"].get(("block", key, a, g))) for a in areas]
-        out.loc[gone, f"need_{g}"] = np.nan
+    withheld = per_area(np.ones(len(table), bool), hidden.astype(float)) > 0
+    people = per_area(group == "cancer", table["pop_count"].to_numpy(float))
+    columns = {"pop_count": unless_hidden(people, "pop_count", None)}
+    for g, values in need_by_group.items():
+        columns[f"need_{g}"] = unless_hidden(values, "need", g)
+    columns["withheld"] = withheld
     with np.errstate(invalid="ignore", divide="ignore"):
         for c in COVERAGE_CLASSES:
             share = per_area(cls == c, need) / np.where(total > 0, total, np.nan)
-            out[f"share_{c}"] = np.where(withheld, np.nan, share)
+            columns[f"share_{c}"] = np.where(withheld, np.nan, share)
         gap = np.isin(cls, GAP_CLASSES)
         for name, groups in GAP_SHARES.items():
             rows = gap & np.isin(group, groups)
             cells_hidden = per_area(rows, hidden.astype(float)) > 0
             group_total = sum(need_by_group[g] for g in groups)
-            totals_shown = np.logical_and.reduce(
-                [out[f"need_{g}"].notna().to_numpy() for g in groups]
-            )
+            totals_shown = np.logical_and.reduce([~np.isnan(columns[f"need_{g}"]) for g in groups])
             known = ~cells_hidden & totals_shown & (group_total > 0)
-            out[name] = np.where(known, per_area(rows, need) / group_total, np.nan)
-    out["share_no_spc"] = out["share_gp_only"] + out["share_neither"]
-    return out
+            columns[name] = np.where(known, per_area(rows, need) / group_total, np.nan)
+    columns["share_no_spc"] = columns["share_gp_only"] + columns["share_neither"]
+    return pd.DataFrame(columns, index=pd.Index(areas, name="area_id"))
