@@ -274,3 +274,22 @@ def test_complementary_cells_added_per_exposed_relation_still_protect(seed, monk
     assert any(exposed), "the audit found exposed cells (the per-relation rounds ran)"
     assert "did not converge" not in caplog.text
     assert 0 < hidden < sum(len(t) for t in tables.values()) * 2
+
+
+def test_a_caller_changing_a_protection_cannot_change_the_next_callers():
+    """The protection is computed once per set of tables and handed out as copies."""
+    from geo.render.suppression import protected_coverage, protected_subareas
+
+    tables = make_results(400, seed=11).tables
+    shown, hidden_totals = protected_coverage(tables, BELOW)
+    expected = {name: frame.copy(deep=True) for name, frame in shown.items()}
+    shown["coverage_totals"].loc[0, "need"] = "tampered"
+    shown["coverage_by_subarea"]["need"] = "tampered"
+    hidden_totals["need"].clear()
+    again, totals_again = protected_coverage(tables, BELOW)
+    for name, frame in expected.items():
+        pd.testing.assert_frame_equal(again[name], frame)
+    assert totals_again["need"]
+    areas = protected_subareas(tables, BELOW)
+    areas.loc[areas.index[0], "pop_count"] = -1.0
+    assert (protected_subareas(tables, BELOW)["pop_count"].fillna(0) >= 0).all()

@@ -181,8 +181,7 @@ def travel_time_bands(
         _band_sums(_band_codes(origins[col], bands_min), counts, n_bands)
         for col in service_columns.values()
     ]
-    table = _bands_table({"service_kind": list(service_columns)}, sums, bands_min)
-    return _add_shares(table, "service_kind")
+    return _bands_table({"service_kind": list(service_columns)}, sums, bands_min)
 
 
 def _band_codes(minutes: pd.Series | np.ndarray, bands_min: Sequence[float]) -> np.ndarray:
@@ -212,10 +211,23 @@ def _band_sums(
 def _bands_table(
     keys: dict[str, list], sums: list[dict[str, np.ndarray]], bands_min: Sequence[float]
 ) -> pd.DataFrame:
-    """One block of band rows per entry of ``sums`` (key columns from ``keys``, in order)."""
+    """One block of band rows per entry of ``sums`` (key columns from ``keys``, in order),
+    with each count's ``_pct`` of its block's total."""
     labels = [*band_labels(bands_min), UNKNOWN_BAND]
     n_bands = len(labels)
     order = np.tile(np.arange(n_bands), len(sums))
+    block = np.repeat(np.arange(len(sums)), n_bands)
+    counts = {
+        name: np.concatenate([part[name] for part in sums]) if sums else np.zeros(0)
+        for name in COUNT_COLUMNS
+    }
+    shares = {}
+    for name, values in counts.items():
+        total = _weighted_bincount(block, values, len(sums))[block]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shares[f"{name.replace('_count', '')}_pct"] = (
+                100.0 * values / np.where(total > 0, total, np.nan)
+            )
     return pd.DataFrame(
         {
             **{k: np.repeat(np.array(v, dtype=object), n_bands) for k, v in keys.items()},
@@ -223,28 +235,10 @@ def _bands_table(
             "band_order": order,
             "lower_min": np.array([0.0, *bands_min, np.nan])[order],
             "upper_min": np.array([*bands_min, np.nan, np.nan])[order],
-            **{
-                name: np.concatenate([block[name] for block in sums]) if sums else np.zeros(0)
-                for name in COUNT_COLUMNS
-            },
+            **counts,
+            **shares,
         }
     )
-
-
-def _add_shares(table: pd.DataFrame, by: str) -> pd.DataFrame:
-    codes, _ = pd.factorize(table[by])
-    for col, pct in (
-        ("pop_count", "pop_pct"),
-        ("need_cancer", "need_cancer_pct"),
-        ("need_non_cancer", "need_non_cancer_pct"),
-    ):
-        values = table[col].to_numpy(float)
-        total = _weighted_bincount(
-            codes, np.nan_to_num(values, nan=0.0), codes.max(initial=-1) + 1
-        )[codes]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            table[pct] = 100.0 * values / np.where(total > 0, total, np.nan)
-    return table
 
 
 def gp_specialist_links(gp_practices: pd.DataFrame, services: pd.DataFrame) -> pd.DataFrame:
@@ -382,7 +376,7 @@ def travel_time_bands_by_remoteness(
         rows = classes == name
         sums.append(_band_sums(index[rows], {c: v[rows] for c, v in counts.items()}, n_bands))
     keys = {"remoteness_class": present, "service_kind": [service_kind] * len(present)}
-    return _add_shares(_bands_table(keys, sums, bands_min), "remoteness_class")
+    return _bands_table(keys, sums, bands_min)
 
 
 def need_beyond_spc(origins: pd.DataFrame) -> np.ndarray:

@@ -354,14 +354,20 @@ def _class_image(results: Results, frame: MapFrame) -> str:
     )
 
 
-def static_map(results: Results) -> Markup:
-    """A tile-free map: where people live by coverage class, sub-areas and facilities."""
+def _map_base(results: Results) -> tuple[MapFrame, str]:
+    """The frame of the report's maps and their facility marks (the same on every map)."""
     frame = MapFrame.around(_bounds(results))
+    return frame, _facility_marks(results, frame)
+
+
+def static_map(results: Results, base: tuple[MapFrame, str] | None = None) -> Markup:
+    """A tile-free map: where people live by coverage class, sub-areas and facilities."""
+    frame, marks = base or _map_base(results)
     layers = [_class_image(results, frame)]
     if results.subareas is not None and not results.subareas.empty:
         geoms = list(results.subareas.geometry)
         layers.append(frame.shapes(geoms, ["none"] * len(geoms), stroke="#777"))
-    layers.append(_facility_marks(results, frame))
+    layers.append(marks)
     legend = [Series(label, colour, ()) for label, colour in _coverage_series()]
     return Markup(
         map_svg(frame, layers, title="Where people live, by coverage class, with services")
@@ -372,7 +378,7 @@ def static_map(results: Results) -> Markup:
 SHARE_EDGES = (0.2, 0.4, 0.6, 0.8)
 
 
-def subarea_map(results: Results) -> Markup:
+def subarea_map(results: Results, base: tuple[MapFrame, str] | None = None) -> Markup:
     """Choropleth: the share of each sub-area's need with no SPC service within reach."""
     if results.subareas is None or results.subareas.empty:
         return Markup("<p>No sub-areas configured.</p>")
@@ -384,8 +390,8 @@ def subarea_map(results: Results) -> Markup:
         SHARE_RAMP[min(i, len(SHARE_RAMP) - 1)] if np.isfinite(v) else WITHHELD.colour
         for i, v in zip(index, values, strict=True)
     ]
-    frame = MapFrame.around(_bounds(results))
-    layers = [frame.shapes(list(areas.geometry), fills), _facility_marks(results, frame)]
+    frame, marks = base or _map_base(results)
+    layers = [frame.shapes(list(areas.geometry), fills), marks]
     edges = (0.0, *SHARE_EDGES, 1.0)
     legend = [
         Series(f"{100 * lo:.0f}-{100 * hi:.0f}%", SHARE_RAMP[i], ())
@@ -402,6 +408,7 @@ def subarea_map(results: Results) -> Markup:
 def all_charts(results: Results) -> dict[str, Markup]:
     """Every chart of the report, by template key."""
     by_group = coverage_by_remoteness_charts(results)
+    base = _map_base(results)
     return {
         "coverage_cancer": by_group["cancer"],
         "coverage_non_cancer": by_group["non_cancer"],
@@ -409,6 +416,6 @@ def all_charts(results: Results) -> dict[str, Markup]:
         "bands": bands_chart(results),
         "bands_remoteness": bands_by_remoteness_chart(results),
         "links": link_times_chart(results),
-        "map": static_map(results),
-        "subareas": subarea_map(results),
+        "map": static_map(results, base),
+        "subareas": subarea_map(results, base),
     }

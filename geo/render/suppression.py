@@ -378,13 +378,31 @@ REPORT_ROW_KEYS = {
 }
 
 
+def _copied(value):
+    """A copy of a protection result that its caller may change without changing the cache:
+    containers copied, frames copied shallowly (under pandas' copy-on-write, the default from
+    pandas 3, a change to a shallow copy never reaches the original)."""
+    if isinstance(value, pd.DataFrame):
+        return value.copy(deep=not _COPY_ON_WRITE)
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_copied(item) for item in value)
+    return copy.deepcopy(value)
+
+
+_COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3 or bool(
+    getattr(pd.options.mode, "copy_on_write", False)
+)
+
+
 def _once_per_tables(function: Callable) -> Callable:
     """Compute ``function(tables, below)`` once per set of table objects and threshold.
 
     The map, the report's tables and its charts all show the same protected figures; the
     protection (an iterative linear-algebra audit) is computed for the first of them and
-    copies of it are handed to the rest. Keyed by the identity of the table frames, which
-    the cache holds so that an identity is never reused while its entry lives.
+    copies of it are handed to the rest (:func:`_copied`). Keyed by the identity of the table
+    frames, which the cache holds so that an identity is never reused while its entry lives.
     """
     cache: dict[tuple, tuple] = {}
 
@@ -395,7 +413,7 @@ def _once_per_tables(function: Callable) -> Callable:
             if len(cache) >= 4:
                 cache.pop(next(iter(cache)))
             cache[key] = (tuple(tables.values()), function(tables, below))
-        return copy.deepcopy(cache[key][1])
+        return _copied(cache[key][1])
 
     return wrapper
 
