@@ -39,7 +39,7 @@ def coverage_counts(origins: pd.DataFrame) -> dict[str, dict[str, dict[str, floa
     for group, class_column in CLASS_COLUMN.items():
         # Class codes once (integer comparisons, not strings), then masked sums: the same
         # order of additions as the totals, so "everyone in one class" sums to the total.
-        codes = pd.Categorical(origins[class_column], categories=COVERAGE_CLASSES).codes
+        codes = pd.Index(COVERAGE_CLASSES).get_indexer(origins[class_column])  # -1: other
         need = origins[NEED_COLUMN[group]].to_numpy(float)
         out[group] = {}
         for i, c in enumerate(COVERAGE_CLASSES):
@@ -80,13 +80,19 @@ def gp_links(gp_practices: pd.DataFrame) -> list[dict[str, Any]]:
     """Each practice's link to specialist care, for findings and the report."""
     if gp_practices is None or gp_practices.empty or "link_status" not in gp_practices:
         return []
-    frame = gp_practices[["facility_id", "name", "link_status", "spc_travel_time_min"]].copy()
-    frame["pop_served"] = gp_practices.get("pop_served", pd.Series(0.0, index=frame.index))
-    records = frame.to_dict("records")
-    for row in records:
-        row["spc_travel_time_min"] = _finite_or_none(row["spc_travel_time_min"])
-        row["pop_served"] = float(row["pop_served"])
-    return records
+    columns = ("facility_id", "name", "link_status", "spc_travel_time_min")
+    served = gp_practices["pop_served"].tolist() if "pop_served" in gp_practices else None
+    rows = zip(*(gp_practices[c].tolist() for c in columns), strict=True)
+    return [
+        {
+            "facility_id": facility_id,
+            "name": name,
+            "link_status": status,
+            "spc_travel_time_min": _finite_or_none(minutes),
+            "pop_served": float(served[i]) if served is not None else 0.0,
+        }
+        for i, (facility_id, name, status, minutes) in enumerate(rows)
+    ]
 
 
 def _finite_or_none(value: Any) -> float | None:

@@ -54,7 +54,6 @@ def coverage_table(
         ``need`` (people a year), ``pop_pct`` and ``need_pct`` (0-100, of the row's
         ``by`` × need-group block; NaN for an empty block).
     """
-    key = by or "_all"
     if by:
         groups = (
             list(categories) if categories is not None else sorted(origins[by].dropna().unique())
@@ -82,15 +81,15 @@ def coverage_table(
     # Rows: each group (in order), then need group, then coverage class.
     stacked = {name: np.stack(parts, axis=1).ravel() for name, parts in columns.items()}
     n_groups = len(CLASS_COLUMN)
-    table = pd.DataFrame(
+    keys = {by: [g for g in groups for _ in range(n_groups * n_classes)]} if by else {}
+    return pd.DataFrame(
         {
-            key: [g for g in groups for _ in range(n_groups * n_classes)],
+            **keys,
             "need_group": [ng for _ in groups for ng in CLASS_COLUMN for _ in COVERAGE_CLASSES],
             "coverage_class": list(COVERAGE_CLASSES) * (len(groups) * n_groups),
             **{c: stacked[c] for c in ("pop_count", "need", "pop_pct", "need_pct")},
         }
     )
-    return table.drop(columns="_all") if not by else table
 
 
 def _weighted_bincount(codes: np.ndarray, weights: np.ndarray, length: int) -> np.ndarray:
