@@ -22,7 +22,9 @@ from geo.render.palette import (
     WITHHELD_COLOUR,
     time_colours,
 )
+from geo.render.report_tables import people_by_class
 from geo.render.suppression import (
+    hidden_cells,
     protected_bands,
     protected_coverage,
     protected_subareas,
@@ -48,11 +50,6 @@ def _below(results: Results) -> float:
     return float(results.provenance.get("suppress_below", 5))
 
 
-def _hidden(shown: pd.DataFrame, column: str) -> np.ndarray:
-    # Plain Python over a short column of text: faster than pandas' string methods here.
-    return np.array([str(text).startswith("<") for text in shown[column].tolist()], dtype=bool)
-
-
 def _codes(values: list, labels: list) -> np.ndarray:
     """Each value's position in ``labels`` (-1 where it is not one of them)."""
     position = {label: i for i, label in enumerate(labels)}
@@ -60,11 +57,8 @@ def _codes(values: list, labels: list) -> np.ndarray:
 
 
 def _present(classes: list, people: list, order: list[str]) -> list[str]:
-    """The classes of ``order`` with people (NaN counts as none, as in a pandas sum)."""
-    total: dict = {}
-    for cls, n in zip(classes, people, strict=True):
-        if n == n:  # not NaN
-            total[cls] = total.get(cls, 0.0) + n
+    """The classes of ``order`` with people."""
+    total = people_by_class(classes, people)
     return [c for c in order if total.get(c, 0) > 0]
 
 
@@ -139,7 +133,8 @@ def coverage_by_remoteness_charts(results: Results) -> dict[str, Markup]:
     classes = raw["remoteness_class"].tolist()
     rows = _present(classes, raw["pop_count"].tolist(), results.remoteness_classes)
     need_groups = raw["need_group"].to_numpy(object)
-    need, hidden = raw["need"].to_numpy(float), _hidden(shown["coverage_by_remoteness"], "need")
+    need = raw["need"].to_numpy(float)
+    hidden = hidden_cells(shown["coverage_by_remoteness"], "need")
     coverage = raw["coverage_class"].tolist()
     charts = {}
     for group, label in GROUP_LABELS.items():
@@ -174,7 +169,7 @@ def cancer_chart(results: Results) -> Markup:
         raw["coverage_class"].tolist(),
         list(COVERAGE_CLASSES),
         raw["need"].to_numpy(float),
-        _hidden(shown["coverage_totals"], "need"),
+        hidden_cells(shown["coverage_totals"], "need"),
     )
     return _bars(
         list(GROUP_LABELS.values()),
@@ -212,7 +207,7 @@ def bands_chart(results: Results) -> Markup:
     shown = protected_bands(results.tables, _below(results))  # rows in the order of `table`
     kinds, bands = table["service_kind"].to_numpy(object), table["band"].tolist()
     counts = {c: table[c].to_numpy(float) for c in COUNT_COLUMNS}
-    hidden = {c: _hidden(shown, c) for c in COUNT_COLUMNS}
+    hidden = {c: hidden_cells(shown, c) for c in COUNT_COLUMNS}
     rows: list[str] = []
     row_of: list[str] = []
     band_of: list[str] = []
@@ -267,7 +262,7 @@ def bands_by_remoteness_chart(results: Results) -> Markup:
         table["band"].tolist(),
         labels,
         _row_sums([table[c].to_numpy(float) for c in cols]),
-        np.logical_or.reduce([_hidden(shown, c) for c in cols]),
+        np.logical_or.reduce([hidden_cells(shown, c) for c in cols]),
     )
     return _bars(
         rows,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from geo.analysis.classes import COVERAGE_CLASSES
-from geo.render.suppression import protected_bands, protected_coverage
+from geo.render.suppression import column_rows, protected_bands, protected_coverage
 from geo.results import Results
 
 TOP_ROWS = 8
@@ -84,26 +84,33 @@ def _text(value: object) -> str:
 
 
 def text_table(
-    columns: list[str], rows: list[list], csv: str | None, *, top: int = TOP_ROWS
+    columns: list[str],
+    rows: list[list],
+    csv: str | None,
+    *,
+    top: int = TOP_ROWS,
+    numeric: list[bool] | None = None,
 ) -> ReportTable:
-    """A report table from rows of cells (blank where missing), the first ``top`` shown."""
-    by_column = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    """A report table from rows of cells (blank where missing), the first ``top`` shown;
+    ``numeric`` columns (default: those whose every cell reads as a number) align right."""
+    if numeric is None:
+        by_column = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+        numeric = [_numeric_text(list(values)) for values in by_column]
     cells = [[_text(value) for value in row] for row in rows]
     return ReportTable(
-        columns=list(columns),
-        numeric=[_numeric_text(list(values)) for values in by_column],
-        head=cells[:top],
-        rest=cells[top:],
-        csv=csv,
+        columns=list(columns), numeric=numeric, head=cells[:top], rest=cells[top:], csv=csv
     )
 
 
 def folded(frame: pd.DataFrame, csv: str | None, *, top: int = TOP_ROWS) -> ReportTable:
     """The first ``top`` rows of a frame shown, the others in a fold."""
-    columns = [str(c) for c in frame.columns]
-    table = text_table(columns, frame.to_numpy(object).tolist(), csv, top=top)
-    table.numeric = [_is_numeric(frame[c]) for c in frame.columns]
-    return table
+    return text_table(
+        [str(c) for c in frame.columns],
+        frame.to_numpy(object).tolist(),
+        csv,
+        top=top,
+        numeric=[_is_numeric(frame[c]) for c in frame.columns],
+    )
 
 
 def people(value: object) -> str:
@@ -163,8 +170,7 @@ CROSSTAB_COLUMNS = ["Counts", *(CLASS_LABELS[c] for c in COVERAGE_CLASSES)]
 
 
 def _coverage_records(shown: pd.DataFrame, key: str) -> list[tuple]:
-    columns = [key, "need_group", "coverage_class", "pop_count", "need"]
-    return list(zip(*(shown[c].tolist() for c in columns), strict=True))
+    return column_rows(shown, [key, "need_group", "coverage_class", "pop_count", "need"])
 
 
 def remoteness_table(results: Results, shown: dict[str, pd.DataFrame]) -> ReportTable:
@@ -202,12 +208,7 @@ def bands_table(results: Results, below: float) -> ReportTable:
     """People and need by travel-time band, GP and SPC (protected)."""
     shown = protected_bands(results.tables, below)
     columns = ["service_kind", "band", "pop_count", "need_cancer", "need_non_cancer"]
-    rows = [
-        [service_label(kind), band, pop, cancer, non_cancer]
-        for kind, band, pop, cancer, non_cancer in zip(
-            *(shown[c].tolist() for c in columns), strict=True
-        )
-    ]
+    rows = [[service_label(kind), *rest] for kind, *rest in column_rows(shown, columns)]
     names = ["Service", "Minutes", "People", "Cancer need / yr", "Non-cancer need / yr"]
     return text_table(names, rows, "tables/travel_time_bands.csv", top=len(rows))
 
@@ -233,7 +234,7 @@ def links_table(results: Results) -> ReportTable:
         "need_cancer_served",
         "need_non_cancer_served",
     ]
-    records = list(zip(*(links[c].tolist() for c in columns), strict=True))
+    records = column_rows(links, columns)
     records.sort(key=lambda r: _link_order(r[1], float(r[3]), r[0]))
     rows = [
         [name, LINK_LABELS.get(status), spc, minutes(t), people(pop), need(c), need(nc)]

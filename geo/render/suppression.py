@@ -233,7 +233,9 @@ def coverage_cells(
     group_sums: dict[str, float] = {}  # need groups in first-seen order, as pandas' unique()
     for (group, cls), v in zip(rows, totals[value].tolist(), strict=True):
         class_cells[(group, cls)] = cells.cell(("class", group, cls), v)
-        group_sums[group] = group_sums.get(group, 0.0) + float(v)
+        if v == v:  # NaN adds nothing, as in a pandas sum
+            group_sums[group] = group_sums.get(group, 0.0) + float(v)
+        group_sums.setdefault(group, 0.0)
     positions: dict[str, np.ndarray] = {
         "coverage_totals": np.array([class_cells[row] for row in rows], dtype=np.int64)
     }
@@ -245,15 +247,21 @@ def coverage_cells(
     return cells, positions
 
 
-def _columns(frame: pd.DataFrame, columns: Sequence[str]) -> zip:
-    """The rows of ``columns`` as tuples of Python values (cheaper than ``itertuples``)."""
-    return zip(*(frame[c].tolist() for c in columns), strict=True)
+def column_rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple]:
+    """The rows of ``columns`` as tuples of Python values: the protected tables are short,
+    and plain Python over them beats pandas' per-call overhead (and ``itertuples``)."""
+    return list(zip(*(frame[c].tolist() for c in columns), strict=True))
+
+
+def hidden_cells(shown: pd.DataFrame, column: str) -> np.ndarray:
+    """Which cells of a protected text column are hidden (shown as ``<below``)."""
+    return np.array([str(text).startswith("<") for text in shown[column].tolist()], dtype=bool)
 
 
 def _add_table(cells, table, value, keys, class_cells, people) -> np.ndarray:
     # Plain Python over the rows: report tables are short, and pandas' per-call overhead
     # would dominate (blocks and classes keep their first-seen order, as in a groupby).
-    records = _columns(table, [*keys, *TOTAL_KEYS, value])
+    records = column_rows(table, [*keys, *TOTAL_KEYS, value])
     pos: list[int] = []
     block_cells: dict[tuple, list[int]] = {}
     block_sums: dict[tuple, float] = {}
@@ -378,6 +386,11 @@ REPORT_ROW_KEYS = {
 }
 
 
+_COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3 or bool(
+    getattr(pd.options.mode, "copy_on_write", False)
+)
+
+
 def _copied(value):
     """A copy of a protection result that its caller may change without changing the cache:
     containers copied, frames copied shallowly (under pandas' copy-on-write, the default from
@@ -389,11 +402,6 @@ def _copied(value):
     if isinstance(value, tuple):
         return tuple(_copied(item) for item in value)
     return copy.deepcopy(value)
-
-
-_COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3 or bool(
-    getattr(pd.options.mode, "copy_on_write", False)
-)
 
 
 def _once_per_tables(function: Callable) -> Callable:
@@ -476,14 +484,15 @@ def protected_subareas(tables: dict[str, pd.DataFrame], below: float) -> pd.Data
     group = table["need_group"].to_numpy(object)
     cls = table["coverage_class"].to_numpy(object)
     need = table["need"].to_numpy(float)
-    hidden = np.array([str(t).startswith("<") for t in shown["coverage_by_subarea"]["need"]])
+    hidden = hidden_cells(shown["coverage_by_subarea"], "need")
     area_ids = areas.tolist()
 
     def per_area(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
         return np.bincount(codes[rows], values[rows], minlength=len(areas)).astype(float)
 
-    def unless_hidden(values: np.ndarray, count: str, group: str | None) -> np.ndarray:
-        gone = [bool(hidden_totals[count].get(("block", ("area_id",), a, group))) for a in area_ids]
+    def unless_hidden(values: np.ndarray, count: str, need_group: str | None) -> np.ndarray:
+        key = ("area_id",)
+        gone = [bool(hidden_totals[count].get(("block", key, a, need_group))) for a in area_ids]
         return np.where(gone, np.nan, values)
 
     need_by_group = {g: per_area(group == g, need) for g in ("cancer", "non_cancer")}
