@@ -117,6 +117,19 @@ def test_bands_table_labels_every_service_and_prints_whole_people(demo_results):
             assert line["People"] == f"{row['pop_count']:,.0f}"
 
 
+def test_tables_with_unnamed_practices_and_sub_areas_render(results):
+    """Names missing from the inputs print blank and sort last among equals, not crash."""
+    links = results.tables["gp_specialist_links"].copy()
+    links.loc[links.index[:2], "name"] = None
+    subareas = results.tables["coverage_by_subarea"].copy()
+    subareas.loc[subareas["area_id"] == subareas["area_id"].iloc[0], "area_name"] = None
+    tables = {**results.tables, "gp_specialist_links": links, "coverage_by_subarea": subareas}
+    page = render_report(dataclasses.replace(results, tables=tables))
+    shown = _stacked(page, "Nearest SPC service")
+    assert len(shown) == len(links) and (shown["GP practice"] == "").sum() == 2
+    assert (_stacked(page, "Sub-area")["Sub-area"] == "").sum() == 3  # people, cancer, non-cancer
+
+
 def test_findings_equal_a_direct_computation(results):
     findings = key_findings(results)
     o = results.origins

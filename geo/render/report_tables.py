@@ -78,9 +78,18 @@ def _numeric_text(values: list) -> bool:
     return all(_NUMBER_TEXT.fullmatch(str(v).replace(",", "").strip()) for v in values)
 
 
+def _missing(value: object) -> bool:
+    return value is None or value != value  # value != value: NaN
+
+
 def _text(value: object) -> str:
     """A cell's text: blank for a missing value."""
-    return "" if value is None or value != value else str(value)  # value != value: NaN
+    return "" if _missing(value) else str(value)
+
+
+def _name_order(name: object) -> tuple[bool, str]:
+    """A sort key for names: alphabetical, missing names last (as pandas sorts)."""
+    return (_missing(name), _text(name))
 
 
 def text_table(
@@ -198,7 +207,7 @@ def subarea_table(shown: dict[str, pd.DataFrame]) -> ReportTable:
     for row in rows:
         need_beyond = 0.0 if row[1] == "People" else sum(_number(row[i]) for i in gap)
         beyond[row[0]] = beyond.get(row[0], 0.0) + need_beyond
-    rows.sort(key=lambda row: (-beyond[row[0]], row[0]))
+    rows.sort(key=lambda row: (-beyond[row[0]], _name_order(row[0])))
     return text_table(
         ["Sub-area", *CROSSTAB_COLUMNS], rows, "tables/coverage_by_subarea.csv", top=3 * TOP_ROWS
     )
@@ -219,7 +228,7 @@ LINK_RANK = {"isolated": 0, "off_network": 1, "unknown": 2}
 def _link_order(status: object, spc_min: float, name: object) -> tuple:
     """Isolated practices first, then the farthest from specialist care (unreachable first)."""
     farthest = -spc_min if spc_min == spc_min else -np.inf
-    return (LINK_RANK.get(status, 3), farthest, name != name, "" if name != name else name)
+    return (LINK_RANK.get(status, 3), farthest, *_name_order(name))
 
 
 def links_table(results: Results) -> ReportTable:
