@@ -82,16 +82,20 @@ def gp_links(gp_practices: pd.DataFrame) -> list[dict[str, Any]]:
         return []
     columns = ("facility_id", "name", "link_status", "spc_travel_time_min")
     served = gp_practices["pop_served"].tolist() if "pop_served" in gp_practices else None
-    rows = zip(*(gp_practices[c].tolist() for c in columns), strict=True)
+    rows = zip(
+        *(gp_practices[c].tolist() for c in columns),
+        served or [0.0] * len(gp_practices),
+        strict=True,
+    )
     return [
         {
             "facility_id": facility_id,
             "name": name,
             "link_status": status,
             "spc_travel_time_min": _finite_or_none(minutes),
-            "pop_served": float(served[i]) if served is not None else 0.0,
+            "pop_served": float(pop),
         }
-        for i, (facility_id, name, status, minutes) in enumerate(rows)
+        for facility_id, name, status, minutes, pop in rows
     ]
 
 

@@ -108,8 +108,7 @@ def write_workshop_packs(results: Results, out_dir: str | Path, *, pdf: bool = F
 
     From the command line, every other pack is rendered in the background worker process
     (:func:`geo.parallel.in_background`) while this process renders the rest: packs are
-    independent, and a pack's tables and charts are many small pandas steps that one core
-    runs one after another.
+    independent of each other.
 
     Returns
     -------

@@ -153,7 +153,7 @@ def people_by_class(classes: list, people: list) -> dict:
     """People summed by class (NaN counts as none, as in a pandas sum)."""
     total: dict = {}
     for cls, n in zip(classes, people, strict=True):
-        if n == n:  # not NaN
+        if not _missing(n):
             total[cls] = total.get(cls, 0.0) + n
     return total
 
