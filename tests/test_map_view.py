@@ -117,7 +117,8 @@ def test_demo_opens_on_coverage_with_the_non_cancer_gap(demo_results):
     assert shares["people_both_share"] < NEARLY_ALL_SHARE
     assert default_view(demo_results.findings, has_bands=has_bands(demo_results)) == VIEW_COVERAGE
     text = headline(demo_results, VIEW_COVERAGE)
-    assert "54 in Remote, Very Remote" in text  # per-remoteness GP thresholds are stated
+    # per-remoteness GP thresholds are stated
+    assert "30 min (54 min in Remote and Very Remote areas)" in text
     assert f"{100 * shares['non_cancer_need_within_spc_share']:.1f}%" in text
 
 

@@ -14,7 +14,7 @@ from geo.analysis.sites import GREEDY_GUARANTEE, coverage_matrix, greedy_max_cov
 from geo.cli import main
 from geo.errors import InputError
 from geo.routing.network import RoadNetwork
-from tests.conftest import DEMO_CONFIG
+from tests.conftest import DEMO_CONFIG, IOW_CONFIG
 
 log = logging.getLogger(__name__)
 # PuLP 3.x announces its 4.0 API on every variable; not our concern here.
@@ -221,3 +221,21 @@ def test_site_rows_credit_only_need_that_was_unmet_for_its_group():
     assert row["marginal_need_non_cancer"] == 30.0
     assert row["marginal_people"] == 50.0
     assert row["marginal_weighted_need"] == pytest.approx(32.0)
+
+
+def test_a_region_with_no_need_beyond_reach_chooses_no_site(tmp_path, geo_data_root_env, capsys):
+    """Everyone on the Isle of Wight is within an hour of specialist care: there is nothing to
+    cover, which the summary says (not "0% covered") and sites.json records as unknown."""
+    import json
+
+    out = tmp_path / "iow"
+    assert main(["sites", str(IOW_CONFIG), "--k", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "no need lies beyond specialist reach in this region" in printed
+    assert "% of the need" not in printed
+    info = json.loads((out / "sites.json").read_text(encoding="utf-8"))
+    assert info["weighted_need_unmet_before"] == 0.0 and info["sites_chosen"] == 0
+    assert info["share_of_unmet_covered"] is None
+    assert pd.read_csv(out / "tables" / "site_selection.csv").empty  # a header, no rows
+    page = (out / "sites_map.html").read_text(encoding="utf-8")
+    assert "No site chosen: no need lies beyond specialist reach." in page

@@ -7,6 +7,7 @@ The page's JavaScript is tested against the same choices in ``test_workshop_brow
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import re
 
@@ -283,6 +284,48 @@ def test_page_is_self_contained_and_escapes_every_name(hostile_workshop):
     assert not re.search(r"url\(\s*['\"]?(?:https?:)?//", page)
     assert page.count("<script") == page.count("</script>") == 4  # leaflet, meta, data, app
     assert len(page) < 1_000_000
+
+
+def _strict_json(text: str):
+    """JSON as a browser's ``JSON.parse`` reads it: no NaN or Infinity tokens."""
+
+    def refuse(token: str):
+        raise ValueError(f"{token} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_unknown_service_capacities_leave_the_page_readable(
+    light_config, demo_inputs, baseline, tmp_path
+):
+    """Services without a capacity (as on the Isle of Wight): the page's data must still
+    parse (one NaN token stopped the page from loading at all) and an exported clinic whose
+    visitor is lost carries an unknown capacity that ``gapmap scenario`` accepts."""
+    inputs = dataclasses.replace(
+        demo_inputs,
+        specialist_services=demo_inputs.specialist_services.assign(capacity=np.nan),
+    )
+    data = build_workshop(light_config, inputs, baseline, gp_candidates(inputs.gp_practices))
+    page = build_workshop_page(data)
+    meta = re.search(r'<script type="application/json" id="gm-meta">(.*?)</script>', page, re.S)
+    candidates = [f for f in _strict_json(meta.group(1))["facilities"] if "capacity" in f]
+    assert candidates and all(f["capacity"] is None for f in candidates)
+    fac = data.facilities.set_index("facility_id")
+    candidate = fac[fac["role"] == "candidate"].index[0]
+    lost = WorkshopChoice(
+        services_off=frozenset({fac.loc[candidate, "visitor_id"]}),
+        candidates_on=frozenset({candidate}),
+    )
+    mapping = choice_scenario(data, lost)
+    assert mapping["add_facilities"][0]["capacity"] is None
+    path = tmp_path / "lost.yml"
+    path.write_text(yaml.safe_dump(mapping, allow_unicode=True), encoding="utf-8")
+    assert load_scenario(path).add_facilities[0].capacity is None
+    outcome = scenario_outcome(light_config, inputs, mapping, tmp_path)
+    spc = outcome.scenario.specialist_services.set_index("facility_id")
+    added = spc.loc[mapping["add_facilities"][0]["facility_id"], "capacity"]
+    assert pd.api.types.is_float_dtype(spc["capacity"]) and np.isnan(added)
+    assert_same_changes(data, lost, outcome)  # the page's model agrees with the scenario
 
 
 def test_cli_writes_the_page_and_rejects_bad_candidates(tmp_path, capsys):

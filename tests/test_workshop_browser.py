@@ -233,3 +233,42 @@ def test_hostile_names_show_as_text(browser, hostile_workshop, tmp_path):
     assert "ギップスランド" in scenario["description"]
     assert events["dialogs"] == [] and events["errors"] == [] and events["remote"] == []
     page.close()
+
+
+def test_isle_of_wight_page_loads_and_exports_unknown_capacities(
+    browser, geo_data_root_env, tmp_path
+):
+    """Real data whose services have no capacity: the page loads (one NaN in its data once
+    left it stuck on "Loading"), and a clinic exported as a new facility because its visitor
+    is off carries an unknown capacity that ``gapmap scenario`` reads."""
+    from geo.cli import main
+    from tests.conftest import IOW_CONFIG
+
+    out = tmp_path / "iow"
+    assert main(["workshop", str(IOW_CONFIG), "--out", str(out), "-q"]) == 0
+    page, events = _open(browser, out / "workshop.html")
+    page.wait_for_function(f"{API} && {API}.loaded", timeout=60_000)
+    candidate = page.evaluate(f"{API}.candidates()")[0]
+    services = [s["id"] for s in page.evaluate(f"{API}.services()")]
+    visitor = page.evaluate(
+        "([id]) => JSON.parse(document.getElementById('gm-meta').textContent)"
+        ".facilities.find(f => f.id === id).visitorId",
+        [candidate["id"]],
+    )
+    assert visitor in services
+    assert page.evaluate(f"([id]) => {API}.setCandidate(id, true)", [candidate["id"]])
+    assert page.evaluate(f"([id]) => {API}.setService(id, false)", [visitor])
+    path = tmp_path / "choice.yml"
+    path.write_text(page.evaluate(f"{API}.scenarioYaml('IoW')"), encoding="utf-8")
+    totals = page.evaluate(f"{API}.totals()")["totals"]
+    page.close()
+    assert events["errors"] == [] and events["remote"] == []
+    scenario = load_scenario(path)  # no per-remoteness thresholds: `by_remoteness: {}`
+    assert [f.capacity for f in scenario.add_facilities] == [None]
+    assert scenario.thresholds.by_remoteness == {}
+    # The exported file runs as `gapmap scenario`, with the page's figures.
+    report = tmp_path / "scenario"
+    assert main(["scenario", str(IOW_CONFIG), str(path), "--out", str(report), "-q"]) == 0
+    written = pd.read_csv(report / "tables" / "scenario_change_totals.csv")
+    got = pd.DataFrame(totals)[list(written.columns)]
+    pd.testing.assert_frame_equal(got, written, check_exact=False, rtol=1e-9)

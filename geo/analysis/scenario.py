@@ -166,7 +166,7 @@ def _new_values(new: NewFacility) -> dict:
         "name": new.name,
         "kind": new.kind,
         "service_type": "gp" if new.kind == "gp" else new.service_type,
-        "capacity": new.capacity,
+        "capacity": np.nan if new.capacity is None else new.capacity,  # unknown, as read
         "accepts_non_cancer": True if new.kind == "gp" else new.accepts_non_cancer,
     }
 

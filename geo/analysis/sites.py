@@ -283,6 +283,21 @@ def choose_sites(
     return SiteChoice(candidates, selection, table, float(weight.sum()))
 
 
+# The ranked table's columns and their types (None: text, as read), kept when no site is
+# chosen (nothing unmet) so that its CSV still has a header.
+SITE_COLUMNS = {
+    "rank": "int64",
+    "site_id": None,
+    "name": None,
+    "longitude": "float64",
+    "latitude": "float64",
+    "marginal_weighted_need": "float64",
+    "marginal_people": "float64",
+    "marginal_need_cancer": "float64",
+    "marginal_need_non_cancer": "float64",
+}
+
+
 def _ranked_table(candidates, origins, cover, selection: Selection, weight) -> pd.DataFrame:
     """One row per chosen site: the people and need it newly brings within reach.
 
@@ -314,16 +329,16 @@ def _ranked_table(candidates, origins, cover, selection: Selection, weight) -> p
                 "marginal_need_non_cancer": non_cancer[new][unmet_nc[new]].sum(),
             }
         )
-    table = pd.DataFrame(rows)
-    if len(table):
-        total = weight.sum()
-        table["cumulative_weighted_need"] = table["marginal_weighted_need"].cumsum()
-        table["cumulative_unmet_share"] = table["cumulative_weighted_need"] / total
+    table = pd.DataFrame(rows, columns=list(SITE_COLUMNS))
+    table = table.astype({col: kind for col, kind in SITE_COLUMNS.items() if kind})
+    table["cumulative_weighted_need"] = table["marginal_weighted_need"].cumsum()
+    table["cumulative_unmet_share"] = table["cumulative_weighted_need"] / weight.sum()
     return table
 
 
 def summary(choice: SiteChoice) -> dict:
-    """The choice's quality figures, for ``sites.json`` and the CLI."""
+    """The choice's quality figures, for ``sites.json`` and the CLI (the share covered is
+    None when no need was beyond specialist reach: there was nothing to cover)."""
     sel = choice.selection
     return {
         "sites_chosen": len(sel.order),
@@ -331,7 +346,7 @@ def summary(choice: SiteChoice) -> dict:
         "weighted_need_unmet_before": choice.total_unmet,
         "share_of_unmet_covered": sel.covered_weight / choice.total_unmet
         if choice.total_unmet > 0
-        else 0.0,
+        else None,
         "greedy_guarantee": GREEDY_GUARANTEE,
         "certified_upper_bound": sel.upper_bound,
         "certified_ratio": sel.certified_ratio,

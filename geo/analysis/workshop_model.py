@@ -238,7 +238,8 @@ def choice_scenario(
                 "x": float(row["x"]),
                 "y": float(row["y"]),
                 "crs": data.crs,
-                "capacity": float(row["capacity"]),
+                # None (unknown, as in a config) when the visiting service's is unknown
+                "capacity": float(row["capacity"]) if pd.notna(row["capacity"]) else None,
                 "accepts_non_cancer": bool(row["accepts_non_cancer"]),
             }
         )

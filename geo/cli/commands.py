@@ -179,19 +179,38 @@ def scenario(args: argparse.Namespace) -> int:
 
 
 def scenario_summary_lines(name: str, outcome: Any) -> list[str]:
-    """The scenario's change in specialist coverage by road, and its virtual coverage."""
+    """The scenario's change in specialist coverage by road (within the scenario's
+    thresholds, which may differ from the region's), and its virtual coverage."""
+    from geo.render.map_view import threshold_text
+
+    within = threshold_text(outcome.scenario.findings, outcome.scenario, "spc")
     totals = outcome.change_totals.set_index(["coverage", "need_group"])
     spc_c, spc_nc = totals.loc[("spc", "cancer")], totals.loc[("spc", "non_cancer")]
     virtual = totals.loc[("virtual", "cancer")]
     return [
         f"gapmap: scenario '{name}'",
-        f"  specialist coverage by road: +{spc_c['pop_count_gained']:,.0f} / "
+        f"  specialist coverage by road within {within}: +{spc_c['pop_count_gained']:,.0f} / "
         f"-{spc_c['pop_count_lost']:,.0f} people; need/yr +{spc_c['need_gained']:,.1f} / "
         f"-{spc_c['need_lost']:,.1f} cancer, +{spc_nc['need_gained']:,.1f} / "
         f"-{spc_nc['need_lost']:,.1f} non-cancer",
         f"  virtual (telehealth) coverage: {virtual['pop_count_scenario']:,.0f} people",
         f"  wrote {outcome.out_dir} (baseline/, scenario/, tables/scenario_changes.csv, "
         "scenario_map.html)",
+    ]
+
+
+def sites_summary_lines(info: dict) -> list[str]:
+    """What the chosen sites cover, or that no need was beyond specialist reach."""
+    if info["share_of_unmet_covered"] is None:
+        return [
+            f"gapmap: no need lies beyond specialist reach in this region, so none of the "
+            f"{info['candidates']} candidate sites was chosen"
+        ]
+    return [
+        f"gapmap: {info['sites_chosen']} sites from {info['candidates']} candidates cover "
+        f"{info['share_of_unmet_covered']:.0%} of the need beyond specialist reach",
+        f"  greedy guarantee >= {info['greedy_guarantee']:.1%} of the optimum; certified "
+        f">= {info['certified_ratio']:.1%} on this region",
     ]
 
 
@@ -217,13 +236,7 @@ def sites(args: argparse.Namespace) -> int:
             force=args.force,
         )
     if not args.quiet:
-        info = summary(choice)
-        lines = [
-            f"gapmap: {info['sites_chosen']} sites from {info['candidates']} candidates cover "
-            f"{info['share_of_unmet_covered']:.0%} of the need beyond specialist reach",
-            f"  greedy guarantee >= {info['greedy_guarantee']:.1%} of the optimum; certified "
-            f">= {info['certified_ratio']:.1%} on this region",
-        ]
+        lines = sites_summary_lines(summary(choice))
         lines += [
             f"  {int(r['rank'])}. {r['name']} (+{r['marginal_need_cancer']:.1f} cancer, "
             f"+{r['marginal_need_non_cancer']:.1f} non-cancer need/yr newly in reach)"

@@ -54,7 +54,9 @@ class NewFacility(Site):
     service_type: ServiceType | None = Field(
         default=None, description="SPC only: inpatient, community, hospital or outreach."
     )
-    capacity: float = Field(default=1.0, ge=0)
+    capacity: float | None = Field(
+        default=1.0, ge=0, description="null: unknown, as an empty cell in a facility file"
+    )
     accepts_non_cancer: bool = True
 
     @model_validator(mode="after")

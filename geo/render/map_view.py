@@ -40,8 +40,9 @@ def default_view(findings: Findings | None, *, has_bands: bool) -> str:
     return VIEW_COVERAGE
 
 
-def _minutes(findings: Findings | None, results: Results, kind: str) -> str:
-    """``30 min``, with per-remoteness overrides: ``30 min (54 in Remote, Very Remote)``."""
+def threshold_text(findings: Findings | None, results: Results, kind: str) -> str:
+    """``30 min``, with per-remoteness overrides: ``30 min (54 min in Remote and Very Remote
+    areas)``."""
     base = results.thresholds_min.get(kind, float("nan"))
     text = f"{base:g} min"
     overrides: dict[float, list[str]] = {}
@@ -50,8 +51,13 @@ def _minutes(findings: Findings | None, results: Results, kind: str) -> str:
         value = values.get(f"{kind}_min")
         if value is not None and value != base:
             overrides.setdefault(float(value), []).append(str(name))
-    extra = "; ".join(f"{v:g} in {', '.join(names)}" for v, names in overrides.items())
+    extra = "; ".join(f"{v:g} min in {_and(names)} areas" for v, names in overrides.items())
     return f"{text} ({extra})" if extra else text
+
+
+def _and(names: list[str]) -> str:
+    """``A``, ``A and B``, ``A, B and C``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _share(value: float) -> str:
@@ -61,7 +67,7 @@ def _share(value: float) -> str:
 def headline(results: Results, view: str) -> str:
     """The map's headline sentence (plain text) for ``view``, from the findings' shares."""
     f = results.findings
-    gp, spc = _minutes(f, results, "gp"), _minutes(f, results, "spc")
+    gp, spc = threshold_text(f, results, "gp"), threshold_text(f, results, "spc")
     if f is None:
         return f"GP within {gp} and specialist palliative care within {spc} by road."
     if f.spc_unknown:

@@ -36,10 +36,14 @@ def template_env() -> Environment:
 
     One per process, so each template is compiled once however many reports (packs) render.
     """
-    return Environment(
+    env = Environment(
         loader=PackageLoader("geo.render", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
     )
+    # ``tojson`` data is read by the browser's JSON.parse, which refuses NaN: fail here, on
+    # the first page that would carry one, rather than write a page that cannot load.
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "allow_nan": False}
+    return env
 
 
 POPULATION_TEXT = {

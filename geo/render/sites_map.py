@@ -62,6 +62,13 @@ def _sites_layer(choice: SiteChoice):
                 "border:2px solid #fff}</style>"
             )
         )
-        block.notes.append(f"{len(choice.table)} outreach sites chosen (greedy, lazy).")
+        block.notes.append(sites_note(choice))
 
     return add
+
+
+def sites_note(choice: SiteChoice) -> str:
+    """How many sites were chosen, or why none was."""
+    if choice.total_unmet <= 0:
+        return "No site chosen: no need lies beyond specialist reach."
+    return f"{len(choice.table)} outreach sites chosen (greedy, lazy)."

@@ -212,7 +212,7 @@ def _facility_records(data: WorkshopData) -> list[dict[str, Any]]:
                     "visitorName": row["visitor_name"],
                     "x": float(row["x"]),
                     "y": float(row["y"]),
-                    "capacity": float(row["capacity"]),
+                    "capacity": _finite(row["capacity"]),  # null: the visitor's is unknown
                     "exportId": row["export_id"],
                 }
             )
@@ -236,6 +236,12 @@ def _practice_records(data: WorkshopData) -> list[dict[str, Any]]:
 
 def _coord(value: float) -> float | None:
     return round(float(value), 6) if np.isfinite(value) else None
+
+
+def _finite(value: float) -> float | None:
+    """The value, or None (JSON null) when it is NaN or infinite: JSON has no NaN, and one
+    ``NaN`` token would stop the page from reading its data at all."""
+    return float(value) if np.isfinite(value) else None
 
 
 def _leaflet_urls() -> tuple[str, str]:
