@@ -49,8 +49,8 @@ def shared_data_root() -> Path:
 
 @pytest.fixture(autouse=True)
 def _one_process_unless_asked(monkeypatch):
-    """Each test starts as a library call, in one process: ``main`` lets the background
-    worker run (:func:`geo.parallel.allow_background`) for the rest of the test only."""
+    """Each test starts as a library call, in one process (as ``main`` runs unless the
+    console script calls it); :func:`spy_background` lets the worker run for one test."""
     monkeypatch.setattr("geo.parallel._BACKGROUND_ENABLED", [])
 
 

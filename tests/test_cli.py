@@ -118,3 +118,26 @@ def test_run_demo_config_writes_the_contract(tmp_path, capsys):
         assert (out / name).is_file(), name
     # No temporary folder is left behind (the network cache, .cache/, is meant to stay).
     assert not any(".tmp" in p.name or ".old" in p.name for p in tmp_path.iterdir())
+
+
+def test_a_script_calling_main_without_a_guard_runs_once(tmp_path, demo_outcome):
+    """An analyst's script that calls ``main`` at module level (no ``__main__`` guard) runs
+    in its one process: a spawned worker would import the script again and run it twice."""
+    import os
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(demo_outcome.out_dir, out)  # the session's run, left untouched
+    argv = ["report", str(DEMO_CONFIG), "--by", "subarea", "--out", str(out), "-q"]
+    script = tmp_path / "packs.py"
+    script.write_text(
+        f"import sys\nfrom geo.cli import main\nprint('script ran')\nsys.exit(main({argv!r}))\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "GAPMAP_WORKERS": "2"}  # two processes would be allowed
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("script ran") == 1
+    assert (out / "workshop_packs" / "index.csv").is_file()

@@ -187,14 +187,17 @@ def _add_validate_parser(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``gapmap`` console script."""
+    """The ``gapmap`` command on ``argv``: its exit status.
+
+    Called from a script, it runs in that one process; only :func:`console` (the console
+    script and ``python -m geo``, whose main modules are guarded) also lets a worker process
+    share the work (a spawned worker imports the caller's main module again, and an unguarded
+    script would run again in it; see :func:`geo.parallel.allow_background`).
+    """
     from geo.cli import commands
 
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose, quiet=args.quiet)
-    from geo.parallel import allow_background
-
-    allow_background()  # the entry points guard their main modules (see geo.parallel)
     try:
         if args.command == "demo":
             from geo.demo import demo_run
@@ -241,6 +244,9 @@ def console() -> None:
     of objects again, about 0.3 s of a command that renders a report in 2 s. Outputs are
     written and closed by then; exit handlers still run.
     """
+    from geo.parallel import allow_background
+
+    allow_background()  # the entry points guard their main modules (see main)
     code = main()
     gc.freeze()
     sys.exit(code)
