@@ -124,10 +124,14 @@ def expected_sentences(results, *, spc_min=60, gp_min=30, remote=()) -> list[str
         "spc_travel_time_min", ascending=False
     )
     if len(isolated):
+        names = ", ".join(isolated["name"][:5])
+        if len(isolated) > 5:
+            names += f" and {len(isolated) - 5} more"
         out.append(
-            f"{len(isolated)} of {len(routed)} GP practices are isolated from specialist care "
+            f"{len(isolated)} of {len(routed)} GP practices "
+            f"{'is' if len(isolated) == 1 else 'are'} isolated from specialist care "
             f"(no specialist service within 60 minutes; serving "
-            f"{isolated['pop_served'].sum():,.0f} people): {', '.join(isolated['name'][:5])}."
+            f"{isolated['pop_served'].sum():,.0f} people): {names}."
         )
     elif len(routed):
         out.append(
@@ -136,9 +140,14 @@ def expected_sentences(results, *, spc_min=60, gp_min=30, remote=()) -> list[str
         )
     off_gps = gps[~gps["reachable"]]
     if len(off_gps):
+        one = len(off_gps) == 1
+        names = ", ".join(off_gps["name"][:5])
+        if len(off_gps) > 5:
+            names += f" and {len(off_gps) - 5} more"
         out.append(
-            f"{len(off_gps)} GP practice(s) lie too far from any mapped road and are left out of "
-            f"routing (not counted as isolated): {', '.join(off_gps['name'][:5])}."
+            f"{len(off_gps)} GP {'practice lies' if one else 'practices lie'} too far from any "
+            f"mapped road and {'is' if one else 'are'} left out of routing (not counted as "
+            f"isolated): {names}."
         )
     return out
 

@@ -126,7 +126,8 @@ def test_report_numbers_come_from_the_tables(results):
     links = results.tables["gp_specialist_links"]
     isolated = (links["link_status"] == "isolated").sum()
     routed = links["link_status"].isin(["linked", "isolated"]).sum()
-    assert f"{isolated} of {routed} GP practices are isolated" in page
+    verb = "is" if isolated == 1 else "are"
+    assert f"{isolated} of {routed} GP practices {verb} isolated" in page
     for finding in key_findings(results):
         assert html.escape(finding)[:60] in page
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from geo.render.charts import all_charts, cancer_chart, coverage_by_remoteness_charts
-from geo.render.findings_text import integration_actions
+from geo.render.findings_text import count, integration_actions, listing
 from geo.render.report import cancer_only_services
 from geo.render.suppression import protected_coverage
 from tests.results_factory import make_results
@@ -107,11 +107,22 @@ def test_integration_actions_follow_the_origins(demo_results):
     second = next(a for a in actions if a.startswith("Open specialist care"))
     assert f"{100 * nc:.1f}% of non-cancer need" in second and f"{100 * ca:.1f}%" in second
     spc = demo_results.specialist_services
-    for name in spc.loc[~spc["accepts_non_cancer"], "name"]:
+    cancer_only = spc.loc[~spc["accepts_non_cancer"], "name"]
+    for name in cancer_only:
         assert name in second
+    n = len(cancer_only)
+    assert f"{n} {'service takes' if n == 1 else 'services take'} cancer referrals only" in second
     neither = _need(o, ["neither"], "cancer") + _need(o, ["neither"], "non_cancer")
     third = next(a for a in actions if a.startswith("Reach the places with neither"))
     assert f"{neither:,.1f} a year of need" in third
+
+
+def test_long_name_lists_say_how_many_more():
+    assert listing(["A"]) == "A"
+    assert listing(list("ABCDE")) == "A, B, C, D, E"
+    assert listing(list("ABCDEFG")) == "A, B, C, D, E and 2 more"
+    assert count(1, "service takes", "services take") == "1 service takes"
+    assert count(0, "service takes", "services take") == "0 services take"
 
 
 @pytest.mark.realdata

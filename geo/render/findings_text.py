@@ -33,6 +33,17 @@ def pct(part: float, whole: float) -> str:
     return "<0.1%" if 0 < share < 0.05 else f"{share:.1f}%"
 
 
+def listing(names: list, limit: int = 5) -> str:
+    """The first ``limit`` names, then how many more: ``A, B, C, D, E and 2 more``."""
+    shown = ", ".join(str(name) for name in names[:limit])
+    return f"{shown} and {len(names) - limit} more" if len(names) > limit else shown
+
+
+def count(n: int, one: str, many: str) -> str:
+    """``1 service takes`` / ``2 services take``: the number and its noun (and verb)."""
+    return f"{n} {one if n == 1 else many}"
+
+
 def area_name(findings: Findings) -> str:
     """How sentences name the area: ``the region`` or ``this sub-area``."""
     return "this sub-area" if findings.scope == "subarea" else "the region"
@@ -168,12 +179,12 @@ def gp_link_sentences(f: Findings) -> list[str]:
     off = [g for g in links if g["link_status"] == "off_network"]
     out = []
     if isolated:
-        names = ", ".join(str(g["name"]) for g in isolated[:5])
         served = sum(g["pop_served"] for g in isolated)
+        verb = "is" if len(isolated) == 1 else "are"
         out.append(
-            f"{len(isolated)} of {len(routed)} GP practices are isolated from specialist care "
+            f"{len(isolated)} of {len(routed)} GP practices {verb} isolated from specialist care "
             f"(no specialist service within {limit:g} minutes; serving {fmt(served)} people): "
-            f"{names}."
+            f"{listing([g['name'] for g in isolated])}."
         )
     elif routed and not f.spc_unknown:
         out.append(
@@ -181,10 +192,10 @@ def gp_link_sentences(f: Findings) -> list[str]:
             f"service within {limit:g} minutes."
         )
     if off:
-        names = ", ".join(str(g["name"]) for g in off[:5])
         out.append(
-            f"{len(off)} GP practice(s) lie too far from any mapped road and are left out of "
-            f"routing (not counted as isolated): {names}."
+            f"{count(len(off), 'GP practice lies', 'GP practices lie')} too far from any mapped "
+            f"road and {'is' if len(off) == 1 else 'are'} left out of routing (not counted as "
+            f"isolated): {listing([g['name'] for g in off])}."
         )
     return out
 
@@ -239,11 +250,7 @@ def integration_actions(findings: Findings, cancer_only_services: list[str]) -> 
     gp_only = f.need_in(("gp_only",))
     if gp_only > 0:
         isolated = [g["name"] for g in f.gp_links if g["link_status"] == "isolated"]
-        start = (
-            f" Start with the isolated practices: {', '.join(map(str, isolated[:5]))}."
-            if (isolated)
-            else ""
-        )
+        start = f" Start with the isolated practices: {listing(isolated)}." if (isolated) else ""
         out.append(
             f"Bring specialist input to general practice: {fmt(gp_only, 1)} a year of need "
             f"({pct(gp_only, f.need_total)}) has a GP within {gp:g} minutes but no specialist "
@@ -261,9 +268,10 @@ def integration_actions(findings: Findings, cancer_only_services: list[str]) -> 
             f"{pct(f.need_in(SPC_WITHIN, 'cancer'), f.need_cancer)} of cancer need."
         )
         if cancer_only_services:
-            names = ", ".join(cancer_only_services[:5])
+            n = len(cancer_only_services)
             text += (
-                f" {len(cancer_only_services)} service(s) take cancer referrals only ({names}): "
+                f" {count(n, 'service takes', 'services take')} cancer referrals only "
+                f"({listing(cancer_only_services)}): "
                 "widening their referral criteria, or agreeing shared pathways for heart "
                 "failure, lung disease, dementia and kidney failure, closes most of this gap."
             )
