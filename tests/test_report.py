@@ -288,3 +288,22 @@ def test_missing_weasyprint_is_a_clear_error(results, tmp_path, monkeypatch):
     with pytest.raises(GeoError):
         write_report(results, tmp_path / "report.html", pdf=True)
     assert not (tmp_path / "report.html").exists()  # nothing written
+
+
+def test_a_region_without_sub_areas_says_so_and_shows_no_sub_area_table(demo_config, demo_inputs):
+    """No ``subareas`` section: every place is "outside sub-areas", which the report must not
+    present as a sub-area table or choropleth."""
+    from geo.workflows.pipeline import analyse
+    from geo.workflows.workshop import coverage_only
+
+    config = coverage_only(demo_config).model_copy(update={"subareas": None})
+    inputs = dataclasses.replace(
+        demo_inputs, subareas=None, origins=demo_inputs.origins.assign(area_id=None)
+    )
+    page = render_report(analyse(config, inputs))
+    assert "No sub-areas configured: add a <code>subareas</code> section" in page
+    assert "(outside sub-areas)" not in page
+    assert "The sub-areas with the most need" not in page
+    with_areas = render_report(make_results(60, 1))  # and a region with them keeps its table
+    assert "The sub-areas with the most need" in with_areas
+    assert "No sub-areas configured" not in with_areas

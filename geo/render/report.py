@@ -128,6 +128,7 @@ def render_report(results: Results, *, csv_links: bool = True) -> str:
             for k, d in by_rem.items()
         ),
         charts=all_charts(results),
+        has_subareas=results.subareas is not None and not results.subareas.empty,
         tables=report_tables(results, suppress_below),
         suppress_below=f"{suppress_below:g}",
         speed_profile=speed.get("speed_profile") or "country default",
