@@ -105,6 +105,24 @@ def test_view_rule_reads_the_headline_shares(factory, both, non_cancer, view):
         assert f"{100 * shares['people_gp_only_share']:.1f}% have a GP only" in text
 
 
+def test_the_headline_counts_people_whose_access_is_unknown(factory):
+    """Places off the road network: their share is stated, not left to read as covered."""
+    results = _with_classes(factory, 0.5)
+    origins = results.origins
+    off = origins.index[::3]
+    origins.loc[off, ["coverage_class", "coverage_class_non_cancer"]] = "unknown"
+    results.findings = compute_findings(
+        origins,
+        gp_practices=results.gp_practices,
+        class_order=REMOTENESS_CLASSES,
+        thresholds=factory.findings.thresholds,
+    )
+    share = origins.loc[off, "pop_count"].sum() / origins["pop_count"].sum()
+    text = headline(results, VIEW_COVERAGE)
+    assert text.endswith(f"neither; access could not be computed for {100 * share:.1f}%.")
+    assert headline(_with_classes(factory, 0.5), VIEW_COVERAGE).endswith("neither.")
+
+
 def test_unknown_specialist_access_opens_on_coverage(factory):
     results = _with_classes(factory, 1.0)
     results.findings.unknown_kinds["spc_travel_time_min"] = "every SPC service off the network"

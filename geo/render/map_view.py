@@ -88,8 +88,11 @@ def headline(results: Results, view: str) -> str:
     text = (
         f"{_share(shares['people_both_share'])} of people have a GP within {gp} and specialist "
         f"palliative care within {spc} by road; {_share(shares['people_gp_only_share'])} have "
-        f"a GP only (the integration gap), {_share(shares['people_neither_share'])} neither."
+        f"a GP only (the integration gap), {_share(shares['people_neither_share'])} neither"
     )
+    unknown = f.people_in(("unknown",))
+    # Otherwise the shares would read as if the rest were covered by a specialist service only.
+    text += f"; access could not be computed for {pct(unknown, f.pop_count)}." if unknown else "."
     cancer = shares["cancer_need_within_spc_share"]
     non_cancer = shares["non_cancer_need_within_spc_share"]
     if f.need_non_cancer > 0 and non_cancer + 0.005 < cancer:
