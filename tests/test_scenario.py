@@ -83,6 +83,20 @@ def test_demo_scenario_writes_both_runs_and_a_map(demo_run):
 
 
 @pytest.mark.xdist_group("scenario")
+def test_change_rings_are_drawn_above_the_coverage_dots(demo_run):
+    """The gained, lost and virtual rings circle coverage dots: raised after them whenever a
+    layer is turned on (else the dots, drawn later, cover the rings)."""
+    page = (demo_run / "scenario_map.html").read_text(encoding="utf-8")
+    layers = re.findall(r'data-layer="(\w+)" data-name="([^"]+)"', page)
+    names = {name: var for var, name in layers}
+    front = json.loads(re.search(r"var front = (\[[^\]]*\]);", page).group(1))
+    dots = ["People by coverage class", "Before the scenario: people by coverage class"]
+    rings = ["Gained specialist coverage", "Lost specialist coverage"]
+    rings.append("Virtual (telehealth) coverage")
+    assert max(front.index(names[d]) for d in dots) < min(front.index(names[r]) for r in rings)
+
+
+@pytest.mark.xdist_group("scenario")
 def test_demo_change_table_adds_up(demo_run):
     totals = _check_adds_up(demo_run).set_index(["coverage", "need_group"])
     spc = totals.loc[("spc", "cancer")]

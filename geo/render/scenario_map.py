@@ -14,7 +14,7 @@ import numpy as np
 from geo.analysis.scenario import covered
 from geo.config import ScenarioConfig
 from geo.render.files import write_atomic_text
-from geo.render.map_layers import geojson, image_layer
+from geo.render.map_layers import FEW_PLACES, geojson, image_layer
 from geo.render.map_legend import swatch
 from geo.render.map_rasters import class_raster
 from geo.render.map_style import MAX_VECTOR_ORIGINS, esc
@@ -26,16 +26,20 @@ from geo.results import Results
 def _changed_points(
     layers: MapLayers, mask: np.ndarray, name: str, colour: str, note: str, *, what: str
 ) -> None:
-    """Places whose coverage changed, as rings around their coverage dots."""
-    group, block = layers.group(name, show=True, title=name, rows=[swatch(colour, what, "ring")])
+    """Places whose coverage changed, as rings around their coverage dots (above them, and
+    wider than them: a ring the size of the dot it marks would be hidden by it)."""
+    group, block = layers.group(
+        name, show=True, title=name, rows=[swatch(colour, what, "ring")], front=True
+    )
     origins = layers.origins[mask]
+    ring_px = 9 if len(layers.origins) < FEW_PLACES else 6  # dots: 6 px, or 3 px when many
     if origins.empty:
         block.notes.append(note)
     elif len(origins) <= MAX_VECTOR_ORIGINS:
         pts = origins.assign(p=origins["pop_count"].round(0).astype(int))
         folium.GeoJson(
             geojson(pts, ["p"]),
-            marker=folium.CircleMarker(radius=6, weight=2, fill=False, color=colour),
+            marker=folium.CircleMarker(radius=ring_px, weight=2, fill=False, color=colour),
             style_function=lambda f: {"color": colour, "weight": 2, "fill": False},
             tooltip=folium.GeoJsonTooltip(fields=["p"], aliases=["People"]),
         ).add_to(group)
