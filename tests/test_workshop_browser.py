@@ -136,6 +136,12 @@ def _popup_toggle(page, marker, label: str) -> None:
     popup.locator("label", has_text=label).locator("input").click()
 
 
+def test_fixed_thresholds_are_named_as_in_the_report(page, demo_workshop):
+    note = page.locator("#gm-fixed").inner_text()
+    for name, values in demo_workshop.thresholds["by_remoteness"].items():
+        assert f"{name}: GP {values['gp_min']:g} min" in note  # "GP", not the key "gp_min"
+
+
 def test_marker_popups_toggle_services_and_links(page):
     first_service = page.evaluate(f"{API}.services()")[0]["id"]
     markers = page.locator("path.leaflet-interactive")
