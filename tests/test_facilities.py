@@ -94,6 +94,26 @@ def test_bad_rows_are_named(tmp_path, old, new, row, column, message):
     assert message in str(info.value)
 
 
+HINT = "Write numbers with a decimal point and no thousands separators"
+
+
+def test_decimal_commas_and_thousands_separators_are_refused_with_the_fix(tmp_path):
+    """A spreadsheet saved in a European locale (semicolons, decimal commas), and a list
+    size with a thousands separator: refused, with the row, the value and how to write it."""
+    european = CSV.replace(",", ";").replace("147.2;-32.2", "147,2;-32,2")
+    with pytest.raises(InputError) as info:
+        _load(_csv(tmp_path, european))
+    text = str(info.value)
+    assert "column 'lon'" in text and "row 3 ('147,2')" in text and HINT in text
+    thousands = CSV.replace(",12,Hospice", ',"1,200",Hospice')
+    with pytest.raises(InputError) as info:
+        _load(_csv(tmp_path, thousands))
+    assert info.value.column == "beds" and info.value.row == 2 and HINT in str(info.value)
+    with pytest.raises(InputError) as info:  # a word is not a number written the other way
+        _load(_csv(tmp_path, CSV.replace("147.2,-32.2", "east,-32.2")))
+    assert HINT not in str(info.value)
+
+
 def test_where_filter_and_empty_result(tmp_path):
     text = "id,name,lon,lat,status\nA,One,147,-32,A\nB,Two,147.1,-32,C\n"
     cols = {"id": "id", "name": "name", "x": "lon", "y": "lat"}

@@ -135,6 +135,13 @@ def test_points_csv_and_errors(tmp_path):
             bad, crs=CRS, count_column="n", x_column="lon", y_column="lat", input_crs=4326
         )
     assert err.value.row == 3 and err.value.column == "n"
+    assert "decimal point" not in str(err.value)  # "many" is no number written another way
+    bad.write_text('lon,lat,n\n147.0,-32.0,3\n147.1,-32.0,"1,234"\n', encoding="utf-8")
+    with pytest.raises(InputError) as err:  # an ABS table saved with thousands separators
+        origins_from_points(
+            bad, crs=CRS, count_column="n", x_column="lon", y_column="lat", input_crs=4326
+        )
+    assert err.value.row == 3 and "no thousands separators" in str(err.value)
     with pytest.raises(InputError, match="column not found"):
         origins_from_points(
             csv, crs=CRS, count_column="people", x_column="lon", y_column="lat", input_crs=4326

@@ -40,6 +40,7 @@ from geo.inputs.readers import (
     bad_rows_error,
     first_row_number,
     is_csv,
+    number_hint,
     raise_all,
     read_csv_table,
     read_points,
@@ -338,6 +339,7 @@ def _capacity_by_id(table: CapacityTable, path: Path) -> pd.Series:
             frame[table.capacity_column].to_numpy(),
             path,
             column=table.capacity_column,
+            hint=number_hint(frame[table.capacity_column][bad]),
         )
     return pd.Series(values.to_numpy(float), index=keys.to_numpy())
 
@@ -470,6 +472,7 @@ def _capacity(
             path,
             column=col,
             first_row=rows,
+            hint=number_hint(raw[bad]),
         )
     return values.fillna(fill).to_numpy(float)
 

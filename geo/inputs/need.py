@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import InputError
-from geo.inputs.readers import bad_rows_error, read_csv_table, require_columns
+from geo.inputs.readers import bad_rows_error, number_hint, read_csv_table, require_columns
 from geo.reference import read_reference, reference_names
 
 log = logging.getLogger(__name__)
@@ -195,6 +195,7 @@ def _read_deaths(deaths, area_column, cause_column, count_column) -> pd.DataFram
             deaths[count_column].to_numpy(),
             path or "deaths",
             column=count_column,
+            hint=number_hint(deaths[count_column][bad]),
         )
     return pd.DataFrame(
         {

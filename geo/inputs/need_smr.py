@@ -37,7 +37,7 @@ import pandas as pd
 
 from geo.errors import InputError
 from geo.inputs.need import NeedResult, load_rates
-from geo.inputs.readers import bad_rows_error, read_csv_table, require_columns
+from geo.inputs.readers import bad_rows_error, number_hint, read_csv_table, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ def read_smrs(
                 raw.to_numpy(),
                 path,
                 column=col,
+                hint=number_hint(raw[bad]),
             )
         out[name] = values.to_numpy(float)
     return pd.DataFrame(out, index=pd.Index(ids.to_numpy(), name="area_id"))

@@ -32,7 +32,7 @@ import shapely
 from pyproj import CRS
 
 from geo.errors import InputError
-from geo.inputs.readers import bad_rows_error, require_columns
+from geo.inputs.readers import bad_rows_error, number_hint, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ def area_counts(
         values = values.fillna(0.0)
     bad = (values.isna() | (values < 0) | np.isinf(values)).to_numpy(bool)
     if bad.any():
+        hint = number_hint(frame[column][bad])
         raw = frame[column].astype(object).where(frame[column].notna(), "empty").to_numpy()
         if ids is not None:
             raw = np.array([f"area {i}: {v}" for i, v in zip(ids, raw, strict=True)], dtype=object)
@@ -97,6 +98,7 @@ def area_counts(
             path,
             column=column,
             first_row=row_base,
+            hint=hint,
         )
     return values.to_numpy(float)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import difflib
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -86,8 +87,10 @@ def bad_rows_error(
     *,
     column: str | None = None,
     first_row: int | np.ndarray = 2,
+    hint: str = "",
 ) -> InputError:
-    """One error listing every bad row (the first :data:`MAX_ROWS_LISTED`, then a count).
+    """One error listing every bad row (the first :data:`MAX_ROWS_LISTED`, then a count),
+    then ``hint`` (how to fix them), if any.
 
     Parameters
     ----------
@@ -111,8 +114,22 @@ def bad_rows_error(
     listing = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
     row = int(numbers[0]) if len(positions) == 1 else None
     return InputError(
-        f"{len(positions)} value(s) {message}: {listing}", path=path, row=row, column=column
+        f"{len(positions)} value(s) {message}: {listing}{hint}", path=path, row=row, column=column
     )
+
+
+_COMMA_NUMBER = re.compile(r"^\s*[-+]?[\d.,' ]*\d,\d[\d.,' ]*$")
+
+
+def number_hint(values: Iterable[Any]) -> str:
+    """How to fix numbers written with a decimal comma or thousands separators (as a
+    spreadsheet set to another locale saves them), when any of ``values`` looks like one."""
+    if any(isinstance(v, str) and _COMMA_NUMBER.match(v) for v in values):
+        return (
+            ". Write numbers with a decimal point and no thousands separators (148.43, "
+            "12345): a comma is read neither as a decimal point nor as a separator"
+        )
+    return ""
 
 
 DELIMITERS = ",;\t|"
@@ -211,6 +228,7 @@ def numeric_column(
             path,
             column=column,
             first_row=first_row_number(path),
+            hint=number_hint(raw[bad]),
         )
     return values
 
