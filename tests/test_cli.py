@@ -86,6 +86,21 @@ def test_validate_reports_every_problem_and_writes_nothing(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
+def test_validate_counts_what_it_read(tmp_path, capsys, demo_inputs):
+    """The summary counts the inputs as read: one specialist service is "1 specialist
+    service", thousands are grouped."""
+
+    def one_service(data: dict) -> None:
+        data["specialist_services"]["where"] = {"service_type": ["inpatient"]}
+
+    path = _demo_config_copy(tmp_path, one_service)
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    places = f"{len(demo_inputs.origins):,} populated places"
+    gps = f"{len(demo_inputs.gp_practices)} GP practices"
+    assert f"{places}, {gps}, 1 specialist service)" in out
+
+
 def test_run_with_bad_inputs_exits_2_and_writes_no_output(tmp_path, capsys):
     path = _demo_config_copy(tmp_path, _break_inputs)
     assert main(["run", str(path), "--quiet"]) == 2

@@ -64,10 +64,14 @@ def validate(args: argparse.Namespace) -> int:
 
         inputs = load_inputs(config, timer=StageTimer(bar), write_cache=False)
     if not args.quiet:
+        from geo.render.findings_text import count
+
+        places = count(len(inputs.origins), "populated place", "populated places")
+        gps = count(len(inputs.gp_practices), "GP practice", "GP practices")
+        spcs = count(len(inputs.specialist_services), "specialist service", "specialist services")
         print(
             f"{args.config}: config and inputs are valid (region '{config.region.name}': "
-            f"{len(inputs.origins):,} populated places, {len(inputs.gp_practices)} GP practices, "
-            f"{len(inputs.specialist_services)} specialist services)"
+            f"{places}, {gps}, {spcs})"
         )
     return EXIT_OK
 

@@ -40,8 +40,9 @@ def listing(names: list, limit: int = 5) -> str:
 
 
 def count(n: int, one: str, many: str) -> str:
-    """``1 service takes`` / ``2 services take``: the number and its noun (and verb)."""
-    return f"{n} {one if n == 1 else many}"
+    """``1 service takes`` / ``2 services take``: the number (``1,234``) and its noun (and
+    verb)."""
+    return f"{n:,} {one if n == 1 else many}"
 
 
 def area_name(findings: Findings) -> str:
