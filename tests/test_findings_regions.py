@@ -55,8 +55,10 @@ def expected_sentences(results, *, spc_min=60, gp_min=30, remote=()) -> list[str
             )
     off = ~o["reachable"]
     if off.any():
+        one = off.sum() == 1
         out.append(
-            f"{off.sum():,.0f} populated places ({o.loc[off, 'pop_count'].sum():,.0f} people) lie "
+            f"{off.sum():,.0f} populated {'place' if one else 'places'} "
+            f"({o.loc[off, 'pop_count'].sum():,.0f} people) {'lies' if one else 'lie'} "
             "beyond the snapping limit of any mapped road; their access is unknown."
         )
     cancer, nc = o["need_cancer"].sum(), o["need_non_cancer"].sum()

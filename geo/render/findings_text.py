@@ -63,9 +63,11 @@ def unknown_sentences(findings: Findings) -> list[str]:
             "(or check their coordinates) and run again."
         )
     if findings.origins_off_network:
+        n = findings.origins_off_network
+        places = count(n, "populated place", "populated places")
         out.append(
-            f"{fmt(findings.origins_off_network)} populated places ({fmt(findings.pop_off_network)}"
-            " people) lie beyond the snapping limit of any mapped road; their access is unknown."
+            f"{places} ({fmt(findings.pop_off_network)} people) {'lies' if n == 1 else 'lie'} "
+            "beyond the snapping limit of any mapped road; their access is unknown."
         )
     return out
 
