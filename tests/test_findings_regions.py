@@ -33,8 +33,11 @@ def _need(o: pd.DataFrame, classes, *, group: str | None = None) -> float:
     return float(total)
 
 
-def expected_sentences(results, *, spc_min=60, gp_min=30, remote=()) -> list[str]:
-    """The sentences the report should print, from the layers alone."""
+def expected_sentences(
+    results, *, spc_min=60, gp_min=30, remote=(), where="the region"
+) -> list[str]:
+    """The sentences the report should print, from the layers alone (``where``: ``this
+    sub-area`` in a workshop pack)."""
     o, gps = results.origins, results.gp_practices
     out = []
     reasons = results.findings.unknown_kinds  # which kinds are unknown is checked separately
@@ -64,7 +67,7 @@ def expected_sentences(results, *, spc_min=60, gp_min=30, remote=()) -> list[str
     cancer, nc = o["need_cancer"].sum(), o["need_non_cancer"].sum()
     need, people = cancer + nc, o["pop_count"].sum()
     out.append(
-        f"{people:,.0f} people live in the region; an estimated {need:,.1f} of them need "
+        f"{people:,.0f} people live in {where}; an estimated {need:,.1f} of them need "
         f"palliative care each year ({cancer:,.1f} cancer, {nc:,.1f} non-cancer)."
     )
     if not spc_unknown:
@@ -135,6 +138,11 @@ def expected_sentences(results, *, spc_min=60, gp_min=30, remote=()) -> list[str
             f"(no specialist service within 60 minutes; serving "
             f"{isolated['pop_served'].sum():,.0f} people): {names}."
         )
+    elif len(routed) == 1:
+        out.append(
+            "No GP practice is isolated: the one routed practice reaches a specialist service "
+            "within 60 minutes."
+        )
     elif len(routed):
         out.append(
             f"No GP practice is isolated: all {len(routed)} routed practices reach a specialist "
@@ -191,6 +199,22 @@ def test_isle_of_wight_sentences(iow_outcome):
     present = [c for c in order if (results.origins["remoteness_class"] == c).any()]
     expected = expected_sentences(results, remote=present[-1:])
     assert key_findings(results) == expected
+
+
+@pytest.mark.realdata
+@pytest.mark.xdist_group("iow")
+def test_isle_of_wight_pack_sentences(iow_outcome):
+    """Every workshop pack's findings, from its own residents and practices (18 sub-areas,
+    some with a single practice)."""
+    from geo.render.packs import subarea_results
+
+    results = iow_outcome.results
+    singles = 0
+    for area_id in results.subareas["area_id"]:
+        pack = subarea_results(results, area_id)
+        assert key_findings(pack) == expected_sentences(pack, where="this sub-area"), area_id
+        singles += len(pack.gp_practices) == 1
+    assert singles  # the one-practice wording is among them
 
 
 def test_cancer_only_team_with_unknown_non_cancer_access(demo_config, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import sys
 from html.parser import HTMLParser
 
@@ -202,6 +203,9 @@ def test_packs_add_up_to_the_region(results):
         assert any(
             f.startswith(f"{people:,.0f} people live in this sub-area") for f in key_findings(pack)
         )
+    page = html.unescape(render_report(pack))  # its charts' shares are of the sub-area
+    assert "% of the sub-area's need" in page and "The sub-area's cancer" in page
+    assert "% of the region's" not in page and "The region's" not in page
     in_areas = results.origins["area_id"].notna()
     assert sum(
         len(subarea_results(results, a).origins) for a in results.subareas["area_id"]

@@ -175,6 +175,22 @@ def test_nice_ticks_match_matplotlib_max_n_locator(top):
     np.testing.assert_allclose(ticks, reference, rtol=1e-9, atol=top * 1e-12)
 
 
+@pytest.mark.parametrize("width", [320, 480, 640])
+def test_bar_labels_are_cut_only_when_their_column_is_full(width):
+    """A label is shortened (with an ellipsis) only when the label column reached its cap;
+    19 characters, for one, once lost its last letter to rounding."""
+    from geo.render.svg_charts import CHAR_PX, Series, stacked_bars
+
+    for length in range(1, 60):
+        label = "x" * length
+        chart = stacked_bars(
+            [label], [Series("a", "#000", [1.0])], title="t", axis_label="a", width=width
+        )
+        fits = CHAR_PX * length + 10 <= 0.42 * width
+        assert (f"<title>{label}</title>{label}<" in chart) is fits, length
+        assert ("…" in chart) is not fits, length
+
+
 def test_report_charts_do_not_import_matplotlib():
     """Drawing every chart never pays matplotlib's import (a fifth of `gapmap report`'s time)."""
     import subprocess

@@ -46,6 +46,11 @@ UNKNOWN_BAND_COLOUR = "#bdbdbd"
 MAP_MAX_PX = 320
 
 
+def _whose(results: Results) -> str:
+    """``region's``, or ``sub-area's`` in a workshop pack."""
+    return "sub-area's" if results.provenance.get("subarea_of") else "region's"
+
+
 def _below(results: Results) -> float:
     return float(results.provenance.get("suppress_below", 5))
 
@@ -160,7 +165,7 @@ def coverage_by_remoteness_charts(results: Results) -> dict[str, Markup]:
 
 
 def cancer_chart(results: Results) -> Markup:
-    """% of the region's cancer and of its non-cancer need in each coverage class."""
+    """% of the area's cancer and of its non-cancer need in each coverage class."""
     shown, _ = protected_coverage(results.tables, _below(results))
     raw = results.tables["coverage_totals"]
     shares, totals, withheld = _percent_rows(
@@ -178,7 +183,7 @@ def cancer_chart(results: Results) -> Markup:
         _coverage_series(),
         [f"{t:,.1f}/yr" for t in totals],
         title="Cancer and non-cancer need by coverage class",
-        axis_label="% of the region's need (need a year at the right)",
+        axis_label=f"% of the {_whose(results)} need (need a year at the right)",
         width=640,
     )
 
@@ -239,7 +244,7 @@ def bands_chart(results: Results) -> Markup:
         _band_series(labels),
         text,
         title="People and need by road travel time to the nearest GP and SPC service",
-        axis_label="% of the region's people or need by travel-time band",
+        axis_label=f"% of the {_whose(results)} people or need by travel-time band",
         width=640,
     )
 

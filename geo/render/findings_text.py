@@ -189,6 +189,11 @@ def gp_link_sentences(f: Findings) -> list[str]:
             f"(no specialist service within {limit:g} minutes; serving {fmt(served)} people): "
             f"{listing([g['name'] for g in isolated])}."
         )
+    elif len(routed) == 1 and not f.spc_unknown:
+        out.append(
+            "No GP practice is isolated: the one routed practice reaches a specialist service "
+            f"within {limit:g} minutes."
+        )
     elif routed and not f.spc_unknown:
         out.append(
             f"No GP practice is isolated: all {len(routed)} routed practices reach a specialist "

@@ -125,8 +125,11 @@ def stacked_bars(
     stack_max = float(values.sum(axis=0).max()) if values.size else 0.0
     ticks = _ticks(stack_max, percent=percent)
     longest = max((len(c) for c in categories), default=4)
-    label_px = min(max(CHAR_PX * longest + 10, 60), 0.42 * width)
-    fits = int((label_px - 10) / CHAR_PX)
+    wanted_px = CHAR_PX * longest + 10
+    label_px = min(max(wanted_px, 60), 0.42 * width)
+    # Every label fits unless the label column hit its cap (never by rounding: 6.6 * 19 + 10
+    # would give back 18.999... characters).
+    fits = longest if label_px >= wanted_px else int((label_px - 10) / CHAR_PX)
     tail_px = max(8 + CHAR_PX * max((len(t) for t in totals), default=0) if totals else 0, 24)
     plot_px = max(width - label_px - tail_px, 120)
     scale = plot_px / max(ticks[-1], 1e-12)
