@@ -191,6 +191,61 @@ def test_bar_labels_are_cut_only_when_their_column_is_full(width):
         assert ("…" in chart) is not fits, length
 
 
+@pytest.mark.parametrize(("longest_min", "anchor"), [(200.0, "start"), (12.0, "end")])
+def test_the_isolation_marker_label_stays_inside_the_chart(longest_min, anchor):
+    """Every practice within the limit puts the marker at the axis's end: its label then
+    reads leftwards instead of running off the chart."""
+    import re
+
+    from geo.render.svg_charts import histogram
+
+    label = "isolated beyond 60 min"
+    chart = histogram(
+        np.array([3.0, 8.0, longest_min]),
+        bin_width=10.0,
+        title="t",
+        axis_label="a",
+        count_label="c",
+        colour="#000",
+        marker=(60.0, label),
+    )
+    x, found = re.search(
+        rf'<text x="([\d.]+)" y="[\d.]+" text-anchor="(\w+)" [^>]*>{label}<', chart
+    ).groups()
+    assert found == anchor
+    assert float(x) + (6.6 * len(label) if anchor == "start" else 0) <= 640
+
+
+def test_pack_maps_hold_the_sub_area_and_draw_few_places_as_dots():
+    """A pack's maps frame its sub-area (the region's services do not stretch them) and draw
+    only the services in view; a few hundred area points are dots, a grid's cells an image."""
+    from geo.render import charts
+    from geo.render.packs import subarea_results
+
+    region = make_results(60, 1)
+    spc = region.specialist_services
+    out_of_view = 0
+    for area_id in region.subareas["area_id"]:
+        pack = subarea_results(region, area_id)
+        layers = [pack.origins, pack.gp_practices, pack.subareas]
+        boxes = np.array([layer.total_bounds for layer in layers if len(layer)])
+        expected = [*boxes[:, :2].min(axis=0), *boxes[:, 2:].max(axis=0)]
+        np.testing.assert_allclose(charts._bounds(pack), expected)
+        frame, marks = charts._map_base(pack)
+        x, y = frame.xy(spc.geometry.x.to_numpy(), spc.geometry.y.to_numpy())
+        in_view = int(((x >= 0) & (x <= frame.width) & (y >= 0) & (y <= frame.height)).sum())
+        assert marks.count('fill="#54278f"') == in_view
+        out_of_view += len(spc) - in_view
+        page = charts.static_map(pack)
+        assert page.count('r="3.5" stroke="#333"') == len(pack.origins) and "<image" not in page
+    assert out_of_view  # some pack has region services outside its view
+    region_bounds = charts._bounds(region)  # a region's maps hold its services too
+    assert (region_bounds[:2] <= spc.total_bounds[:2]).all()
+    assert (region_bounds[2:] >= spc.total_bounds[2:]).all()
+    many = charts.static_map(make_results(1500, 3))
+    assert "<image" in many and 'r="3.5" stroke="#333"' not in many
+
+
 def test_report_charts_do_not_import_matplotlib():
     """Drawing every chart never pays matplotlib's import (a fifth of `gapmap report`'s time)."""
     import subprocess

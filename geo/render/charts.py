@@ -44,6 +44,7 @@ GROUP_LABELS = {"cancer": "Cancer need", "non_cancer": "Non-cancer need"}
 WITHHELD = Series("withheld (small numbers)", WITHHELD_COLOUR, ())
 UNKNOWN_BAND_COLOUR = "#bdbdbd"
 MAP_MAX_PX = 320
+DOT_PLACES = 1000  # fewer places than this are drawn as dots (as on the interactive map)
 
 
 def _whose(results: Results) -> str:
@@ -302,7 +303,12 @@ def link_times_chart(results: Results) -> Markup:
 
 
 def _bounds(results: Results) -> np.ndarray:
-    layers = [results.origins, results.gp_practices, results.specialist_services]
+    """The maps' extent: the area's places, practices and sub-areas, and its specialist
+    services unless it is a workshop pack (they are region-wide: a far hospice would shrink
+    the sub-area to a corner of the map)."""
+    layers = [results.origins, results.gp_practices]
+    if not results.provenance.get("subarea_of"):
+        layers.append(results.specialist_services)
     if results.subareas is not None and not results.subareas.empty:
         layers.append(results.subareas)
     boxes = np.array([layer.total_bounds for layer in layers if len(layer)])
@@ -310,7 +316,13 @@ def _bounds(results: Results) -> np.ndarray:
     return np.array([*boxes[:, :2].min(axis=0), *boxes[:, 2:].max(axis=0)])
 
 
+def _inside(frame: MapFrame, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return (x >= 0) & (x <= frame.width) & (y >= 0) & (y <= frame.height)
+
+
 def _facility_marks(results: Results, frame: MapFrame) -> str:
+    """GP practices and the specialist services inside the frame (a pack's frame holds its
+    sub-area, not the region's services)."""
     parts = []
     gps = results.gp_practices
     iso = (gps.get("link_status", pd.Series("linked", index=gps.index)) == "isolated").to_numpy()
@@ -322,12 +334,26 @@ def _facility_marks(results: Results, frame: MapFrame) -> str:
             'stroke-width="1.4"/>'
         )
     spc = results.specialist_services
-    sx, sy = frame.xy(spc.geometry.x, spc.geometry.y)
-    for x, y in zip(sx, sy, strict=True):
+    sx, sy = frame.xy(spc.geometry.x.to_numpy(), spc.geometry.y.to_numpy())
+    inside = _inside(frame, sx, sy)
+    for x, y in zip(sx[inside], sy[inside], strict=True):
         parts.append(
             f'<path d="M{x:.1f} {y - 5:.1f}l5 5l-5 5l-5-5z" fill="#54278f" stroke="#222"/>'
         )
     return "".join(parts)
+
+
+def _class_dots(results: Results, frame: MapFrame) -> str:
+    """Origins by coverage class as dots, the most populous drawn last (on top)."""
+    origins = results.origins
+    px, py = frame.xy(origins.geometry.x.to_numpy(), origins.geometry.y.to_numpy())
+    classes = origins["coverage_class"].tolist()
+    order = np.argsort(origins["pop_count"].to_numpy(float), kind="stable")
+    return "".join(
+        f'<circle cx="{px[i]:.1f}" cy="{py[i]:.1f}" r="3.5" stroke="#333" stroke-width="0.5" '
+        f'fill="{COVERAGE_COLOURS.get(classes[i], COVERAGE_COLOURS["unknown"])}"/>'
+        for i in order
+    )
 
 
 def _class_image(results: Results, frame: MapFrame) -> str:
@@ -363,7 +389,9 @@ def _map_base(results: Results) -> tuple[MapFrame, str]:
 def static_map(results: Results, base: tuple[MapFrame, str] | None = None) -> Markup:
     """A tile-free map: where people live by coverage class, sub-areas and facilities."""
     frame, marks = base or _map_base(results)
-    layers = [_class_image(results, frame)]
+    # Area points (a few hundred LSOAs) as dots; a population grid's cells as an image.
+    draw = _class_dots if len(results.origins) < DOT_PLACES else _class_image
+    layers = [draw(results, frame)]
     if results.subareas is not None and not results.subareas.empty:
         geoms = list(results.subareas.geometry)
         layers.append(frame.shapes(geoms, ["none"] * len(geoms), stroke="#777"))

@@ -224,10 +224,14 @@ def histogram(
         )
     if marker is not None:
         x = left_px + marker[0] * x_scale
+        # The label reads rightwards from the line, or leftwards where it would leave the chart
+        # (a marker at the axis's end: every practice within the isolation limit).
+        fits = x + 4 + CHAR_PX * len(marker[1]) <= width
+        text_x, anchor = (x + 4, "start") if fits else (x - 4, "end")
         body.append(
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top_px}" y2="{top_px + plot_h}" '
-            f'stroke="#b2182b" stroke-dasharray="5,3"/><text x="{x + 4:.1f}" '
-            f'y="{top_px + 12}" fill="#b2182b">{_esc(marker[1])}</text>'
+            f'stroke="#b2182b" stroke-dasharray="5,3"/><text x="{text_x:.1f}" '
+            f'y="{top_px + 12}" text-anchor="{anchor}" fill="#b2182b">{_esc(marker[1])}</text>'
         )
     body.append(
         f'<text x="{left_px + plot_w / 2:.1f}" y="{height - 8}" text-anchor="middle" '
