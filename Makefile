@@ -35,7 +35,8 @@ OLDEST := .venv/oldest
 OLDEST_PINS := "pandas==2.1.4" "numpy==1.26.4" "pyarrow==14.0.2" "pytz"
 OLDEST_TESTS := tests/test_population.py tests/test_facilities.py tests/test_need.py \
 	tests/test_gaps.py tests/test_truth.py tests/test_suppression.py tests/test_findings_regions.py \
-	tests/test_pipeline.py tests/test_report.py tests/test_awkward_regions.py
+	tests/test_pipeline.py tests/test_report.py tests/test_awkward_regions.py tests/test_sites.py \
+	tests/test_workshop.py
 
 $(OLDEST)/.installed: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps --target $(OLDEST) $(OLDEST_PINS)
