@@ -294,6 +294,14 @@ def test_missing_weasyprint_is_a_clear_error(results, tmp_path, monkeypatch):
     assert not (tmp_path / "report.html").exists()  # nothing written
 
 
+def test_the_small_number_rule_is_stated_as_configured():
+    protected = html.unescape(render_report(make_results(60, 1, suppress_below=10)))
+    assert "Counts below 10 are hidden (shown as <10)" in protected
+    off = html.unescape(render_report(make_results(60, 1, suppress_below=0)))
+    assert "below 0" not in off and "<0" not in off
+    assert "small-number protection is off" in off and "published as computed" in off
+
+
 def test_a_region_without_sub_areas_says_so_and_shows_no_sub_area_table(demo_config, demo_inputs):
     """No ``subareas`` section: every place is "outside sub-areas", which the report must not
     present as a sub-area table or choropleth."""
