@@ -254,6 +254,12 @@ def test_isle_of_wight_page_loads_and_exports_unknown_capacities(
     assert main(["workshop", str(IOW_CONFIG), "--out", str(out), "-q"]) == 0
     page, events = _open(browser, out / "workshop.html")
     page.wait_for_function(f"{API} && {API}.loaded", timeout=60_000)
+    # The island's whole outline is in view when the page opens (The Needles included).
+    west, south, east, north = page.evaluate(f"{API}.viewBounds()")
+    meta = page.evaluate("JSON.parse(document.getElementById('gm-meta').textContent)")
+    outline = np.array([c for ring in meta["boundary"] for c in ring])
+    assert len(outline) and (outline[:, 0] >= west).all() and (outline[:, 0] <= east).all()
+    assert (outline[:, 1] >= south).all() and (outline[:, 1] <= north).all()
     candidate = page.evaluate(f"{API}.candidates()")[0]
     services = [s["id"] for s in page.evaluate(f"{API}.services()")]
     visitor = page.evaluate(
