@@ -260,6 +260,13 @@ def test_isle_of_wight_page_loads_and_exports_unknown_capacities(
     outline = np.array([c for ring in meta["boundary"] for c in ring])
     assert len(outline) and (outline[:, 0] >= west).all() and (outline[:, 0] <= east).all()
     assert (outline[:, 1] >= south).all() and (outline[:, 1] <= north).all()
+    # 89 area points are marked large enough to see (7 px squares, not 2 px specks).
+    painted = page.evaluate(
+        "() => { const c = document.querySelector('canvas.gm-points');"
+        " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let n = 0; for (let i = 3; i < d.length; i += 4) { if (d[i]) n++; } return n; }"
+    )
+    assert painted >= 20 * meta["n"]
     candidate = page.evaluate(f"{API}.candidates()")[0]
     services = [s["id"] for s in page.evaluate(f"{API}.services()")]
     visitor = page.evaluate(
