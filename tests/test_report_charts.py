@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from geo.render.charts import all_charts, cancer_chart, coverage_by_remoteness_charts
-from geo.render.findings_text import count, integration_actions, listing
+from geo.render.findings_text import integration_actions
 from geo.render.report import cancer_only_services
 from geo.render.suppression import protected_coverage
+from geo.text import count, listing
 from tests.results_factory import make_results
 
 SEGMENT = re.compile(r"<rect [^>]*><title>([^<]*): ([0-9.]+)%?</title></rect>")

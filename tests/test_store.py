@@ -66,7 +66,7 @@ def test_report_reuses_a_run_only_while_its_inputs_are_unchanged(demo_outcome, t
     (out / "report.html").unlink()
     assert main(["report", str(DEMO_CONFIG), "--out", str(out)]) == 0
     said = capsys.readouterr().out
-    assert "reusing the results" in said
+    assert "reusing the results" in said and f"wrote 1 file to {out}" in said
     assert (out / "report.html").read_text(encoding="utf-8") == render_report(demo_outcome.results)
     assert main(["report", str(DEMO_CONFIG), "--out", str(out), "--by", "subarea"]) == 0
     assert "reusing the results" in capsys.readouterr().out

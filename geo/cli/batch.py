@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from geo.text import count
+
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
@@ -66,7 +68,8 @@ def add_batch_parser(
 
 def batch_summary_text(outcome: Any) -> str:
     """The batch's one-line-per-region account, for the CLI to print."""
-    lines = [f"gapmap batch: {len(outcome.summary)} regions, outputs in {outcome.out_dir}"]
+    regions = count(len(outcome.summary), "region", "regions")
+    lines = [f"gapmap batch: {regions}, outputs in {outcome.out_dir}"]
     for row in outcome.summary:
         detail = f" ({row['error']})" if row["status"] == "failed" else ""
         lines.append(f"  {row['status']:<8} {row['region']}{detail}")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from geo.errors import InputError, InputErrors
+from geo.text import count
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -64,8 +65,6 @@ def validate(args: argparse.Namespace) -> int:
 
         inputs = load_inputs(config, timer=StageTimer(bar), write_cache=False)
     if not args.quiet:
-        from geo.render.findings_text import count
-
         places = count(len(inputs.origins), "populated place", "populated places")
         gps = count(len(inputs.gp_practices), "GP practice", "GP practices")
         spcs = count(len(inputs.specialist_services), "specialist service", "specialist services")
@@ -144,7 +143,7 @@ def report(args: argparse.Namespace) -> int:
             out.final.mkdir(parents=True, exist_ok=True)
             files = [write_report(results, out.final / "report.html", pdf=args.pdf)]
     if not args.quiet:
-        print(f"gapmap: wrote {len(files)} files to {files[0].parent}")
+        print(f"gapmap: wrote {count(len(files), 'file', 'files')} to {files[0].parent}")
     return EXIT_OK
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from geo.analysis.classes import SPC_BEYOND, SPC_WITHIN
 from geo.results import Findings
+from geo.text import count, listing
 
 _UNKNOWN_WHAT = {
     "gp_travel_time_min": "Access to GP practices",
@@ -31,18 +32,6 @@ def pct(part: float, whole: float) -> str:
         return "n/a"
     share = 100 * part / whole
     return "<0.1%" if 0 < share < 0.05 else f"{share:.1f}%"
-
-
-def listing(names: list, limit: int = 5) -> str:
-    """The first ``limit`` names, then how many more: ``A, B, C, D, E and 2 more``."""
-    shown = ", ".join(str(name) for name in names[:limit])
-    return f"{shown} and {len(names) - limit} more" if len(names) > limit else shown
-
-
-def count(n: int, one: str, many: str) -> str:
-    """``1 service takes`` / ``2 services take``: the number (``1,234``) and its noun (and
-    verb)."""
-    return f"{n:,} {one if n == 1 else many}"
 
 
 def area_name(findings: Findings) -> str:

@@ -1,0 +1,20 @@
+"""Plain-language helpers for what gapmap writes: counted nouns and short name lists.
+
+Pure Python (imported by the command line before anything heavy, and by the report's text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def count(n: int, one: str, many: str) -> str:
+    """``1 service takes`` / ``2 services take``: the number (``1,234``) and its noun (and
+    verb)."""
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def listing(names: Sequence[object], limit: int = 5) -> str:
+    """The first ``limit`` names, then how many more: ``A, B, C, D, E and 2 more``."""
+    shown = ", ".join(str(name) for name in names[:limit])
+    return f"{shown} and {len(names) - limit} more" if len(names) > limit else shown
