@@ -168,4 +168,4 @@ def test_worked_config_all_cause_deaths(tmp_path):
     need = inputs.origins[["need_cancer", "need_non_cancer"]].sum()
     assert need.sum() == pytest.approx(0.70 * deaths)  # AU need share (need_rates_au.csv)
     assert need["need_cancer"] == pytest.approx(0.38 * need.sum())
-    assert inputs.need.stats["causes"] == "all (split by national shares)"
+    assert inputs.need.stats["causes"] == "deaths of all causes, split by national shares"

@@ -294,6 +294,27 @@ def test_missing_weasyprint_is_a_clear_error(results, tmp_path, monkeypatch):
     assert not (tmp_path / "report.html").exists()  # nothing written
 
 
+@pytest.mark.parametrize(
+    ("stats", "expected"),
+    [
+        ({}, "model etkind from deaths: deaths by underlying cause."),
+        (
+            {"method": "crude all-age rates (no age bands in the population)"},
+            "model etkind from rates: crude all-age rates (no age bands in the population).",
+        ),
+        (
+            {"causes": "deaths of all causes, split by national shares"},
+            "model etkind from deaths: deaths of all causes, split by national shares.",
+        ),
+    ],
+)
+def test_the_need_model_reads_as_one_sentence(stats, expected):
+    from geo.render.report import need_text
+
+    source = "rates" if "method" in stats else "deaths"
+    assert need_text({"model": "etkind", "source": source, "stats": stats}) == expected
+
+
 def test_the_small_number_rule_is_stated_as_configured():
     protected = html.unescape(render_report(make_results(60, 1, suppress_below=10)))
     assert "Counts below 10 are hidden (shown as <10)" in protected

@@ -335,7 +335,7 @@ def _need_from_all_causes(
         {
             "model": model,
             "source": str(path) if path else "table",
-            "causes": "all (split by national shares)",
+            "causes": "deaths of all causes, split by national shares",
             "national_shares": {
                 "table": f"geo/reference/need_rates_{country}.csv",
                 "age_band": age_band,

@@ -162,7 +162,7 @@ def need_text(need: dict) -> str:
     """The need model in words: model, source, method, and any SMR adjustment."""
     stats = need.get("stats", {})
     method = stats.get("method") or stats.get("causes") or "deaths by underlying cause"
-    text = f"model {need.get('model', '?')} from {need.get('source', '?')} ({method})"
+    text = f"model {need.get('model', '?')} from {need.get('source', '?')}: {method}"
     smr = stats.get("smr")
     if smr:
         text += (
