@@ -315,6 +315,19 @@ def test_the_need_model_reads_as_one_sentence(stats, expected):
     assert need_text({"model": "etkind", "source": source, "stats": stats}) == expected
 
 
+def test_every_remoteness_scheme_has_a_name():
+    from typing import get_args
+
+    from geo.config.region import RemotenessConfig
+    from geo.render.report import SCHEME_NAMES, remoteness_text
+
+    schemes = get_args(RemotenessConfig.model_fields["scheme"].annotation)
+    assert set(SCHEME_NAMES) == set(schemes)
+    assert remoteness_text({"scheme": "ruc2011"}) == (
+        "2011 Rural-Urban Classification for England and Wales (ONS); config scheme ruc2011."
+    )
+
+
 def test_the_small_number_rule_is_stated_as_configured():
     protected = html.unescape(render_report(make_results(60, 1, suppress_below=10)))
     assert "Counts below 10 are hidden (shown as <10)" in protected

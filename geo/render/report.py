@@ -142,7 +142,7 @@ def render_report(results: Results, *, csv_links: bool = True) -> str:
         warn_snap_m=f"{speed.get('warn_snap_distance_m', 500):g}",
         need_text=need_text(need),
         capacity_text=capacity_text(prov.get("capacity", {})),
-        remoteness_text=f"{rem.get('scheme', '?')} (version {rem.get('version', '?')}).",
+        remoteness_text=remoteness_text(rem),
         uncertainty_draws=unc.get("draws"),
         uncertainty_spread=unc.get("spread"),
         subarea_of=prov.get("subarea_of"),
@@ -170,6 +170,24 @@ def need_text(need: dict) -> str:
             f"x{smr['ratio_non_cancer']:.3f} over the region)"
         )
     return text + "."
+
+
+SCHEME_NAMES = {
+    "abs_ra": "ABS Remoteness Areas (ASGS)",
+    "abs_ra_2016": "ABS Remoteness Areas, ASGS 2016",
+    "abs_ra_2021": "ABS Remoteness Areas, ASGS 2021",
+    "mmm2019": "Modified Monash Model 2019",
+    "ruc2011": "2011 Rural-Urban Classification for England and Wales (ONS)",
+    "ruc2021": "2021 Rural-Urban Classification for England and Wales (ONS)",
+    "categorical": "classes read from the config's own file, in its order",
+    "computed": "an ARIA+-style index computed on the region's own road network",
+}
+
+
+def remoteness_text(remoteness: dict) -> str:
+    """The remoteness scheme by its name, with its config key."""
+    scheme = remoteness.get("scheme", "?")
+    return f"{SCHEME_NAMES.get(scheme, scheme)}; config scheme {scheme}."
 
 
 def capacity_text(capacity: dict) -> str:
