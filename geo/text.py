@@ -18,3 +18,16 @@ def listing(names: Sequence[object], limit: int = 5) -> str:
     """The first ``limit`` names, then how many more: ``A, B, C, D, E and 2 more``."""
     shown = ", ".join(str(name) for name in names[:limit])
     return f"{shown} and {len(names) - limit} more" if len(names) > limit else shown
+
+
+def data_date(stamp: str | None) -> str:
+    """The day of a data timestamp (``2015-01-01T21:22:01Z`` -> ``2015-01-01``), as written
+    when it is no ISO timestamp, ``unknown`` when there is none."""
+    if not stamp:
+        return "unknown"
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).date().isoformat()
+    except ValueError:
+        return stamp

@@ -144,6 +144,12 @@ def test_isle_of_wight_end_to_end(iow_outcome):
     # A small island with services in Newport: everyone is within an hour of SPC.
     assert origins["spc_travel_time_min"].max() < 60
     assert outcome.results.provenance["osm_data_date"].startswith("2015-01-01")
+    # The report and map give the extract's day, not its timestamp.
+    page = (outcome.out_dir / "report.html").read_text(encoding="utf-8")
+    assert "Road data date: 2015-01-01." in page and "T21:22" not in page
+    assert "OpenStreetMap, 2015-01-01 &copy;" in (outcome.out_dir / "map.html").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_demo_access_scores_equity_and_hotspots(demo_run):

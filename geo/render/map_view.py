@@ -18,6 +18,7 @@ import math
 from geo.render.findings_text import pct
 from geo.render.map_style import esc
 from geo.results import Findings, Results
+from geo.text import data_date
 
 NEARLY_ALL_SHARE = 0.99
 VIEW_COVERAGE = "coverage"
@@ -105,7 +106,7 @@ def headline(results: Results, view: str) -> str:
 
 def title_html(results: Results, view: str) -> str:
     """The title box: region name, headline, road data and its licence (all escaped)."""
-    date = results.provenance.get("osm_data_date") or "unknown"
+    date = data_date(results.provenance.get("osm_data_date"))
     return (
         f'<div class="gm-region">{esc(results.region_name)}</div>'
         f'<div id="gm-headline">{esc(headline(results, view))}</div>'

@@ -23,6 +23,7 @@ from geo.render.files import write_atomic_text
 from geo.render.findings_text import findings_sentences, integration_actions
 from geo.render.report_tables import report_tables
 from geo.results import Results
+from geo.text import data_date
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def render_report(results: Results, *, csv_links: bool = True) -> str:
         region=results.region_name,
         version=__version__,
         generated=_generated(prov),
-        osm_date=prov.get("osm_data_date") or "unknown",
+        osm_date=data_date(prov.get("osm_data_date")),
         findings=key_findings(results),
         actions=integration_actions(results.findings, cancer_only_services(results)),
         csv_links=csv_links,
