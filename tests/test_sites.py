@@ -239,3 +239,9 @@ def test_a_region_with_no_need_beyond_reach_chooses_no_site(tmp_path, geo_data_r
     assert pd.read_csv(out / "tables" / "site_selection.csv").empty  # a header, no rows
     page = (out / "sites_map.html").read_text(encoding="utf-8")
     assert "No site chosen: no need lies beyond specialist reach." in page
+    # Need-weighted grid candidates: no need, no centre, and still an answer, not an error.
+    grid = tmp_path / "grid"
+    argv = ["sites", str(IOW_CONFIG), "--candidates", "grid", "--out", str(grid)]
+    assert main(argv) == 0
+    assert "so no site was chosen" in capsys.readouterr().out
+    assert pd.read_csv(grid / "tables" / "site_selection.csv").empty

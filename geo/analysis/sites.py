@@ -263,7 +263,12 @@ def choose_sites(
     max_snap_distance_m: float,
     offroad_speed_kph: float,
 ) -> SiteChoice:
-    """Coverage matrix, lazy greedy choice and the ranked table."""
+    """Coverage matrix, lazy greedy choice and the ranked table (no site when no need is
+    unmet: nothing to cover, whatever the candidates, even none)."""
+    if not (weight > 0).any():
+        nothing = Selection([], [], 0.0, 0.0, 0, covered=np.zeros(len(origins), bool))
+        table = _ranked_table(candidates, origins, None, nothing, weight)
+        return SiteChoice(candidates, nothing, table, 0.0)
     if candidates.empty:
         raise InputError("no candidate sites: the candidate set is empty")
     snap = network.snap_points(
@@ -305,7 +310,7 @@ def _ranked_table(candidates, origins, cover, selection: Selection, weight) -> p
     near a cancer-only team's patients adds their non-cancer need, not their cancer need);
     people are counted where their cancer-group class (any SPC service) was unmet.
     """
-    covered = np.zeros(cover.shape[1], dtype=bool)
+    covered = np.zeros(len(origins), dtype=bool)
     rows = []
     unmet_cancer, unmet_nc = unmet_masks(origins)
     people = origins["pop_count"].to_numpy(float)

@@ -205,9 +205,11 @@ def scenario_summary_lines(name: str, outcome: Any) -> list[str]:
 def sites_summary_lines(info: dict) -> list[str]:
     """What the chosen sites cover, or that no need was beyond specialist reach."""
     if info["share_of_unmet_covered"] is None:
+        n = info["candidates"]
+        among = f" (of {count(n, 'candidate', 'candidates')})" if n else ""
         return [
-            f"gapmap: no need lies beyond specialist reach in this region, so none of the "
-            f"{info['candidates']} candidate sites was chosen"
+            "gapmap: no need lies beyond specialist reach in this region, so no site was "
+            f"chosen{among}"
         ]
     return [
         f"gapmap: {info['sites_chosen']} sites from {info['candidates']} candidates cover "
