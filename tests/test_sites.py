@@ -245,3 +245,23 @@ def test_a_region_with_no_need_beyond_reach_chooses_no_site(tmp_path, geo_data_r
     assert main(argv) == 0
     assert "so no site was chosen" in capsys.readouterr().out
     assert pd.read_csv(grid / "tables" / "site_selection.csv").empty
+
+
+def test_the_sites_summary_counts_in_words():
+    from geo.cli.commands import sites_summary_lines
+
+    info = {
+        "sites_chosen": 1,
+        "candidates": 12,
+        "share_of_unmet_covered": 0.56,
+        "greedy_guarantee": GREEDY_GUARANTEE,
+        "certified_ratio": 1.0,
+    }
+    assert sites_summary_lines(info)[0] == (
+        "gapmap: 1 site from 12 candidates covers 56% of the need beyond specialist reach"
+    )
+    nothing = {**info, "sites_chosen": 0, "candidates": 0, "share_of_unmet_covered": None}
+    assert sites_summary_lines(nothing) == [
+        "gapmap: no need lies beyond specialist reach in this region, so no site was chosen"
+    ]
+    assert sites_summary_lines({**nothing, "candidates": 1})[0].endswith("(of 1 candidate)")

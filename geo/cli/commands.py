@@ -211,8 +211,10 @@ def sites_summary_lines(info: dict) -> list[str]:
             "gapmap: no need lies beyond specialist reach in this region, so no site was "
             f"chosen{among}"
         ]
+    sites = count(info["sites_chosen"], "site", "sites")
+    verb = "covers" if info["sites_chosen"] == 1 else "cover"
     return [
-        f"gapmap: {info['sites_chosen']} sites from {info['candidates']} candidates cover "
+        f"gapmap: {sites} from {count(info['candidates'], 'candidate', 'candidates')} {verb} "
         f"{info['share_of_unmet_covered']:.0%} of the need beyond specialist reach",
         f"  greedy guarantee >= {info['greedy_guarantee']:.1%} of the optimum; certified "
         f">= {info['certified_ratio']:.1%} on this region",
