@@ -44,6 +44,7 @@ def expected_sentences(
     spc_unknown = (o[CANCER] == "unknown").all() and "spc_travel_time_min" in reasons
     nc_unknown = "spc_non_cancer_travel_time_min" in reasons
     for column, what in (
+        ("gp_travel_time_min", "Access to GP practices"),
         ("spc_travel_time_min", "Access to specialist palliative care"),
         (
             "spc_non_cancer_travel_time_min",
@@ -71,10 +72,12 @@ def expected_sentences(
         f"palliative care each year ({cancer:,.1f} cancer, {nc:,.1f} non-cancer)."
     )
     if not spc_unknown:
-        out.append(
-            f"{_pct(_need(o, ('both',)), need)} of that need lives within reach of both a GP "
-            "and a specialist palliative care service that would accept it."
-        )
+        unknown = _need(o, ("unknown",))
+        if unknown < need:  # some need's coverage is known
+            out.append(
+                f"{_pct(_need(o, ('both',)), need)} of that need lives within reach of both a "
+                "GP and a specialist palliative care service that would accept it."
+            )
         beyond = _need(o, BEYOND)
         b_cancer, b_nc = _need(o, BEYOND, group="cancer"), _need(o, BEYOND, group="non_cancer")
         if beyond <= 0:
@@ -92,8 +95,8 @@ def expected_sentences(
         if beyond > 0 and present and o["remoteness_class"].nunique() > 1:
             in_remote = _need(o[o["remoteness_class"].isin(present)], BEYOND)
             text += f"; {_pct(in_remote, beyond)} of it in {' or '.join(present)} areas"
-        out.append(text + ".")
-        unknown = _need(o, ("unknown",))
+        if unknown < need:
+            out.append(text + ".")
         if unknown > 0:
             out.append(
                 f"For {unknown:,.1f} a year of that need ({_pct(unknown, need)}) access cannot "
@@ -172,6 +175,12 @@ def _nearness(results, o, beyond: float, need: float) -> str:
     known = sum(o[g].to_numpy()[~np.isnan(t)].sum() for g, t in times.items())
     if known <= 0 or len(bands) < 1 or beyond > 0.01 * need:
         return ""
+    # "Near" is a claim on the times themselves: need past the SPC threshold by road rules it
+    # out even where the classes are unknown (every GP off the network).
+    spc_min = results.provenance["thresholds"]["spc_min"]
+    past = sum(o[g].to_numpy()[t > spc_min].sum() for g, t in times.items())
+    if past > 0.01 * known:
+        return ""
 
     def within(limit: float) -> float:
         return sum(o[g].to_numpy()[t <= limit].sum() for g, t in times.items())
@@ -246,3 +255,36 @@ def test_cancer_only_team_with_unknown_non_cancer_access(demo_config, tmp_path):
     assert sentences == expected_sentences(results, remote=("Remote", "Very Remote"))
     assert sentences[0].startswith("Access to specialist services that accept non-cancer")
     assert not any(s.startswith("Non-cancer need is less well served") for s in sentences)
+
+
+def test_every_practice_off_the_roads_makes_no_coverage_claim(demo_config, tmp_path):
+    """The demo with every GP practice moved 300 km east, off the road extract (a practice
+    file in the wrong place): coverage is unknown for everyone, so no share, no "all within"
+    and no "specialist care is near" (the times still show the west beyond an hour); the
+    unknown sentence names the practices, ten and how many more."""
+    from geo.render.findings_text import summary_lines
+    from geo.render.map_view import VIEW_COVERAGE, headline
+    from geo.workflows.pipeline import analyse, load_inputs
+    from geo.workflows.workshop import coverage_only
+
+    practices = pd.read_csv(demo_config.gp_practices.path)
+    practices["longitude"] += 3.0
+    path = tmp_path / "gps.csv"
+    practices.to_csv(path, index=False)
+    config = coverage_only(demo_config).model_copy(
+        update={"gp_practices": demo_config.gp_practices.model_copy(update={"path": path})}
+    )
+    results = analyse(config, load_inputs(config, cache_dir=tmp_path / "cache"))
+    assert (results.origins[CANCER] == "unknown").all()
+    assert (results.origins["spc_travel_time_min"] > 60).any()  # the times are known
+    sentences = key_findings(results)
+    assert sentences == expected_sentences(results, remote=("Remote", "Very Remote"))
+    assert sentences[0].startswith(
+        f"Access to GP practices could not be computed: all {len(practices)}"
+    )
+    assert f"and {len(practices) - 10} more)" in sentences[0]
+    claims = ("of that need lives within reach", "All need whose access", "Specialist care is")
+    assert not [s for s in sentences if s.startswith(claims) or claims[0] in s]
+    assert headline(results, VIEW_COVERAGE).startswith("Access to GP practices could not be")
+    lines = summary_lines(results.findings)  # the CLI's account: the unknowns, then the totals
+    assert lines[0] == sentences[0] and len(lines) == 3 and " people, palliative need " in lines[2]

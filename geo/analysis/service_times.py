@@ -36,6 +36,7 @@ from geo.analysis.classes import (
 )
 from geo.routing.network import RoadNetwork, SnapResult, Snaps
 from geo.routing.travel import Search, combine_nearest, run_search, times_at_nodes
+from geo.text import listing
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +168,7 @@ def _mark_unknown(
         return
     listed = ""
     if names is not None:
-        shown = [str(n) for n in np.asarray(names, dtype=object)[eligible][:10]]
-        listed = f" ({', '.join(shown)})"
+        listed = f" ({listing(list(np.asarray(names, dtype=object)[eligible]), limit=10)})"
     unknown[column] = (
         f"all {int(eligible.sum())} {what}{listed} lie farther than "
         f"{snap_limit_text(snap)} from the road network"

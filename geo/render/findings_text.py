@@ -76,12 +76,14 @@ def coverage_sentences(f: Findings) -> list[str]:
     spc, gp = th.get("spc_min", 60), th.get("gp_min", 30)
     if f.spc_unknown:
         return []
-    out = [
-        f"{pct(f.need_in(('both',)), f.need_total)} of that need lives within reach of both a GP "
-        "and a specialist palliative care service that would accept it."
-    ]
-    out.append(_beyond_sentence(f, spc))
     unknown = f.need_in(("unknown",))
+    out = []
+    if unknown < f.need_total:  # else no share or "all within" claim: nothing is known
+        out.append(
+            f"{pct(f.need_in(('both',)), f.need_total)} of that need lives within reach of both "
+            "a GP and a specialist palliative care service that would accept it."
+        )
+        out.append(_beyond_sentence(f, spc))
     if unknown > 0:
         out.append(
             f"For {fmt(unknown, 1)} a year of that need ({pct(unknown, f.need_total)}) access "
@@ -126,6 +128,8 @@ def nearness_sentence(f: Findings) -> str:
     beyond = f.need_in(SPC_BEYOND)
     if known <= 0 or len(f.spc_bands) < 2 or beyond > 0.01 * f.need_total:
         return ""
+    if _past_threshold(f) > 0.01 * known:  # by the times alone (classes may be unknown)
+        return ""
     first, second = f.spc_bands[0], f.spc_bands[1]
     text = (
         f"Specialist care is near: {pct(first['need'], known)} of the need whose access is "
@@ -135,6 +139,16 @@ def nearness_sentence(f: Findings) -> str:
     if second["upper_min"] is not None:
         text += f", {pct(first['need'] + second['need'], known)} within {second['upper_min']:g}"
     return text + "."
+
+
+def _past_threshold(f: Findings) -> float:
+    """Need in the SPC travel-time bands that reach past the smallest SPC threshold (its own
+    or a remoteness class's): what the times say lies, or may lie, beyond reach."""
+    th = f.thresholds
+    limits = [th.get("spc_min", 60)]
+    limits += [v["spc_min"] for v in (th.get("by_remoteness") or {}).values() if "spc_min" in v]
+    limit = min(limits)
+    return sum(b["need"] for b in f.spc_bands if b["upper_min"] is None or b["upper_min"] > limit)
 
 
 def _beyond_sentence(f: Findings, spc: float) -> str:
@@ -215,9 +229,9 @@ def summary_lines(findings: Findings) -> list[str]:
         f"{fmt(f.pop_count)} people, palliative need {fmt(f.need_total)} a year "
         f"({fmt(f.need_cancer)} cancer, {fmt(f.need_non_cancer)} non-cancer)"
     )
-    if not f.spc_unknown:
+    unknown = f.need_in(("unknown",))
+    if not f.spc_unknown and unknown < f.need_total:  # else nothing known to sum up
         spc, gp = f.thresholds.get("spc_min", 60), f.thresholds.get("gp_min", 30)
-        unknown = f.need_in(("unknown",))
         tail = f" ({pct(unknown, f.need_total)} unknown)" if unknown > 0 else ""
         lines.append(
             f"{pct(f.need_in(SPC_BEYOND), f.need_total)} of need lives beyond {spc:g} min of a "

@@ -71,11 +71,16 @@ def headline(results: Results, view: str) -> str:
     gp, spc = threshold_text(f, results, "gp"), threshold_text(f, results, "spc")
     if f is None:
         return f"GP within {gp} and specialist palliative care within {spc} by road."
-    if f.spc_unknown:
-        return (
-            "Access to specialist palliative care could not be computed (see the report); "
-            "people are shown by what is known."
+    nobody_known = f.pop_count > 0 and f.people_in(("unknown",)) >= f.pop_count
+    if f.spc_unknown or nobody_known:
+        what = (
+            "Access to specialist palliative care"
+            if f.spc_unknown
+            else "Access to GP practices"
+            if "gp_travel_time_min" in f.unknown_kinds
+            else "Access"
         )
+        return f"{what} could not be computed (see the report); people are shown by what is known."
     shares = f.headline_shares()
     if view == VIEW_BANDS:
         everyone = shares["people_both_share"] >= 1.0 and (
