@@ -328,6 +328,33 @@ def test_every_remoteness_scheme_has_a_name():
     )
 
 
+def test_a_pack_without_practices_says_so_rather_than_none_reaches_specialist_care(results):
+    """Sub-areas holding no practice (8 of the Isle of Wight's 18): the pack says the
+    residents' practices are elsewhere, with no empty chart or table."""
+    first = results.subareas.geometry.iloc[0]
+    gps = results.gp_practices[~results.gp_practices.within(first)]  # none left in the first
+    links = results.tables["gp_specialist_links"]
+    results = dataclasses.replace(
+        results,
+        gp_practices=gps,
+        tables={
+            **results.tables,
+            "gp_specialist_links": links[links["facility_id"].isin(gps["facility_id"])],
+        },
+    )
+    packs = [subarea_results(results, a) for a in results.subareas["area_id"]]
+    without = [p for p in packs if p.gp_practices.empty]
+    with_some = [p for p in packs if not p.gp_practices.empty]
+    assert without and with_some
+    for pack in without:
+        page = html.unescape(render_report(pack))
+        assert "No GP practice lies in this sub-area: its residents' practices are" in page
+        assert "No GP practice reaches" not in page
+        assert "Isolated practices and those farthest" not in page
+    page = html.unescape(render_report(with_some[0]))
+    assert "Isolated practices and those farthest" in page and "No GP practice lies" not in page
+
+
 def test_the_small_number_rule_is_stated_as_configured():
     protected = html.unescape(render_report(make_results(60, 1, suppress_below=10)))
     assert "Counts below 10 are hidden (shown as <10)" in protected
