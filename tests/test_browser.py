@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geo.render.charts import DOT_PLACES
 from geo.render.map_view import VIEW_BANDS, default_view
 from geo.render.maps import has_bands, write_map
+from geo.render.palette import FEW_PLACES
 from geo.render.report import write_report
 from tests.results_factory import HOSTILE_SCRIPT, make_results
 
@@ -260,7 +260,7 @@ def _check_report(browser, path: Path, places: int) -> None:
         for i in range(charts.count())
     ]
     assert min(widths) > 100  # every chart laid out
-    if places >= DOT_PLACES:
+    if places >= FEW_PLACES:
         images = page.locator("svg.chart image")  # the coverage map's raster decodes
         assert images.count() == 1 and images.first.evaluate("i => i.getBBox().width") > 100
     else:  # area points are drawn as dots, every one laid out

@@ -17,6 +17,7 @@ from geo.analysis.classes import COUNT_COLUMNS, COVERAGE_CLASSES
 from geo.render.map_rasters import hex_rgba, png_data_uri
 from geo.render.palette import (
     COVERAGE_COLOURS,
+    FEW_PLACES,
     ISOLATED_COLOUR,
     SHARE_RAMP,
     WITHHELD_COLOUR,
@@ -44,7 +45,6 @@ GROUP_LABELS = {"cancer": "Cancer need", "non_cancer": "Non-cancer need"}
 WITHHELD = Series("withheld (small numbers)", WITHHELD_COLOUR, ())
 UNKNOWN_BAND_COLOUR = "#bdbdbd"
 MAP_MAX_PX = 320
-DOT_PLACES = 1000  # fewer places than this are drawn as dots (as on the interactive map)
 
 
 def _whose(results: Results) -> str:
@@ -390,7 +390,7 @@ def static_map(results: Results, base: tuple[MapFrame, str] | None = None) -> Ma
     """A tile-free map: where people live by coverage class, sub-areas and facilities."""
     frame, marks = base or _map_base(results)
     # Area points (a few hundred LSOAs) as dots; a population grid's cells as an image.
-    draw = _class_dots if len(results.origins) < DOT_PLACES else _class_image
+    draw = _class_dots if len(results.origins) < FEW_PLACES else _class_image
     layers = [draw(results, frame)]
     if results.subareas is not None and not results.subareas.empty:
         geoms = list(results.subareas.geometry)

@@ -261,7 +261,7 @@ def integration_actions(findings: Findings, cancer_only_services: list[str]) -> 
     gp_only = f.need_in(("gp_only",))
     if gp_only > 0:
         isolated = [g["name"] for g in f.gp_links if g["link_status"] == "isolated"]
-        start = f" Start with the isolated practices: {listing(isolated)}." if (isolated) else ""
+        start = f" Start with the isolated practices: {listing(isolated)}." if isolated else ""
         out.append(
             f"Bring specialist input to general practice: {fmt(gp_only, 1)} a year of need "
             f"({pct(gp_only, f.need_total)}) has a GP within {gp:g} minutes but no specialist "

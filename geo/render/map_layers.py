@@ -46,6 +46,7 @@ from geo.render.map_view import VIEW_BANDS, VIEW_COVERAGE
 from geo.render.palette import (
     COVERAGE_COLOURS,
     COVERAGE_LABELS,
+    FEW_PLACES,
     HOTSPOT_COLOUR,
     remoteness_colours,
     time_colours,
@@ -62,7 +63,6 @@ SHARE_COLUMN = {
     "non_cancer": "gap_share_non_cancer",
 }
 NON_CANCER_TIME = "spc_non_cancer_travel_time_min"
-FEW_PLACES = 1000  # fewer places than this are drawn as larger dots
 RASTER_PANE = "gm-rasters"  # image overlays: below every vector layer, never clickable
 
 

@@ -19,6 +19,10 @@ equally far apart.
 
 from __future__ import annotations
 
+# Fewer places than this are area points (LSOAs, SA2s), not a population grid's cells: every
+# view draws them as marks of their own (dots) rather than as a grid image or specks.
+FEW_PLACES = 1000
+
 COVERAGE_COLOURS = {
     "both": "#0072b2",
     "gp_only": "#e69f00",

@@ -35,7 +35,7 @@ from geo.analysis.classes import COVERAGE_CLASSES
 from geo.analysis.workshop import WorkshopData
 from geo.render.files import write_atomic_text
 from geo.render.offline_assets import inline_assets
-from geo.render.palette import COVERAGE_COLOURS, COVERAGE_LABELS, SPC_COLOURS
+from geo.render.palette import COVERAGE_COLOURS, COVERAGE_LABELS, FEW_PLACES, SPC_COLOURS
 from geo.render.report import template_env
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,7 @@ def encode(data: WorkshopData) -> tuple[dict[str, Any], bytes]:
         "region": data.region_name,
         "crs": data.crs,
         "perMin": data.per_min,
+        "fewPlaces": FEW_PLACES,
         "beyond": data.beyond,
         "unknown": data.unknown,
         "codeType": _TYPES[data.code_dtype],
