@@ -130,6 +130,11 @@ def test_batch_matches_single_runs_resumes_and_isolates_failures(tmp_path: Path)
     assert "Copy &lt;b&gt;&amp;&lt;/b&gt; demo" in index and "<b>&" not in index
     assert f'href="{demo_slug}/map.html"' in index and f'href="{copy_slug}/report.html"' in index
     assert "broken_region/" not in index
+    # Need within reach and need whose access is unknown, side by side, as in the summary.
+    assert "<th>Need whose access is unknown</th>" in index
+    within = f"{100 * float(demo_row['need_within_spc_share']):.1f}%"
+    unknown = f"{100 * float(demo_row['need_unknown_spc_share']):.1f}%"
+    assert f"<td>{within}</td>\n<td>{unknown}</td>" in index
 
     stamps = {s: (out / s / "run.json").stat().st_mtime_ns for s in (demo_slug, copy_slug)}
     again = run_batch(batch, out, n_workers=2)

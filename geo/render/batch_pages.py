@@ -85,6 +85,7 @@ def _entry(row: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         if (folder / f"{name}.html").is_file() and row["status"] != "failed"
     }
     share = row.get("need_within_spc_share")
+    unknown = row.get("need_unknown_spc_share")
     return {
         "name": row["region"],
         "status": row["status"],
@@ -92,6 +93,8 @@ def _entry(row: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         "pop_count": row.get("pop_count"),
         "need_total": row.get("need_total"),
         "share_pct": None if share is None or share != share else 100 * share,
+        # beside the within share, or the rest reads as beyond reach
+        "unknown_pct": None if unknown is None or unknown != unknown else 100 * unknown,
         "links": links,
         "error": row.get("error") or "",
     }
