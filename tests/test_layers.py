@@ -155,6 +155,12 @@ def test_subarea_shares_match_the_coverage_table(demo_outcome):
     people = table[table["need_group"] == "cancer"].groupby("area_id")["pop_count"].sum()
     expected = 100 * beyond.reindex(need.index, fill_value=0.0) / need
     np.testing.assert_allclose(layer.loc[need.index, "need_beyond_spc_pct"], expected)
+    unknown = table[table["coverage_class"] == "unknown"].groupby("area_id")["need"].sum()
+    np.testing.assert_allclose(
+        layer.loc[need.index, "need_unknown_spc_pct"],
+        100 * unknown.reindex(need.index, fill_value=0.0) / need,
+    )
+    assert layer["need_unknown_spc_pct"].gt(0).any()  # the demo has a few places off the roads
     np.testing.assert_allclose(layer.loc[people.index, "pop_count"], people)
     assert layer["need_beyond_spc_pct"].between(0, 100).all()
     assert layer["need_beyond_spc_pct"].gt(0).any()

@@ -380,8 +380,13 @@ def travel_time_bands_by_remoteness(
 
 def need_beyond_spc(origins: pd.DataFrame) -> np.ndarray:
     """Per origin: its need (cancer and non-cancer, each by its own class) beyond SPC reach."""
-    cancer = origins[CLASS_COLUMN["cancer"]].isin(SPC_BEYOND).to_numpy()
-    non_cancer = origins[CLASS_COLUMN["non_cancer"]].isin(SPC_BEYOND).to_numpy()
+    return need_in_classes(origins, SPC_BEYOND)
+
+
+def need_in_classes(origins: pd.DataFrame, classes: tuple[str, ...]) -> np.ndarray:
+    """Per origin: its need (cancer and non-cancer, each by its own class) in ``classes``."""
+    cancer = origins[CLASS_COLUMN["cancer"]].isin(classes).to_numpy()
+    non_cancer = origins[CLASS_COLUMN["non_cancer"]].isin(classes).to_numpy()
     return (
         origins["need_cancer"].to_numpy(float) * cancer
         + origins["need_non_cancer"].to_numpy(float) * non_cancer

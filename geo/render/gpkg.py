@@ -22,7 +22,7 @@ import pandas as pd
 import pyogrio
 from pyproj import CRS
 
-from geo.analysis.gaps import need_beyond_spc
+from geo.analysis.gaps import need_beyond_spc, need_in_classes
 from geo.errors import GeoError
 from geo.render.qgis_styles import layer_styles
 from geo.results import Results
@@ -120,6 +120,8 @@ LAYERS: dict[str, LayerSpec] = {
             "need_non_cancer": "float64",
             "need_beyond_spc": "float64",
             "need_beyond_spc_pct": "float64",
+            "need_unknown_spc": "float64",
+            "need_unknown_spc_pct": "float64",
         },
     ),
     "remoteness_areas": LayerSpec("MultiPolygon", {"remoteness_class": "str"}),
@@ -195,8 +197,10 @@ def subarea_layer(results: Results) -> gpd.GeoDataFrame | None:
     like the CSV tables, the GeoPackage is an analyst output).
 
     ``need_beyond_spc`` counts each need group's need whose class for that group is
-    ``gp_only`` or ``neither``; ``need_beyond_spc_pct`` is its share of the area's need
-    (0-100, NaN where the area has no need).
+    ``gp_only`` or ``neither``, ``need_unknown_spc`` the need whose class is ``unknown``
+    (beside the share beyond, so a sub-area whose access is unknown does not read as
+    covered); ``_pct`` is each one's share of the area's need (0-100, NaN where the area has
+    no need).
     """
     areas = results.subareas
     if areas is None:
@@ -208,6 +212,7 @@ def subarea_layer(results: Results) -> gpd.GeoDataFrame | None:
             "need_cancer": origins["need_cancer"].to_numpy(float),
             "need_non_cancer": origins["need_non_cancer"].to_numpy(float),
             "need_beyond_spc": need_beyond_spc(origins),
+            "need_unknown_spc": need_in_classes(origins, ("unknown",)),
         }
     )
     sums = values.groupby(origins["area_id"].to_numpy()).sum()
@@ -217,8 +222,19 @@ def subarea_layer(results: Results) -> gpd.GeoDataFrame | None:
     frame[list(values.columns)] = frame[list(values.columns)].fillna(0.0)
     need = frame["need_cancer"] + frame["need_non_cancer"]
     with np.errstate(invalid="ignore", divide="ignore"):
-        frame["need_beyond_spc_pct"] = 100.0 * frame["need_beyond_spc"] / need.where(need > 0)
-    return frame
+        for what in ("beyond", "unknown"):
+            share = frame[f"need_{what}_spc"] / need.where(need > 0)
+            frame[f"need_{what}_spc_pct"] = 100.0 * share
+    return frame[
+        [
+            "area_id",
+            "area_name",
+            *values.columns,
+            "need_beyond_spc_pct",
+            "need_unknown_spc_pct",
+            areas.geometry.name,
+        ]
+    ]
 
 
 def conform(
