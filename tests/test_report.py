@@ -355,6 +355,21 @@ def test_a_pack_without_practices_says_so_rather_than_none_reaches_specialist_ca
     assert "Isolated practices and those farthest" in page and "No GP practice lies" not in page
 
 
+def test_uncertainty_and_equity_tables_show_labels_not_codes(demo_results):
+    from geo.render.report_tables import equity_table, uncertainty_table
+    from geo.results import _SPC_SHARES
+
+    shares = uncertainty_table(demo_results)
+    measures = [row[0] for row in shares.head + shares.rest]
+    assert set(demo_results.tables["uncertainty"]["measure"]) == set(_SPC_SHARES)
+    assert len(measures) == len(_SPC_SHARES) and not [m for m in measures if "_" in m]
+    assert "People with a GP only in reach (the integration gap)" in measures
+    equity = equity_table(demo_results)
+    assert "_" not in "".join(equity.columns) and "Need-weighted mean" in equity.columns
+    shown = {row[0] for row in equity.head + equity.rest}
+    assert shown == {"GP access (E2SFCA)", "SPC access (E2SFCA)"}
+
+
 def test_the_small_number_rule_is_stated_as_configured():
     protected = html.unescape(render_report(make_results(60, 1, suppress_below=10)))
     assert "Counts below 10 are hidden (shown as <10)" in protected

@@ -254,13 +254,42 @@ def links_table(results: Results) -> ReportTable:
     return text_table(names, rows, "tables/gp_specialist_links.csv", top=TOP_ROWS + 2)
 
 
+SHARE_LABELS = {
+    "need_within_spc_share": "Need within reach of an SPC service that would accept it",
+    "cancer_need_within_spc_share": "Cancer need within SPC reach",
+    "non_cancer_need_within_spc_share": "Non-cancer need within reach of a service taking it",
+    "need_beyond_spc_share": "Need beyond SPC reach",
+    "need_unknown_spc_share": "Need whose SPC access is unknown",
+    "people_both_share": "People with a GP and an SPC service in reach",
+    "people_gp_only_share": "People with a GP only in reach (the integration gap)",
+    "people_neither_share": "People with neither in reach",
+}
+ACCESS_LABELS = {
+    "access_gp_e2sfca": "GP access (E2SFCA)",
+    "access_spc_e2sfca": "SPC access (E2SFCA)",
+}
+EQUITY_COLUMNS = {
+    "measure": "Measure",
+    "remoteness_class": "Remoteness class",
+    "mean_need_weighted": "Need-weighted mean",
+    "need": "Need a year",
+    "gini": "Gini",
+    "concentration_index_by_remoteness": "Concentration index (by remoteness)",
+}
+
+
+def _label(code: object, labels: dict[str, str]) -> str:
+    """A code's label, else the code in words."""
+    return labels.get(str(code), str(code).replace("_", " "))
+
+
 def uncertainty_table(results: Results) -> ReportTable | None:
     """Each headline share (%) with its 90% interval."""
     table = results.tables.get("uncertainty")
     if table is None or table.empty:
         return None
     shares = ["estimate_share", "p05_share", "p50_share", "p95_share"]
-    shown = pd.DataFrame({"Measure": table["measure"].str.replace("_", " ")})
+    shown = pd.DataFrame({"Measure": [_label(m, SHARE_LABELS) for m in table["measure"]]})
     labels = ("Estimate %", "5th pct %", "Median %", "95th pct %")
     for col, label in zip(shares, labels, strict=True):
         shown[label] = (100 * table[col].astype(float)).map(lambda v: f"{v:.1f}")
@@ -272,7 +301,8 @@ def equity_table(results: Results) -> ReportTable | None:
     table = results.tables.get("access_equity")
     if table is None or table.empty:
         return None
-    shown = table.rename(columns=lambda c: c.replace("_", " ").capitalize())
+    shown = table.assign(measure=[_label(m, ACCESS_LABELS) for m in table["measure"]])
+    shown = shown.rename(columns=lambda c: EQUITY_COLUMNS.get(c, c.replace("_", " ")))
     shown = shown.map(lambda v: f"{v:,.3f}" if isinstance(v, float) else v)
     return folded(shown, "tables/access_equity.csv", top=TOP_ROWS + 2)
 
