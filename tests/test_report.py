@@ -367,7 +367,11 @@ def test_uncertainty_and_equity_tables_show_labels_not_codes(demo_results):
     equity = equity_table(demo_results)
     assert "_" not in "".join(equity.columns) and "Need-weighted mean" in equity.columns
     shown = {row[0] for row in equity.head + equity.rest}
-    assert shown == {"GP access (E2SFCA)", "SPC access (E2SFCA)"}
+    assert shown == {
+        "GP access (E2SFCA)",
+        "SPC access (E2SFCA)",
+        "GP capacity within the GP threshold",
+    }
 
 
 def test_the_small_number_rule_is_stated_as_configured():

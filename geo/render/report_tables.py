@@ -267,6 +267,7 @@ SHARE_LABELS = {
 ACCESS_LABELS = {
     "access_gp_e2sfca": "GP access (E2SFCA)",
     "access_spc_e2sfca": "SPC access (E2SFCA)",
+    "gp_fte_within_threshold": "GP capacity within the GP threshold",
 }
 EQUITY_COLUMNS = {
     "measure": "Measure",
