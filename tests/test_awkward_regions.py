@@ -230,3 +230,34 @@ def test_the_cli_names_left_out_practices_without_calling_them_isolated(tmp_path
     findings = re.findall(r'<div class="finding">(.*?)</div>', report, flags=re.S)
     isolated = [f for f in findings if "isolated from" in f]
     assert isolated and not any("Lost Creek Clinic" in f for f in isolated)
+
+
+def test_a_statewide_sub_area_file_keeps_only_the_region_s_sub_areas(demo_config, tmp_path):
+    """Sub-areas of a whole state: those outside the region (here copies 5 degrees east)
+    stay out of the region's maps, packs and layers; a file of another place is refused."""
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    from geo.errors import InputError, InputErrors
+    from geo.inputs.region import load_inputs
+
+    demo = gpd.read_file(demo_config.subareas.path, layer=demo_config.subareas.layer)
+    far = demo.assign(
+        area_id="far-" + demo["area_id"].astype(str),
+        geometry=demo.geometry.apply(lambda g: shapely.affinity.translate(g, xoff=5.0)),
+    )
+    state = tmp_path / "state.gpkg"
+    pd.concat([demo, far], ignore_index=True).to_file(state, layer="subareas")
+    config = demo_config.model_copy(
+        update={"subareas": demo_config.subareas.model_copy(update={"path": state})}
+    )
+    inputs = load_inputs(config, cache_dir=tmp_path / "cache")
+    assert sorted(inputs.subareas["area_id"]) == sorted(demo["area_id"].astype(str))
+    elsewhere = tmp_path / "elsewhere.gpkg"
+    far.to_file(elsewhere, layer="subareas")
+    config = demo_config.model_copy(
+        update={"subareas": demo_config.subareas.model_copy(update={"path": elsewhere})}
+    )
+    with pytest.raises((InputError, InputErrors), match=f"none of the {len(far)} sub-areas"):
+        load_inputs(config, cache_dir=tmp_path / "cache")

@@ -199,6 +199,37 @@ def load_subareas(cfg: SubareasConfig | None, *, crs: CRS) -> gpd.GeoDataFrame |
     )
 
 
+def subareas_within(
+    subareas: gpd.GeoDataFrame | None, region: shapely.Geometry | None, *, path: object = None
+) -> gpd.GeoDataFrame | None:
+    """The sub-areas that share area with ``region``, whole (their shapes are kept), so a
+    statewide or national layer does not bring every far sub-area into the region's maps,
+    packs and outputs (a sub-area only touching the region's edge is left out too).
+
+    Raises
+    ------
+    InputError
+        If no sub-area overlaps the region (another place's file, or a wrong CRS).
+    """
+    if subareas is None or region is None or region.area <= 0:
+        return subareas
+    near = subareas.iloc[np.sort(subareas.sindex.query(region, predicate="intersects"))]
+    inside = near[near.geometry.intersection(region).area > 0]
+    if inside.empty:
+        raise InputError(
+            f"none of the {len(subareas)} sub-areas overlaps the region: is this the sub-area "
+            "file of this region, and is its CRS right?",
+            path=path,
+        )
+    if len(inside) < len(subareas):
+        log.info(
+            "%d of %d sub-areas lie outside the region and are left out",
+            len(subareas) - len(inside),
+            len(subareas),
+        )
+    return inside.reset_index(drop=True)
+
+
 def assign_subareas(
     origins: gpd.GeoDataFrame, subareas: gpd.GeoDataFrame | None
 ) -> gpd.GeoDataFrame:

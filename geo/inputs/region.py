@@ -39,6 +39,7 @@ from geo.inputs.layers import (
     load_remoteness,
     load_subareas,
     read_boundary,
+    subareas_within,
 )
 from geo.inputs.need import NeedResult
 from geo.inputs.readers import parse_crs
@@ -407,6 +408,10 @@ def _read_population_stage(
         )
     subareas = problems.attempt(load_subareas, config.subareas, crs=crs)
     if origins is not None:
+        # as for remoteness polygons: the boundary, else the hull of the places
+        region = boundary if boundary is not None else origins.geometry.union_all().convex_hull
+        where = config.subareas.path if config.subareas else None
+        subareas = problems.attempt(subareas_within, subareas, region, path=where)
         origins = assign_subareas(origins, subareas)
         problems.attempt(check_density, origins, config.population)
     return boundary, origins, subareas
