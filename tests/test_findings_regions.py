@@ -73,7 +73,8 @@ def expected_sentences(
     )
     if not spc_unknown:
         unknown = _need(o, ("unknown",))
-        if unknown < need:  # some need's coverage is known
+        known = _need(o, WITHIN + BEYOND) > 0  # some need's coverage is known
+        if known:
             out.append(
                 f"{_pct(_need(o, ('both',)), need)} of that need lives within reach of both a "
                 "GP and a specialist palliative care service that would accept it."
@@ -95,7 +96,7 @@ def expected_sentences(
         if beyond > 0 and present and o["remoteness_class"].nunique() > 1:
             in_remote = _need(o[o["remoteness_class"].isin(present)], BEYOND)
             text += f"; {_pct(in_remote, beyond)} of it in {' or '.join(present)} areas"
-        if unknown < need:
+        if known:
             out.append(text + ".")
         if unknown > 0:
             out.append(

@@ -16,7 +16,7 @@ import math
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from geo.analysis import gaps
@@ -135,8 +135,30 @@ def _pct(part: float, whole: float) -> str:
     return "<0.1%" if 0 < share < 0.05 else f"{share:.1f}%"
 
 
+def _one_place_off_the_roads():
+    """The case CI's draws once found: a single place, no time known, nothing claimed."""
+    nan = math.nan
+    frame = pd.DataFrame(
+        {
+            "origin_id": [0],
+            "pop_count": [1.0],
+            "remoteness_class": [CLASSES[0]],
+            "gp_travel_time_min": [nan],
+            "spc_travel_time_min": [nan],
+            "spc_non_cancer_travel_time_min": [nan],
+            "spc_community_travel_time_min": [nan],
+            "spc_community_non_cancer_travel_time_min": [nan],
+            "need_cancer": [0.0005],
+            "need_non_cancer": [0.015625],
+            "reachable": [False],
+        }
+    )
+    return frame, CoverageRule(gp_min=30, spc_min=60), False
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(regions())
+@example(_one_place_off_the_roads())
 def test_every_figure_equals_a_direct_computation(region):
     frame, rule, spc_unknown = region
     hand = _direct(frame, rule)
@@ -171,6 +193,8 @@ def test_every_figure_equals_a_direct_computation(region):
     total = need_c.sum() + need_nc.sum()
     beyond_c = need_c[hand["cancer"].isin(BEYOND)].sum()
     beyond_nc = need_nc[hand["non_cancer"].isin(BEYOND)].sum()
+    known_c = need_c[hand["cancer"] != "unknown"].sum()
+    known_nc = need_nc[hand["non_cancer"] != "unknown"].sum()
     within = (
         need_c[hand["cancer"].isin(["both", "spc_only"])].sum()
         + need_nc[hand["non_cancer"].isin(["both", "spc_only"])].sum()
@@ -193,6 +217,9 @@ def test_every_figure_equals_a_direct_computation(region):
         assert sentences[0].startswith("Access to specialist palliative care could not be")
         assert not any("lives beyond" in s for s in sentences)  # unknown is not "beyond"
         assert "of need lives beyond" not in summary
+    elif known_c + known_nc == 0:  # no need's coverage is known: nothing is claimed
+        assert not any("lives beyond" in s or "lives within" in s for s in sentences)
+        assert "of need lives beyond" not in summary and "have a GP within" not in summary
     else:
         if beyond_c + beyond_nc > 0:
             text = f"{beyond_c + beyond_nc:,.1f} a year of that need ({beyond_c:,.1f} cancer, "

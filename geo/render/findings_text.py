@@ -78,7 +78,7 @@ def coverage_sentences(f: Findings) -> list[str]:
         return []
     unknown = f.need_in(("unknown",))
     out = []
-    if unknown < f.need_total:  # else no share or "all within" claim: nothing is known
+    if f.need_in(SPC_WITHIN + SPC_BEYOND) > 0:  # else no share or "all within": none known
         out.append(
             f"{pct(f.need_in(('both',)), f.need_total)} of that need lives within reach of both "
             "a GP and a specialist palliative care service that would accept it."
@@ -230,7 +230,7 @@ def summary_lines(findings: Findings) -> list[str]:
         f"({fmt(f.need_cancer)} cancer, {fmt(f.need_non_cancer)} non-cancer)"
     )
     unknown = f.need_in(("unknown",))
-    if not f.spc_unknown and unknown < f.need_total:  # else nothing known to sum up
+    if not f.spc_unknown and f.need_in(SPC_WITHIN + SPC_BEYOND) > 0:  # else none known
         spc, gp = f.thresholds.get("spc_min", 60), f.thresholds.get("gp_min", 30)
         tail = f" ({pct(unknown, f.need_total)} unknown)" if unknown > 0 else ""
         lines.append(
