@@ -92,6 +92,19 @@ class Findings:
         """People whose class for ``group`` (default: any SPC service) is in ``classes``."""
         return float(sum(self.coverage[group][c]["pop_count"] for c in classes))
 
+    @property
+    def known_need(self) -> float:
+        """Need whose coverage class is known: with none, nothing can be claimed about reach."""
+        return float(
+            sum(v["need"] for g in self.coverage.values() for c, v in g.items() if c != "unknown")
+        )
+
+    @property
+    def known_people(self) -> float:
+        """People whose class (with any SPC service) is known."""
+        cancer = self.coverage["cancer"]
+        return float(sum(v["pop_count"] for c, v in cancer.items() if c != "unknown"))
+
     def share(self, part: float, whole: float) -> float:
         """``part / whole``, NaN when ``whole`` is 0."""
         return part / whole if whole > 0 else float("nan")

@@ -14,6 +14,11 @@ def count(n: int, one: str, many: str) -> str:
     return f"{n:,} {one if n == 1 else many}"
 
 
+def joined(names: Sequence[str]) -> str:
+    """``A``, ``A and B``, ``A, B and C``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def listing(names: Sequence[object], limit: int = 5) -> str:
     """The first ``limit`` names, then how many more: ``A, B, C, D, E and 2 more``."""
     shown = ", ".join(str(name) for name in names[:limit])

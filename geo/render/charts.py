@@ -47,9 +47,14 @@ UNKNOWN_BAND_COLOUR = "#bdbdbd"
 MAP_MAX_PX = 320
 
 
+def _in_pack(results: Results) -> bool:
+    """Whether the results are a workshop pack's (one sub-area of a region)."""
+    return bool(results.provenance.get("subarea_of"))
+
+
 def _whose(results: Results) -> str:
     """``region's``, or ``sub-area's`` in a workshop pack."""
-    return "sub-area's" if results.provenance.get("subarea_of") else "region's"
+    return "sub-area's" if _in_pack(results) else "region's"
 
 
 def _below(results: Results) -> float:
@@ -307,7 +312,7 @@ def _bounds(results: Results) -> np.ndarray:
     services unless it is a workshop pack (they are region-wide: a far hospice would shrink
     the sub-area to a corner of the map)."""
     layers = [results.origins, results.gp_practices]
-    if not results.provenance.get("subarea_of"):
+    if not _in_pack(results):
         layers.append(results.specialist_services)
     if results.subareas is not None and not results.subareas.empty:
         layers.append(results.subareas)

@@ -12,7 +12,7 @@ from geo.analysis.classes import SPC_BEYOND, SPC_WITHIN
 from geo.results import Findings
 from geo.text import count, listing
 
-_UNKNOWN_WHAT = {
+UNKNOWN_WHAT = {
     "gp_travel_time_min": "Access to GP practices",
     "spc_travel_time_min": "Access to specialist palliative care",
     "spc_non_cancer_travel_time_min": "Access to specialist services that accept non-cancer "
@@ -43,7 +43,7 @@ def unknown_sentences(findings: Findings) -> list[str]:
     """What could not be computed, and what to do about it (first in every summary)."""
     out = []
     for column, reason in findings.unknown_kinds.items():
-        what = _UNKNOWN_WHAT.get(column)
+        what = UNKNOWN_WHAT.get(column)
         if what is None or (findings.spc_unknown and column == "spc_non_cancer_travel_time_min"):
             continue
         out.append(
@@ -78,7 +78,7 @@ def coverage_sentences(f: Findings) -> list[str]:
         return []
     unknown = f.need_in(("unknown",))
     out = []
-    if f.need_in(SPC_WITHIN + SPC_BEYOND) > 0:  # else no share or "all within": none known
+    if f.known_need > 0:  # else no share and no "all within": nothing is known
         out.append(
             f"{pct(f.need_in(('both',)), f.need_total)} of that need lives within reach of both "
             "a GP and a specialist palliative care service that would accept it."
@@ -230,7 +230,7 @@ def summary_lines(findings: Findings) -> list[str]:
         f"({fmt(f.need_cancer)} cancer, {fmt(f.need_non_cancer)} non-cancer)"
     )
     unknown = f.need_in(("unknown",))
-    if not f.spc_unknown and f.need_in(SPC_WITHIN + SPC_BEYOND) > 0:  # else none known
+    if not f.spc_unknown and f.known_need > 0:  # else nothing known to sum up
         spc, gp = f.thresholds.get("spc_min", 60), f.thresholds.get("gp_min", 30)
         tail = f" ({pct(unknown, f.need_total)} unknown)" if unknown > 0 else ""
         lines.append(

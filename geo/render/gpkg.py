@@ -225,16 +225,7 @@ def subarea_layer(results: Results) -> gpd.GeoDataFrame | None:
         for what in ("beyond", "unknown"):
             share = frame[f"need_{what}_spc"] / need.where(need > 0)
             frame[f"need_{what}_spc_pct"] = 100.0 * share
-    return frame[
-        [
-            "area_id",
-            "area_name",
-            *values.columns,
-            "need_beyond_spc_pct",
-            "need_unknown_spc_pct",
-            areas.geometry.name,
-        ]
-    ]
+    return frame[[*LAYERS["subareas"].columns, areas.geometry.name]]  # the declared order
 
 
 def conform(

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import math
 
-from geo.render.findings_text import pct
+from geo.render.findings_text import UNKNOWN_WHAT, pct
 from geo.render.map_style import esc
 from geo.results import Findings, Results
-from geo.text import data_date
+from geo.text import data_date, joined
 
 NEARLY_ALL_SHARE = 0.99
 VIEW_COVERAGE = "coverage"
@@ -52,13 +52,8 @@ def threshold_text(findings: Findings | None, results: Results, kind: str) -> st
         value = values.get(f"{kind}_min")
         if value is not None and value != base:
             overrides.setdefault(float(value), []).append(str(name))
-    extra = "; ".join(f"{v:g} min in {_and(names)} areas" for v, names in overrides.items())
+    extra = "; ".join(f"{v:g} min in {joined(names)} areas" for v, names in overrides.items())
     return f"{text} ({extra})" if extra else text
-
-
-def _and(names: list[str]) -> str:
-    """``A``, ``A and B``, ``A, B and C``."""
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _share(value: float) -> str:
@@ -71,15 +66,10 @@ def headline(results: Results, view: str) -> str:
     gp, spc = threshold_text(f, results, "gp"), threshold_text(f, results, "spc")
     if f is None:
         return f"GP within {gp} and specialist palliative care within {spc} by road."
-    nobody_known = f.pop_count > 0 and f.people_in(("unknown",)) >= f.pop_count
+    nobody_known = f.pop_count > 0 and f.known_people <= 0
     if f.spc_unknown or nobody_known:
-        what = (
-            "Access to specialist palliative care"
-            if f.spc_unknown
-            else "Access to GP practices"
-            if "gp_travel_time_min" in f.unknown_kinds
-            else "Access"
-        )
+        kinds = ("spc_travel_time_min", "gp_travel_time_min")
+        what = next((UNKNOWN_WHAT[k] for k in kinds if k in f.unknown_kinds), "Access")
         return f"{what} could not be computed (see the report); people are shown by what is known."
     shares = f.headline_shares()
     if view == VIEW_BANDS:
