@@ -7,6 +7,12 @@ NumPy array and the rest (findings, thresholds, provenance) as JSON. ``gapmap re
 when the stored key (a hash of gapmap's version and every input file's bytes, including the
 config) equals the key of the config they were given: change any input and they re-run.
 
+The run also stores the content of its report pages (:mod:`geo.render.pages`): the region's
+report and, when the region has sub-areas, every workshop pack's, under the same key. With
+them, ``gapmap report`` (and ``--by subarea``) only lays pages out, and never loads the
+scientific stack: this module imports pandas, GeoPandas and pyproj only to read or write the
+results themselves.
+
 The folder is a cache, not an output contract: delete it freely.
 """
 
@@ -17,20 +23,20 @@ import json
 import logging
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
-
-import geopandas as gpd
-import numpy as np
-import pandas as pd
-from pyproj import CRS
+from typing import TYPE_CHECKING, Any
 
 from geo import __version__
-from geo.results import Findings, Results
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from geo.results import Results
 
 log = logging.getLogger(__name__)
 
 STORE_DIR = ".gapmap-results"
-STORE_FORMAT = 1
+STORE_FORMAT = 2
+PAGES_FILE = "pages.json"
 _LAYERS = (
     "origins",
     "gp_practices",
@@ -59,6 +65,8 @@ def save_results(results: Results, folder: Path, *, key: str) -> list[Path]:
     list of pathlib.Path
         The files written.
     """
+    import numpy as np
+
     store = Path(folder) / STORE_DIR
     (store / "tables").mkdir(parents=True, exist_ok=True)
     written = []
@@ -129,7 +137,42 @@ def load_results(folder: Path, *, key: str, skip: Collection[str] = ()) -> Resul
         return None
 
 
+def save_pages(folder: Path, pages: dict[str, Any], *, key: str) -> Path:
+    """Write the content of a run's report pages into ``folder/.gapmap-results`` under ``key``.
+
+    ``pages`` holds plain JSON data: ``report`` (the region's page content) and ``packs``
+    (one mapping per workshop pack, or None when the region has no sub-areas).
+    """
+    store = Path(folder) / STORE_DIR
+    store.mkdir(parents=True, exist_ok=True)
+    path = store / PAGES_FILE
+    document = {"format": STORE_FORMAT, "version": __version__, "key": key, **pages}
+    path.write_text(json.dumps(document, default=_json, allow_nan=False), encoding="utf-8")
+    return path
+
+
+def load_pages(folder: Path, *, key: str) -> dict[str, Any] | None:
+    """The page content stored in ``folder`` when its key is ``key``, else None."""
+    try:
+        text = (Path(folder) / STORE_DIR / PAGES_FILE).read_text(encoding="utf-8")
+        document = json.loads(text)
+    except (OSError, ValueError):
+        return None
+    current = document.get("format") == STORE_FORMAT and document.get("version") == __version__
+    if not current or document.get("key") != key:
+        log.info("not reusing the report pages stored in %s (the inputs changed since)", folder)
+        return None
+    return document
+
+
 def _read(store: Path, *, skip: frozenset[str] = frozenset()) -> Results:
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
+    from pyproj import CRS
+
+    from geo.results import Findings, Results
+
     meta = json.loads((store / "results.json").read_text(encoding="utf-8"))
     objects = meta["object_columns"]
     layers = {
@@ -188,6 +231,8 @@ def _as_objects(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def _surface_meta(surface: dict[str, Any]) -> dict[str, Any]:
+    from pyproj import CRS
+
     meta = {k: v for k, v in surface.items() if k != "array"}
     meta["crs"] = CRS.from_user_input(meta["crs"]).to_wkt()
     meta["transform"] = list(meta["transform"])[:6]
@@ -195,8 +240,6 @@ def _surface_meta(surface: dict[str, Any]) -> dict[str, Any]:
 
 
 def _json(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
+    if hasattr(value, "tolist"):  # NumPy scalars and arrays
         return value.tolist()
     return str(value)

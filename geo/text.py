@@ -36,3 +36,14 @@ def data_date(stamp: str | None) -> str:
         return datetime.fromisoformat(stamp.replace("Z", "+00:00")).date().isoformat()
     except ValueError:
         return stamp
+
+
+# Cells a spreadsheet would run as a formula: neutralised in every CSV gapmap writes.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> object:
+    """A text cell prefixed with ``'`` when a spreadsheet would read it as a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value

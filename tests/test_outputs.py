@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from geo.render.files import provenance_json, sha256_file
+from geo.config.locations import sha256_file
+from geo.render.files import provenance_json
 from geo.render.outdir import MARKER, atomic_directory
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import copy
 import html
+import json
 import re
 
 import pytest
 
 from geo.render import map_facilities
 from geo.render.maps import build_map, render_html, write_map
-from geo.render.report import key_findings, render_report, write_report
+from geo.render.pages import content_from_json, content_json, render_page
+from geo.render.report import key_findings, render_report, report_content, write_report
 
 HOSTILE = "<script>alert('x')</script> & \"Ngurra\" 北区 `${alert(3)}`"
 # Anything the browser would fetch: scripts, stylesheets, images, frames, CSS urls (plain
@@ -139,6 +141,17 @@ def test_report_is_self_contained_and_escaped(hostile, tmp_path):
     assert not REMOTE_REF.findall(page)
     assert page.count('<svg class="chart"') == 10  # 6 charts, 2 maps with their legends
     assert "OpenStreetMap contributors" in page
+
+
+def test_stored_page_content_lays_out_the_same_escaped_page(hostile):
+    """The store's plain JSON of a page (what `gapmap report` reads back) gives the same page:
+    hostile text stays escaped, and only gapmap's own drawings are marked safe again."""
+    content = report_content(hostile)
+    stored = json.loads(json.dumps(content_json(content), allow_nan=False))
+    page = render_page(content_from_json(stored))
+    assert page == render_page(content) and "<script" not in page
+    plain = {name: value for name, value in stored.items() if name != "charts"}
+    assert "<script" in json.dumps(plain)  # the hostile names are stored as text, unescaped
 
 
 def test_report_suppresses_small_counts(results):

@@ -15,7 +15,8 @@ from geo.analysis.findings import remote_classes
 from geo.cli import main
 from geo.errors import GeoError
 from geo.render.packs import pack_file_name, subarea_results, write_workshop_packs
-from geo.render.report import html_to_pdf, key_findings, render_report, write_report
+from geo.render.pages import html_to_pdf, write_page
+from geo.render.report import key_findings, render_report, write_report
 from tests.conftest import DEMO_CONFIG, spy_background
 from tests.results_factory import REMOTENESS_CLASSES, make_results
 
@@ -231,9 +232,9 @@ def test_workshop_packs_are_written_atomically(results, tmp_path, monkeypatch):
         calls.append(1)
         if len(calls) == 2:
             raise GeoError("disk full")
-        return write_report(*args, **kwargs)
+        return write_page(*args, **kwargs)
 
-    monkeypatch.setattr("geo.render.packs.write_report", fail_second)
+    monkeypatch.setattr("geo.render.pages.write_page", fail_second)
     with pytest.raises(GeoError, match="disk full"):
         write_workshop_packs(make_results(60, seed=1), tmp_path / "packs")
     assert len(pd.read_csv(tmp_path / "packs" / "index.csv")) == 2  # old packs untouched
@@ -263,8 +264,8 @@ def test_a_failing_pack_beside_the_worker_leaves_nothing(results, tmp_path, monk
     def disk_full(*args, **kwargs):
         raise GeoError("disk full")
 
-    # This process fails; the worker, which renders the other pack, does not.
-    monkeypatch.setattr("geo.render.packs.write_report", disk_full)
+    # This process fails; the worker, which computes the other pack, does not.
+    monkeypatch.setattr("geo.render.packs.report_content", disk_full)
     spy_background(monkeypatch, packs_module)
     with pytest.raises(GeoError, match="disk full"):
         write_workshop_packs(results, tmp_path / "packs")

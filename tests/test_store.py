@@ -1,10 +1,14 @@
 """Stored results: a run's results read back equal the ones it wrote from, and ``gapmap report``
-reuses them only when the inputs and settings are unchanged."""
+reuses them (and the page content stored beside them) only when the inputs and settings are
+unchanged; pages laid out from the stored content equal pages rendered from the results."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -13,8 +17,8 @@ from geopandas.testing import assert_geodataframe_equal
 
 from geo.cli import main
 from geo.render.report import render_report
-from geo.store import STORE_DIR, load_results
-from tests.conftest import DEMO_CONFIG, DEMO_DIR
+from geo.store import PAGES_FILE, STORE_DIR, load_pages, load_results
+from tests.conftest import DEMO_CONFIG, DEMO_DIR, spy_background
 
 
 def test_stored_results_read_back_equal_the_run(demo_outcome):
@@ -66,10 +70,10 @@ def test_report_reuses_a_run_only_while_its_inputs_are_unchanged(demo_outcome, t
     (out / "report.html").unlink()
     assert main(["report", str(DEMO_CONFIG), "--out", str(out)]) == 0
     said = capsys.readouterr().out
-    assert "reusing the results" in said and f"wrote 1 file to {out}" in said
+    assert "reusing the run" in said and f"wrote 1 file to {out}" in said
     assert (out / "report.html").read_text(encoding="utf-8") == render_report(demo_outcome.results)
     assert main(["report", str(DEMO_CONFIG), "--out", str(out), "--by", "subarea"]) == 0
-    assert "reusing the results" in capsys.readouterr().out
+    assert "reusing the run" in capsys.readouterr().out
     assert list((out / "workshop_packs").glob("*.html"))
 
     # another threshold: the same files, other settings, so the analysis runs again
@@ -81,3 +85,76 @@ def test_report_reuses_a_run_only_while_its_inputs_are_unchanged(demo_outcome, t
     assert main(["report", str(changed), "--out", str(out), "-q"]) == 0
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "45 min" in page and page != render_report(demo_outcome.results)
+
+
+def test_pages_from_the_store_equal_pages_rendered_from_the_results(demo_outcome, tmp_path):
+    """Byte for byte: the run's report, the report and packs laid out from the stored page
+    content, and the report and packs rendered afresh from the stored results."""
+    out = tmp_path / "out"
+    shutil.copytree(demo_outcome.out_dir, out)
+    written_by_run = (out / "report.html").read_bytes()
+    args = ["report", str(DEMO_CONFIG), "--out", str(out), "--force", "-q"]
+
+    def pages() -> dict[str, bytes]:
+        assert main(args) == 0 and main([*args, "--by", "subarea"]) == 0
+        packs = sorted(
+            p for p in (out / "workshop_packs").iterdir() if p.suffix in {".html", ".csv"}
+        )
+        return {"report.html": (out / "report.html").read_bytes()} | {
+            f"packs/{p.name}": p.read_bytes() for p in packs
+        }
+
+    from_pages = pages()
+    assert from_pages["report.html"] == written_by_run
+    assert len(from_pages) == 2 + demo_outcome.results.origins["area_id"].nunique()  # + index
+    (out / STORE_DIR / PAGES_FILE).unlink()
+    assert pages() == from_pages
+
+
+def test_a_report_from_stored_pages_loads_no_scientific_stack(demo_outcome, tmp_path):
+    """`gapmap report` after a run lays pages out with Jinja2 alone (the reason it is fast)."""
+    out = tmp_path / "out"
+    shutil.copytree(demo_outcome.out_dir, out)
+    script = (
+        "import sys, json\n"
+        "from geo.cli import main\n"
+        f"args = ['report', {str(DEMO_CONFIG)!r}, '--out', {str(out)!r}, '--force', '-q']\n"
+        "codes = [main(args), main([*args, '--by', 'subarea'])]\n"
+        "heavy = ['pandas', 'geopandas', 'pyproj', 'pyarrow', 'scipy', 'folium']\n"
+        "print(json.dumps([codes, [m for m in heavy if m in sys.modules]]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    codes, loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert codes == [0, 0] and loaded == []
+    assert (out / "workshop_packs" / "index.csv").is_file()
+
+
+def test_stored_pages_hold_only_for_their_key(demo_outcome, tmp_path):
+    key = demo_outcome.results.provenance["results_key"]
+    stored = load_pages(demo_outcome.out_dir, key=key)
+    assert stored is not None and stored["key"] == key
+    assert len(stored["packs"]) == demo_outcome.results.origins["area_id"].nunique()
+    assert load_pages(demo_outcome.out_dir, key="0" * 64) is None
+    out = tmp_path / "out"
+    shutil.copytree(demo_outcome.out_dir, out)
+    (out / STORE_DIR / PAGES_FILE).write_text("{not json", encoding="utf-8")
+    assert load_pages(out, key=key) is None
+
+
+def test_packs_computed_beside_the_writing_equal_one_process(demo_outcome, tmp_path, monkeypatch):
+    import copy
+
+    import geo.render.region as region_module
+    from geo.render.region import write_region_folder
+
+    results = demo_outcome.results
+    results = dataclasses.replace(results, provenance=copy.deepcopy(results.provenance))
+    calls = spy_background(monkeypatch, region_module)
+    write_region_folder(results, tmp_path / "two", offline=True, pages=True)
+    assert len(calls) == 1  # the packs went to the worker
+    key = results.provenance["results_key"]
+    in_worker = load_pages(tmp_path / "two", key=key)
+    one_process = load_pages(demo_outcome.out_dir, key=key)
+    assert in_worker is not None and one_process is not None
+    assert in_worker["packs"] == one_process["packs"]

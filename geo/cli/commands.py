@@ -104,16 +104,17 @@ def run_summary(outcome: Any, seconds: float) -> list[str]:
 
 
 def report(args: argparse.Namespace) -> int:
-    """``gapmap report``: the report (or one pack per sub-area) without the rest of a run."""
-    if args.by == "subarea":
-        from geo.parallel import warm_up
+    """``gapmap report``: the report (or one pack per sub-area) without the rest of a run.
 
-        warm_up("geo.render.packs")  # its imports overlap ours; it renders half the packs
-    from geo.cli.progress import expected_stages
+    When the run in the output folder was made from these very inputs, the page content it
+    stored is laid out again, with no analysis and no scientific stack loaded; else the
+    analysis runs first (and nothing but the report or packs is written).
+    """
     from geo.config import load_config
-    from geo.render.outdir import check_output_target, claim_output
-    from geo.render.report import html_to_pdf, write_report
-    from geo.workflows.pipeline import input_files, output_dir, results_for
+    from geo.config.locations import input_files, input_hashes, output_dir, results_key
+    from geo.render.outdir import check_output_target
+    from geo.render.pages import html_to_pdf
+    from geo.store import load_pages
 
     config = load_config(args.config)  # input headers are checked only if the run is redone
     if args.pdf:
@@ -121,9 +122,42 @@ def report(args: argparse.Namespace) -> int:
     if args.by == "subarea" and config.subareas is None:
         raise InputError("--by subarea needs a 'subareas' section in the config", path=args.config)
     target = output_dir(config, args.out)
-    inputs = input_files(config).values()
-    packs = target / "workshop_packs"
-    check_output_target(packs if args.by == "subarea" else target, inputs=inputs, force=args.force)
+    inputs = list(input_files(config).values())
+    check_output_target(_report_target(args, target), inputs=inputs, force=args.force)
+    key = results_key(config, input_hashes(config))
+    pages = load_pages(target, key=key)
+    if pages is not None and (args.by != "subarea" or pages.get("packs") is not None):
+        _say_reused(args, target)
+    else:
+        pages = _analysed_pages(args, config, target, key)
+    files = _write_pages(args, pages, target, inputs)
+    if not args.quiet:
+        print(f"gapmap: wrote {count(len(files), 'file', 'files')} to {files[0].parent}")
+    return EXIT_OK
+
+
+def _say_reused(args: argparse.Namespace, target: Path) -> None:
+    if not args.quiet:
+        print(f"gapmap: reusing the run in {target} (inputs unchanged)")
+
+
+def _report_target(args: argparse.Namespace, target: Path) -> Path:
+    return target / "workshop_packs" if args.by == "subarea" else target
+
+
+def _analysed_pages(
+    args: argparse.Namespace, config: Any, target: Path, key: str
+) -> dict[str, Any]:
+    """The report's (or the packs') page content from the run's stored results, else from a
+    fresh analysis."""
+    if args.by == "subarea":
+        from geo.parallel import warm_up
+
+        warm_up("geo.render.packs")  # its imports overlap ours; it computes half the packs
+    from geo.cli.progress import expected_stages
+    from geo.render.pages import content_json
+    from geo.workflows.pipeline import results_for
+
     with progress_for(args, expected_stages(config, extra=0)) as bar:
         results, reused = results_for(
             config,
@@ -131,20 +165,31 @@ def report(args: argparse.Namespace) -> int:
             online=args.online,
             progress=bar,
             before_analysis=lambda: raise_input_problems(config),
+            key=key,
         )
-    if reused and not args.quiet:
-        print(f"gapmap: reusing the results of the run in {target} (inputs unchanged)")
+    if reused:
+        _say_reused(args, target)
     if args.by == "subarea":
-        from geo.render.packs import write_workshop_packs
+        from geo.render.packs import pack_pages
 
-        files = write_workshop_packs(results, packs, pdf=args.pdf)
-    else:
-        with claim_output(target, inputs=inputs, force=args.force) as out:
-            out.final.mkdir(parents=True, exist_ok=True)
-            files = [write_report(results, out.final / "report.html", pdf=args.pdf)]
-    if not args.quiet:
-        print(f"gapmap: wrote {count(len(files), 'file', 'files')} to {files[0].parent}")
-    return EXIT_OK
+        return {"packs": pack_pages(results)}
+    from geo.render.report import report_content
+
+    return {"report": content_json(report_content(results))}
+
+
+def _write_pages(
+    args: argparse.Namespace, pages: dict[str, Any], target: Path, inputs: list[Path]
+) -> list[Path]:
+    from geo.render.outdir import claim_output
+    from geo.render.pages import content_from_json, write_pack_pages, write_page
+
+    if args.by == "subarea":
+        return write_pack_pages(pages["packs"], _report_target(args, target), pdf=args.pdf)
+    with claim_output(target, inputs=inputs, force=args.force) as out:
+        out.final.mkdir(parents=True, exist_ok=True)
+        report = content_from_json(pages["report"])
+        return [write_page(out.final / "report.html", report, pdf=args.pdf)]
 
 
 def batch(args: argparse.Namespace) -> int:

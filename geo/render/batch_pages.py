@@ -15,8 +15,9 @@ from urllib.parse import quote
 import pandas as pd
 
 from geo import __version__
-from geo.render.files import safe_cell, write_atomic_text
-from geo.render.report import template_env
+from geo.render.outdir import write_atomic_text
+from geo.render.pages import template_env
+from geo.text import safe_cell
 
 log = logging.getLogger(__name__)
 

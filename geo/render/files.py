@@ -8,10 +8,8 @@ spreadsheet would run as a formula are neutralised (prefixed with ``'``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,8 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geo.config.locations import sha256_file
 from geo.errors import GeoError
 from geo.results import Results
+from geo.text import safe_cell
 
 log = logging.getLogger(__name__)
 
@@ -33,27 +33,6 @@ TABLE_NAMES = (
     "spc_bands_by_remoteness",
     "access_equity",
 )
-
-
-def write_atomic_text(path: Path, text: str) -> Path:
-    """Write a text file via a temporary file and :func:`os.replace`."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def sha256_file(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes (for run.json provenance and caches)."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while block := handle.read(chunk_bytes):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_region_files(
@@ -103,17 +82,6 @@ def write_region_files(
     written.append(Path("run.json"))
     log.info("wrote %d files", len(written))
     return written
-
-
-# Cells a spreadsheet would run as a formula: neutralised in every CSV gapmap writes.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: Any) -> Any:
-    """A text cell prefixed with ``'`` when a spreadsheet would read it as a formula."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:

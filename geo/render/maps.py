@@ -26,13 +26,13 @@ from folium.plugins import Fullscreen, MeasureControl
 
 from geo.errors import GeoError
 from geo.render.branca_render import render_page
-from geo.render.files import write_atomic_text
 from geo.render.map_facilities import add_facilities, add_links
 from geo.render.map_layers import RASTER_PANE, MapLayers, to_wgs84
 from geo.render.map_legend import add_panel
 from geo.render.map_style import MAX_VECTOR_ORIGINS, MAX_ZOOM
 from geo.render.map_view import default_view, title_html
 from geo.render.offline_assets import inline_assets, trim_default_assets
+from geo.render.outdir import write_atomic_text
 from geo.render.palette import COVERAGE_COLOURS, COVERAGE_LABELS
 from geo.results import Results
 

@@ -276,3 +276,15 @@ def atomic_directory(final: Path, *, kind: str = "run") -> Iterator[Path]:
     """
     with claim_output(final, force=True, kind=kind) as out, out.staging() as tmp:
         yield tmp
+
+
+def write_atomic_text(path: Path, text: str) -> Path:
+    """Write a text file via a temporary file and :func:`os.replace`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

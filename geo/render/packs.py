@@ -9,20 +9,19 @@ so a pack's numbers add up to the region's and its sentences speak of the sub-ar
 
 from __future__ import annotations
 
+import itertools
 import logging
 from concurrent.futures import wait
 from pathlib import Path
-
-import pandas as pd
+from typing import Any
 
 from geo.analysis import gaps
 from geo.analysis.findings import compute_findings
 from geo.config import slugify
 from geo.errors import GeoError
 from geo.parallel import in_background
-from geo.render.files import write_csv
-from geo.render.outdir import atomic_directory
-from geo.render.report import write_report
+from geo.render.pages import content_json, write_pack_pages
+from geo.render.report import report_content
 from geo.results import Results
 
 log = logging.getLogger(__name__)
@@ -103,17 +102,23 @@ def pack_file_name(area_id: object, area_name: object) -> str:
     return f"report_{slugify(f'{area_id} {area_name}', max_length=80, default='area')}.html"
 
 
-def write_workshop_packs(results: Results, out_dir: str | Path, *, pdf: bool = False) -> list[Path]:
-    """Write one report per populated sub-area into ``out_dir`` (replaced atomically).
+def pack_pages(results: Results) -> list[dict[str, Any]]:
+    """The page content of every populated sub-area's pack, in sub-area order.
 
-    From the command line, every other pack is rendered in the background worker process
-    (:func:`geo.parallel.in_background`) while this process renders the rest: packs are
+    From the command line, every other pack is computed in the background worker process
+    (:func:`geo.parallel.in_background`) while this process computes the rest: packs are
     independent of each other.
 
     Returns
     -------
-    list of pathlib.Path
-        The written reports, in sub-area order, plus ``index.csv`` listing them.
+    list of dict
+        ``area_id``, ``area_name``, ``file`` and the page ``content`` as plain JSON data
+        (what :func:`geo.render.pages.write_pack_pages` writes).
+
+    Raises
+    ------
+    GeoError
+        If the results have no sub-areas.
     """
     areas = results.subareas
     if areas is None or areas.empty:
@@ -124,25 +129,35 @@ def write_workshop_packs(results: Results, out_dir: str | Path, *, pdf: bool = F
         for row in areas[["area_id", "area_name"]].to_dict("records")
         if str(row["area_id"]) in populated
     ]
-    out_dir = Path(out_dir)
-    with atomic_directory(out_dir, kind="packs") as tmp:
-        shared = len(rows) > 1
-        pending = in_background(render_packs, results, rows[1::2], tmp, pdf=pdf) if shared else None
-        try:
-            render_packs(results, rows if pending is None else rows[0::2], tmp, pdf=pdf)
-        except BaseException:
-            if pending is not None:
-                wait([pending])  # the worker writes into the folder about to be removed
-            raise
-        if pending is not None:
-            pending.result()  # re-raises the worker's error
-        write_csv(pd.DataFrame(rows, columns=["area_id", "area_name", "file"]), tmp / "index.csv")
-    log.info("%d workshop packs written to %s", len(rows), out_dir)
-    return [*(out_dir / row["file"] for row in rows), out_dir / "index.csv"]
+    pending = in_background(_with_content, results, rows[1::2]) if len(rows) > 1 else None
+    if pending is None:
+        return _with_content(results, rows)
+    try:
+        mine = _with_content(results, rows[0::2])
+    finally:
+        wait([pending])
+    theirs = pending.result()  # re-raises the worker's error
+    return [pack for pair in itertools.zip_longest(mine, theirs) for pack in pair if pack]
 
 
-def render_packs(results: Results, rows: list[dict], folder: Path, *, pdf: bool = False) -> None:
-    """Write the packs of ``rows`` (``area_id`` and ``file``) into ``folder``."""
-    for row in rows:
-        pack = subarea_results(results, row["area_id"])
-        write_report(pack, folder / row["file"], pdf=pdf, csv_links=False)
+def _with_content(results: Results, rows: list[dict]) -> list[dict[str, Any]]:
+    return [
+        {
+            **row,
+            "content": content_json(
+                report_content(subarea_results(results, row["area_id"]), csv_links=False)
+            ),
+        }
+        for row in rows
+    ]
+
+
+def write_workshop_packs(results: Results, out_dir: str | Path, *, pdf: bool = False) -> list[Path]:
+    """Write one report per populated sub-area into ``out_dir`` (replaced atomically).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The written reports, in sub-area order, plus ``index.csv`` listing them.
+    """
+    return write_pack_pages(pack_pages(results), out_dir, pdf=pdf)

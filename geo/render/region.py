@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
+from geo.parallel import in_background
 from geo.render.files import write_region_files
 from geo.render.maps import write_map
 from geo.render.outdir import OutputFolder
-from geo.render.report import write_report
+from geo.render.packs import pack_pages
+from geo.render.pages import content_json, write_page
+from geo.render.report import report_content
 from geo.results import Results
-from geo.store import save_results
+from geo.store import save_pages, save_results
 
 
 def write_region_folder(
-    results: Results, folder: Path, *, offline: bool = False, tiles: str | None = "OpenStreetMap"
+    results: Results,
+    folder: Path,
+    *,
+    offline: bool = False,
+    tiles: str | None = "OpenStreetMap",
+    pages: bool = False,
 ) -> list[Path]:
     """Write a region's files into ``folder`` (a staging folder, or one inside it).
 
@@ -27,22 +39,46 @@ def write_region_folder(
         A map with no basemap tiles (no network request at all).
     tiles
         The basemap when online; None for none.
+    pages
+        Also store the content of the report and of every workshop pack, for ``gapmap report``
+        to lay out again (:mod:`geo.store`); the packs' are computed in the background worker
+        while this process writes the files, when it may start one.
 
     Returns
     -------
     list of pathlib.Path
         The files written, relative to ``folder``.
     """
+    key = results.provenance.get("results_key")
+    packs = _packs_later(results) if pages and key else None
+    report: dict = {}
+
+    def write_report(results: Results, path: Path) -> None:
+        report.update(report_content(results))
+        write_page(path, report)
+
     written = write_region_files(
         results,
         folder,
         write_map=lambda r, p: write_map(r, p, offline=offline, tiles=tiles),
         write_report=write_report,
     )
-    key = results.provenance.get("results_key")
     if key:  # for `gapmap report` to reuse (a cache: not listed among the outputs)
         save_results(results, Path(folder), key=key)
+    if packs is not None:
+        save_pages(Path(folder), {"report": content_json(report), "packs": packs()}, key=key)
     return written
+
+
+def _packs_later(results: Results) -> Callable[[], list[dict] | None]:
+    """A call returning the workshop packs' page content (None without sub-areas), started now
+    in the background worker when there is one, so that it overlaps writing the other files."""
+    if results.subareas is None or results.subareas.empty:
+        return lambda: None
+    # The worker gets its own copy of the provenance, which grows while the files are written.
+    snapshot = dataclasses.replace(results, provenance=copy.deepcopy(results.provenance))
+    pending = in_background(pack_pages, snapshot)
+    return pending.result if pending is not None else functools.partial(pack_pages, results)
 
 
 def write_region(
@@ -51,8 +87,10 @@ def write_region(
     *,
     offline: bool = False,
     tiles: str | None = "OpenStreetMap",
+    pages: bool = False,
 ) -> list[Path]:
-    """Write a region's folder into a claimed output folder, swapped in atomically.
+    """Write a region's folder into a claimed output folder, swapped in atomically (``pages``:
+    see :func:`write_region_folder`).
 
     Returns
     -------
@@ -60,5 +98,5 @@ def write_region(
         The files written, under their final location.
     """
     with out.staging() as tmp:
-        written = write_region_folder(results, tmp, offline=offline, tiles=tiles)
+        written = write_region_folder(results, tmp, offline=offline, tiles=tiles, pages=pages)
     return [out.final / p for p in written]

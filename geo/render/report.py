@@ -9,18 +9,16 @@ integrated care, charts with cancer and non-cancer side by side, long tables fol
 
 from __future__ import annotations
 
-import functools
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
-
-from jinja2 import Environment, PackageLoader, select_autoescape
+from typing import Any
 
 from geo import __version__
 from geo.errors import GeoError
 from geo.render.charts import all_charts
-from geo.render.files import write_atomic_text
 from geo.render.findings_text import findings_sentences, integration_actions
+from geo.render.pages import render_page, write_page
 from geo.render.report_tables import report_tables
 from geo.results import Results
 from geo.text import data_date
@@ -29,22 +27,6 @@ log = logging.getLogger(__name__)
 
 
 _SERVICE_NAMES = {"gp_min": "GP", "spc_min": "SPC", "isolated_gp_min": "GP isolation"}
-
-
-@functools.cache
-def template_env() -> Environment:
-    """The Jinja2 environment of the package's HTML templates (autoescaping on).
-
-    One per process, so each template is compiled once however many reports (packs) render.
-    """
-    env = Environment(
-        loader=PackageLoader("geo.render", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-    )
-    # ``tojson`` data is read by the browser's JSON.parse, which refuses NaN: fail here, on
-    # the first page that would carry one, rather than write a page that cannot load.
-    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "allow_nan": False}
-    return env
 
 
 POPULATION_TEXT = {
@@ -91,8 +73,8 @@ def cancer_only_services(results: Results) -> list[str]:
     return [str(n) for n in spc.loc[~spc["accepts_non_cancer"].astype(bool), "name"]]
 
 
-def render_report(results: Results, *, csv_links: bool = True) -> str:
-    """The report page as a string.
+def report_content(results: Results, *, csv_links: bool = True) -> dict[str, Any]:
+    """Everything the report page shows, computed from the results (see :mod:`geo.render.pages`).
 
     Parameters
     ----------
@@ -101,6 +83,12 @@ def render_report(results: Results, *, csv_links: bool = True) -> str:
     csv_links
         Link each table's complete CSV (``tables/NAME.csv`` beside the report, as a run
         writes them); off for workshop packs, whose tables cover one sub-area.
+
+    Returns
+    -------
+    dict
+        The template's variables: text, numbers, :class:`~geo.render.pages.ReportTable` and
+        drawn charts (:func:`~geo.render.pages.content_json` makes it plain JSON data).
     """
     prov = results.provenance
     suppress_below = float(prov.get("suppress_below", 5))
@@ -112,8 +100,7 @@ def render_report(results: Results, *, csv_links: bool = True) -> str:
     unc = results.tables.get("uncertainty")
     unc = unc.iloc[0] if unc is not None and len(unc) else {}
     findings = results.findings
-    template = template_env().get_template("report.html.j2")
-    return template.render(
+    return dict(
         region=results.region_name,
         version=__version__,
         generated=_generated(prov),
@@ -144,12 +131,29 @@ def render_report(results: Results, *, csv_links: bool = True) -> str:
         need_text=need_text(need),
         capacity_text=capacity_text(prov.get("capacity", {})),
         remoteness_text=remoteness_text(rem),
-        uncertainty_draws=unc.get("draws"),
-        uncertainty_spread=unc.get("spread"),
+        uncertainty_draws=_plain(unc.get("draws")),
+        uncertainty_spread=_plain(unc.get("spread")),
         subarea_of=prov.get("subarea_of"),
-        inputs=sorted(prov.get("inputs", {}).items()),
-        timings=sorted(prov.get("timings_s", {}).items()),
+        inputs=[list(item) for item in sorted(prov.get("inputs", {}).items())],
+        timings=[list(item) for item in sorted(prov.get("timings_s", {}).items())],
     )
+
+
+def render_report(results: Results, *, csv_links: bool = True) -> str:
+    """The report page as a string (see :func:`report_content`)."""
+    return render_page(report_content(results, csv_links=csv_links))
+
+
+def write_report(
+    results: Results, path: str | Path, *, pdf: bool = False, csv_links: bool = True
+) -> Path:
+    """Render the report and write it atomically (see :func:`geo.render.pages.write_page`)."""
+    return write_page(path, report_content(results, csv_links=csv_links), pdf=pdf)
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python number it holds (page content is plain JSON data)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _generated(provenance: dict) -> str:
@@ -204,48 +208,3 @@ def capacity_text(capacity: dict) -> str:
             )
             parts.append(f"{label} capacity counts {units}{per}")
     return "; ".join(parts) + "." if parts else ""
-
-
-def write_report(
-    results: Results, path: str | Path, *, pdf: bool = False, csv_links: bool = True
-) -> Path:
-    """Render the report and write it atomically (and ``<name>.pdf`` beside it when asked).
-
-    Parameters
-    ----------
-    results
-        A region (or sub-area) run's results.
-    path
-        The HTML file to write.
-    pdf
-        Also write a PDF with WeasyPrint (an optional dependency; a clear error if missing).
-    csv_links
-        Link the complete CSV tables (see :func:`render_report`).
-
-    Returns
-    -------
-    pathlib.Path
-        The written HTML file.
-    """
-    path = Path(path)
-    page = render_report(results, csv_links=csv_links)
-    pdf_bytes = html_to_pdf(page) if pdf else None  # before writing: fail without outputs
-    write_atomic_text(path, page)
-    if pdf_bytes is not None:
-        tmp = path.with_suffix(".pdf.tmp")
-        tmp.write_bytes(pdf_bytes)
-        tmp.replace(path.with_suffix(".pdf"))
-    log.info("report written to %s", path)
-    return path
-
-
-def html_to_pdf(page: str) -> bytes:
-    """The report as PDF through WeasyPrint, when it is installed."""
-    try:
-        from weasyprint import HTML
-    except (ImportError, OSError) as exc:  # OSError: WeasyPrint present, Pango libraries not
-        raise GeoError(
-            "PDF output needs WeasyPrint and its Pango libraries (pip install weasyprint; "
-            f"apt-get install libpango-1.0-0 libpangoft2-1.0-0): {exc}"
-        ) from exc
-    return HTML(string=page).write_pdf()

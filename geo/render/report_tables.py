@@ -9,12 +9,12 @@ files hold the complete tidy tables.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from geo.analysis.classes import COVERAGE_CLASSES
+from geo.render.pages import ReportTable
 from geo.render.suppression import column_rows, protected_bands, protected_coverage
 from geo.results import Results
 
@@ -44,25 +44,6 @@ def service_label(kind: str) -> str:
     if str(kind).startswith("spc_"):
         return f"SPC ({kind[4:].replace('_', ' ')})"
     return str(kind)
-
-
-@dataclass
-class ReportTable:
-    """A table as the report shows it: the first rows, the rest folded, and its CSV.
-
-    Cells are text (numbers already formatted); ``numeric`` marks right-aligned columns.
-    """
-
-    columns: list[str]
-    numeric: list[bool]
-    head: list[list[str]]
-    rest: list[list[str]]
-    csv: str | None
-
-    @property
-    def rows(self) -> int:
-        """How many rows the table has in all."""
-        return len(self.head) + len(self.rest)
 
 
 _NUMBER_TEXT = re.compile(r"<?-?[0-9.]+%?|not reachable|")

@@ -13,12 +13,12 @@ import numpy as np
 
 from geo.analysis.scenario import covered
 from geo.config import ScenarioConfig
-from geo.render.files import write_atomic_text
 from geo.render.map_layers import geojson, image_layer
 from geo.render.map_legend import swatch
 from geo.render.map_rasters import class_raster
 from geo.render.map_style import MAX_VECTOR_ORIGINS, esc
 from geo.render.maps import MapLayers, build_map, render_html
+from geo.render.outdir import write_atomic_text
 from geo.render.palette import CHANGE_COLOURS, FACILITY_CHANGE_COLOURS, FEW_PLACES
 from geo.results import Results
 

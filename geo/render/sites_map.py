@@ -8,10 +8,10 @@ import folium
 import numpy as np
 
 from geo.analysis.sites import SiteChoice
-from geo.render.files import write_atomic_text
 from geo.render.map_legend import swatch
 from geo.render.map_style import esc
 from geo.render.maps import MapLayers, build_map, render_html
+from geo.render.outdir import write_atomic_text
 from geo.render.palette import SITE_COLOUR
 from geo.results import Results
 

@@ -33,10 +33,10 @@ from markupsafe import Markup
 from geo import __version__
 from geo.analysis.classes import COVERAGE_CLASSES
 from geo.analysis.workshop import WorkshopData
-from geo.render.files import write_atomic_text
 from geo.render.offline_assets import inline_assets
+from geo.render.outdir import write_atomic_text
+from geo.render.pages import template_env
 from geo.render.palette import COVERAGE_COLOURS, COVERAGE_LABELS, FEW_PLACES, SPC_COLOURS
-from geo.render.report import template_env
 
 log = logging.getLogger(__name__)
 

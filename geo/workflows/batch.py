@@ -47,14 +47,15 @@ from typing import Any
 
 from geo import __version__
 from geo.config import BatchConfig, RegionConfig, SubareaSource, load_batch, load_config, slugify
+from geo.config.locations import input_files, sha256_file
 from geo.errors import ConfigError, InputError, InputErrors
 from geo.inputs.readers import read_vector, require_columns
 from geo.inputs.validate import check_inputs
 from geo.render.batch_pages import write_index, write_summary
-from geo.render.files import provenance_json, sha256_file, write_atomic_text
-from geo.render.outdir import claim_output, mark
+from geo.render.files import provenance_json
+from geo.render.outdir import claim_output, mark, write_atomic_text
 from geo.routing.cluster import dask_client
-from geo.workflows.pipeline import input_files, run
+from geo.workflows.pipeline import run
 
 log = logging.getLogger(__name__)
 

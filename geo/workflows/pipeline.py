@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import json
 import logging
 import platform
 from collections.abc import Callable
@@ -26,9 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geo import __version__
-from geo.config import RegionConfig, slugify
+from geo.config import RegionConfig
+from geo.config.locations import input_files, input_hashes, output_dir, results_key
+from geo.parallel import warm_up
 from geo.progress import Progress, StageTimer, collect_warnings
-from geo.render.files import sha256_file
 from geo.render.outdir import OutputFolder, claim_output
 from geo.results import Results
 from geo.store import load_results, stored_key
@@ -41,9 +40,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "RunOutcome",
     "analyse",
-    "input_files",
     "load_inputs",
-    "output_dir",
     "results_for",
     "run",
     "write",
@@ -107,6 +104,8 @@ def run(
             out = stack.enter_context(
                 claim_output(target, inputs=input_files(config).values(), force=force)
             )
+        if out is not None and config.subareas is not None:
+            warm_up("geo.render.packs")  # the packs' pages are computed beside the writing
         caught = stack.enter_context(collect_warnings())
         inputs = load_inputs(config, cache_dir=cache, online=online, timer=timer)
         results = analyse(config, inputs, timer=timer, started=started)
@@ -137,6 +136,7 @@ def results_for(
     online: bool = False,
     progress: Progress | None = None,
     before_analysis: Callable[[], None] | None = None,
+    key: str | None = None,
 ) -> tuple[Results, bool]:
     """A region's results for a command that only renders (``gapmap report``): those stored
     by the run in the output folder when they were computed from exactly these inputs and
@@ -145,6 +145,8 @@ def results_for(
 
     ``before_analysis`` runs only when the stored results cannot be used (e.g. the CLI's check
     of every input file's header: inputs whose hashes match a stored run were checked by it).
+    ``key`` is the config's :func:`~geo.config.locations.results_key` when the caller has it
+    already (it hashes every input file).
 
     Returns
     -------
@@ -154,7 +156,7 @@ def results_for(
     """
     target = output_dir(config, out_dir)
     if stored_key(target) is not None:
-        key = results_key(config, input_hashes(config))
+        key = key or results_key(config, input_hashes(config))
         stored = load_results(target, key=key, skip=NOT_IN_REPORTS)
         if stored is not None:
             log.info("reusing the results of the run in %s (inputs unchanged)", target)
@@ -194,32 +196,8 @@ def write_into(out: OutputFolder, results: Results, config: RegionConfig) -> lis
     """Write a region's files into a claimed output folder."""
     from geo.render.region import write_region  # maps and folium: not needed by `gapmap report`
 
-    return write_region(results, out, offline=config.output.offline_map, tiles=config.output.tiles)
-
-
-def input_files(config: RegionConfig) -> dict[str, Path]:
-    """Every input file of a region config, by role (for hashes and resuming)."""
-    files = {
-        "config": config.source_path,
-        "roads": config.roads.path,
-        "gp_practices": config.gp_practices.path,
-        "specialist_services": config.specialist_services.path,
-        "population": config.population.path,
-        "population_density": config.population.density_raster,
-        "region_boundary": config.region.boundary,
-        "remoteness": config.remoteness.path if config.remoteness else None,
-        "subareas": config.subareas.path if config.subareas else None,
-        "deaths": config.need.deaths.path if config.need.deaths else None,
-        "need_smr": config.need.smr.path if config.need.smr else None,
-    }
-    for section in ("gp_practices", "specialist_services", "population"):
-        cfg = getattr(config, section)
-        if cfg.geocode is not None and cfg.geocode.postcodes is not None:
-            files[f"{section}_postcodes"] = cfg.geocode.postcodes.path
-        table = getattr(cfg, "capacity_table", None)
-        if table is not None:
-            files[f"{section}_capacity"] = table.path
-    return {k: v for k, v in files.items() if v is not None}
+    output = config.output
+    return write_region(results, out, offline=output.offline_map, tiles=output.tiles, pages=True)
 
 
 # The libraries whose versions run.json records (what a result may depend on).
@@ -256,26 +234,6 @@ def dependency_versions() -> dict[str, str | None]:
             found[name] = None
     found["GDAL"] = pyogrio.__gdal_version_string__
     return found
-
-
-def input_hashes(config: RegionConfig) -> dict[str, dict[str, str | None]]:
-    """Each input file's path and SHA-256 (None for a file that does not exist)."""
-    return {
-        name: {"path": str(path), "sha256": sha256_file(path) if path.is_file() else None}
-        for name, path in input_files(config).items()
-    }
-
-
-def results_key(config: RegionConfig, hashes: dict[str, dict[str, str | None]]) -> str:
-    """What a run's results depend on, as one hash: gapmap's version, the settings and every
-    input file's bytes (see :mod:`geo.store`)."""
-    basis = {
-        "version": __version__,
-        "settings": config.model_dump(mode="json", exclude={"output", "source_path"}),
-        "inputs": {name: entry["sha256"] for name, entry in hashes.items()},
-    }
-    text = json.dumps(basis, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def provenance(
@@ -353,12 +311,3 @@ def input_sources(inputs: RegionInputs, results: Results) -> dict[str, Any]:
     if inputs.sources.get("capacity"):
         out["capacity"] = inputs.sources["capacity"]
     return out
-
-
-def output_dir(config: RegionConfig, out_dir: str | Path | None) -> Path:
-    """The output folder: ``--out``, else ``output.dir``, else ``maps/<region slug>``."""
-    if out_dir is not None:
-        return Path(out_dir)
-    if config.output.dir is not None:
-        return config.output.dir
-    return Path("maps") / slugify(config.region.name)

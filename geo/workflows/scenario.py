@@ -20,23 +20,17 @@ import pandas as pd
 
 from geo.analysis.scenario import apply_scenario, scenario_changes, virtual_coverage
 from geo.config import RegionConfig, ScenarioConfig, slugify
+from geo.config.locations import input_files, input_hashes, output_dir, results_key, sha256_file
 from geo.inputs.region import RegionInputs, default_cache_dir
 from geo.parallel import in_background, warm_up
 from geo.progress import Progress, StageTimer
-from geo.render.files import provenance_json, sha256_file, write_atomic_text, write_csv
-from geo.render.outdir import OutputFolder, claim_output
+from geo.render.files import provenance_json, write_csv
+from geo.render.outdir import OutputFolder, claim_output, write_atomic_text
 from geo.render.region import write_region_folder
 from geo.render.scenario_map import write_scenario_map
 from geo.results import Results
 from geo.store import load_results, stored_key
-from geo.workflows.pipeline import (
-    analyse,
-    input_files,
-    input_hashes,
-    load_inputs,
-    output_dir,
-    results_key,
-)
+from geo.workflows.pipeline import analyse, load_inputs
 
 log = logging.getLogger(__name__)
 

@@ -28,15 +28,16 @@ from geo.analysis.sites import (
     unmet_weight,
 )
 from geo.config import RegionConfig
+from geo.config.locations import input_files, output_dir
 from geo.errors import InputError, InputErrors
 from geo.inputs.region import RegionInputs, default_cache_dir
 from geo.progress import Progress, StageTimer
-from geo.render.files import provenance_json, write_atomic_text, write_csv
-from geo.render.outdir import claim_output
+from geo.render.files import provenance_json, write_csv
+from geo.render.outdir import claim_output, write_atomic_text
 from geo.render.sites_map import write_sites_map
 from geo.results import Results
 from geo.routing.network import RoadNetwork
-from geo.workflows.pipeline import analyse, input_files, load_inputs, output_dir
+from geo.workflows.pipeline import analyse, load_inputs
 
 log = logging.getLogger(__name__)
 

@@ -28,14 +28,15 @@ from geo.analysis.workshop import (
 )
 from geo.analysis.workshop_model import WorkshopChoice, evaluate
 from geo.config import RegionConfig
+from geo.config.locations import input_files, output_dir
 from geo.errors import GeoError
 from geo.inputs.region import RegionInputs, default_cache_dir
 from geo.progress import Progress, StageTimer
-from geo.render.files import provenance_json, write_atomic_text
-from geo.render.outdir import claim_output
+from geo.render.files import provenance_json
+from geo.render.outdir import claim_output, write_atomic_text
 from geo.render.workshop import write_workshop_page
 from geo.results import Results
-from geo.workflows.pipeline import analyse, input_files, load_inputs, output_dir
+from geo.workflows.pipeline import analyse, load_inputs
 
 log = logging.getLogger(__name__)
 
