@@ -158,3 +158,32 @@ def test_packs_computed_beside_the_writing_equal_one_process(demo_outcome, tmp_p
     one_process = load_pages(demo_outcome.out_dir, key=key)
     assert in_worker is not None and one_process is not None
     assert in_worker["packs"] == one_process["packs"]
+
+
+def test_packs_failing_in_the_run_cost_only_their_cache(
+    demo_outcome, tmp_path, monkeypatch, caplog
+):
+    import copy
+
+    from geo.errors import GeoError
+    from geo.render.region import write_region_folder
+
+    def broken(results):
+        raise GeoError("a pack could not be drawn")
+
+    monkeypatch.setattr("geo.render.region.pack_pages", broken)
+    results = demo_outcome.results
+    results = dataclasses.replace(results, provenance=copy.deepcopy(results.provenance))
+    folder = tmp_path / "run"
+    written = write_region_folder(results, folder, offline=True, pages=True)
+    assert "report.html" in {p.name for p in written}
+    assert "workshop packs were not prepared" in caplog.text
+    stored = load_pages(folder, key=results.provenance["results_key"])
+    assert stored is not None and stored["packs"] is None and stored["report"]
+    monkeypatch.undo()
+    # --by subarea finds no stored packs and computes them from the stored results
+    assert main(["report", str(DEMO_CONFIG), "--out", str(folder), "--by", "subarea", "-q"]) == 0
+    expected = load_pages(demo_outcome.out_dir, key=results.provenance["results_key"])["packs"]
+    assert sorted(p.name for p in (folder / "workshop_packs").glob("*.html")) == sorted(
+        pack["file"] for pack in expected
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from geo.render.pages import content_json, write_page
 from geo.render.report import report_content
 from geo.results import Results
 from geo.store import save_pages, save_results
+
+log = logging.getLogger(__name__)
 
 
 def write_region_folder(
@@ -66,8 +69,20 @@ def write_region_folder(
     if key:  # for `gapmap report` to reuse (a cache: not listed among the outputs)
         save_results(results, Path(folder), key=key)
     if packs is not None:
-        save_pages(Path(folder), {"report": content_json(report), "packs": packs()}, key=key)
+        stored = {"report": content_json(report), "packs": _finished(packs)}
+        save_pages(Path(folder), stored, key=key)
     return written
+
+
+def _finished(packs: Callable[[], list[dict] | None]) -> list[dict] | None:
+    """The packs' page content, or None when it could not be computed: it is a cache, so the
+    run's own files still stand, and ``gapmap report --by subarea`` computes the packs itself
+    (where the same error then stops it, plainly)."""
+    try:
+        return packs()
+    except Exception as exc:  # any failure only costs the cache
+        log.warning("the workshop packs were not prepared for `gapmap report` (%s)", exc)
+        return None
 
 
 def _packs_later(results: Results) -> Callable[[], list[dict] | None]:
