@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import html
+import io
 import sys
 from html.parser import HTMLParser
 
@@ -400,3 +402,20 @@ def test_a_region_without_sub_areas_says_so_and_shows_no_sub_area_table(demo_con
     with_areas = render_report(make_results(60, 1))  # and a region with them keeps its table
     assert "The sub-areas with the most need" in with_areas
     assert "No sub-areas configured" not in with_areas
+
+
+def test_pack_index_is_safe_in_a_spreadsheet():
+    from geo.render.pages import pack_index_csv
+
+    packs = [
+        {"area_id": 7, "area_name": '=HYPERLINK("x")', "file": "report_7.html"},
+        {"area_id": "A-2", "area_name": None, "file": "report_a_2.html"},
+        {"area_id": "B", "area_name": "Hill, North", "file": "report_b.html"},
+    ]
+    rows = list(csv.reader(io.StringIO(pack_index_csv(packs))))
+    assert rows == [
+        ["area_id", "area_name", "file"],
+        ["7", '\'=HYPERLINK("x")', "report_7.html"],
+        ["A-2", "", "report_a_2.html"],
+        ["B", "Hill, North", "report_b.html"],
+    ]

@@ -137,7 +137,9 @@ def pack_pages(results: Results) -> list[dict[str, Any]]:
     finally:
         wait([pending])
     theirs = pending.result()  # re-raises the worker's error
-    return [pack for pair in itertools.zip_longest(mine, theirs) for pack in pair if pack]
+    return [
+        pack for pair in itertools.zip_longest(mine, theirs) for pack in pair if pack is not None
+    ]
 
 
 def _with_content(results: Results, rows: list[dict]) -> list[dict[str, Any]]:

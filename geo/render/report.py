@@ -5,6 +5,9 @@ Jinja2 with autoescaping on. Every sentence is generated from the run's :class:`
 every table and chart from ``Results.tables`` (the tables written as CSV), so report, tables
 and CLI cannot disagree. Written to be read in five minutes: findings, what they mean for
 integrated care, charts with cancer and non-cancer side by side, long tables folded.
+
+:func:`report_content` computes what the page shows; :mod:`geo.render.pages` lays it out (and a
+run stores the content, so ``gapmap report`` can lay it out again without the analysis).
 """
 
 from __future__ import annotations
