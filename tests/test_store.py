@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from geopandas.testing import assert_geodataframe_equal
 
@@ -187,3 +188,36 @@ def test_packs_failing_in_the_run_cost_only_their_cache(
     assert sorted(p.name for p in (folder / "workshop_packs").glob("*.html")) == sorted(
         pack["file"] for pack in expected
     )
+
+
+@pytest.mark.parametrize(("setting", "stored"), [("auto", False), (True, True), (False, False)])
+def test_a_run_prepares_packs_as_its_config_says(
+    demo_outcome, tmp_path, monkeypatch, setting, stored
+):
+    """With `workshop_packs: auto` a region with more sub-areas than the cap leaves its packs
+    to `gapmap report --by subarea` (here the cap is lowered below the demo's 12)."""
+    import copy
+
+    from geo.render.region import write_region_folder
+
+    monkeypatch.setattr("geo.render.region.AUTO_PACKS_MAX", 5)
+    results = demo_outcome.results
+    results = dataclasses.replace(results, provenance=copy.deepcopy(results.provenance))
+    write_region_folder(results, tmp_path, offline=True, pages=True, packs=setting)
+    pages = load_pages(tmp_path, key=results.provenance["results_key"])
+    assert pages is not None and pages["report"]
+    assert (pages["packs"] is not None) == stored
+    if stored:
+        assert len(pages["packs"]) == 12
+
+
+def test_the_packs_setting_is_checked():
+    from geo.config import parse_config
+    from geo.errors import InputError
+
+    raw = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    raw["output"]["workshop_packs"] = "sometimes"
+    with pytest.raises(InputError, match="workshop_packs"):
+        parse_config(raw, path=DEMO_CONFIG)
+    raw["output"]["workshop_packs"] = True
+    assert parse_config(raw, path=DEMO_CONFIG).output.workshop_packs is True

@@ -403,6 +403,12 @@ class OutputConfig(StrictModel):
     dir: InputPath | None = None
     offline_map: bool = False
     tiles: str | None = "OpenStreetMap"
+    workshop_packs: bool | Literal["auto"] = Field(
+        default="auto",
+        description="Whether a run prepares its workshop packs for `gapmap report --by "
+        "subarea`: true, false, or auto (when it has few enough sub-areas to prepare them "
+        "while it writes its files).",
+    )
 
 
 class PartitionConfig(StrictModel):

@@ -21,6 +21,13 @@ from geo.store import save_pages, save_results
 
 log = logging.getLogger(__name__)
 
+# With `workshop_packs: auto`, a run prepares at most this many packs. Their content (about
+# 0.05 s each here) is computed by a second process while the run writes its files (1 - 2 s on
+# the demo and the Isle of Wight), so 12 or 18 cost the run nothing measurable; the Isle of
+# Wight's 89 LSOAs add 3 - 4 s to every run. Beyond it, `gapmap report --by subarea` computes
+# them (4 s for those 89).
+AUTO_PACKS_MAX = 24
+
 
 def write_region_folder(
     results: Results,
@@ -29,6 +36,7 @@ def write_region_folder(
     offline: bool = False,
     tiles: str | None = "OpenStreetMap",
     pages: bool = False,
+    packs: bool | str = "auto",
 ) -> list[Path]:
     """Write a region's files into ``folder`` (a staging folder, or one inside it).
 
@@ -46,6 +54,9 @@ def write_region_folder(
         Also store the content of the report and of every workshop pack, for ``gapmap report``
         to lay out again (:mod:`geo.store`); the packs' are computed in the background worker
         while this process writes the files, when it may start one.
+    packs
+        Whether the stored pages include the workshop packs: True, False, or ``"auto"`` (when
+        the region has at most :data:`AUTO_PACKS_MAX` populated sub-areas).
 
     Returns
     -------
@@ -53,7 +64,7 @@ def write_region_folder(
         The files written, relative to ``folder``.
     """
     key = results.provenance.get("results_key")
-    packs = _packs_later(results) if pages and key else None
+    packs_later = _packs_later(results, packs) if pages and key else None
     report: dict = {}
 
     def write_report(results: Results, path: Path) -> None:
@@ -68,10 +79,18 @@ def write_region_folder(
     )
     if key:  # for `gapmap report` to reuse (a cache: not listed among the outputs)
         save_results(results, Path(folder), key=key)
-    if packs is not None:
-        stored = {"report": content_json(report), "packs": _finished(packs)}
+    if packs_later is not None:
+        stored = {"report": content_json(report), "packs": _finished(packs_later)}
         save_pages(Path(folder), stored, key=key)
     return written
+
+
+def prepares_packs(wanted: bool | str, populated: int) -> bool:
+    """Whether a run prepares its workshop packs: ``wanted`` is the config's
+    ``output.workshop_packs`` (True, False or ``"auto"``), ``populated`` the number of packs."""
+    if not wanted or populated == 0:
+        return False
+    return wanted is True or populated <= AUTO_PACKS_MAX
 
 
 def _finished(packs: Callable[[], list[dict] | None]) -> list[dict] | None:
@@ -85,10 +104,20 @@ def _finished(packs: Callable[[], list[dict] | None]) -> list[dict] | None:
         return None
 
 
-def _packs_later(results: Results) -> Callable[[], list[dict] | None]:
-    """A call returning the workshop packs' page content (None without sub-areas), started now
-    in the background worker when there is one, so that it overlaps writing the other files."""
-    if results.subareas is None or results.subareas.empty:
+def _packs_later(results: Results, wanted: bool | str) -> Callable[[], list[dict] | None]:
+    """A call returning the workshop packs' page content (None when not ``wanted``, see
+    :func:`write_region_folder`), started now in the background worker when there is one, so
+    that it overlaps writing the other files."""
+    populated = 0 if results.subareas is None else results.origins["area_id"].dropna().nunique()
+    if not prepares_packs(wanted, populated):
+        if wanted == "auto" and populated:
+            log.info(
+                "not preparing %d workshop packs in the run (more than %d; set "
+                "output.workshop_packs: true to prepare them): `gapmap report --by subarea` "
+                "computes them",
+                populated,
+                AUTO_PACKS_MAX,
+            )
         return lambda: None
     # The worker gets its own copy of the provenance, which grows while the files are written.
     snapshot = dataclasses.replace(results, provenance=copy.deepcopy(results.provenance))
@@ -103,9 +132,10 @@ def write_region(
     offline: bool = False,
     tiles: str | None = "OpenStreetMap",
     pages: bool = False,
+    packs: bool | str = "auto",
 ) -> list[Path]:
-    """Write a region's folder into a claimed output folder, swapped in atomically (``pages``:
-    see :func:`write_region_folder`).
+    """Write a region's folder into a claimed output folder, swapped in atomically (``pages``
+    and ``packs``: see :func:`write_region_folder`).
 
     Returns
     -------
@@ -113,5 +143,7 @@ def write_region(
         The files written, under their final location.
     """
     with out.staging() as tmp:
-        written = write_region_folder(results, tmp, offline=offline, tiles=tiles, pages=pages)
+        written = write_region_folder(
+            results, tmp, offline=offline, tiles=tiles, pages=pages, packs=packs
+        )
     return [out.final / p for p in written]

@@ -104,10 +104,10 @@ def run(
             out = stack.enter_context(
                 claim_output(target, inputs=input_files(config).values(), force=force)
             )
-        if out is not None and config.subareas is not None:
-            warm_up("geo.render.packs")  # the packs' pages are computed beside the writing
         caught = stack.enter_context(collect_warnings())
         inputs = load_inputs(config, cache_dir=cache, online=online, timer=timer)
+        if out is not None:
+            _warm_up_for_packs(config, inputs)
         results = analyse(config, inputs, timer=timer, started=started)
         results.provenance["warnings"] = caught.messages  # the same list: grows while writing
         if out is not None:
@@ -115,6 +115,16 @@ def run(
                 files = write_into(out, results, config)
     results.provenance["timings_s"] = dict(timer.timings_s)
     return RunOutcome(results=results, out_dir=target if write_outputs else None, files=files)
+
+
+def _warm_up_for_packs(config: RegionConfig, inputs: RegionInputs) -> None:
+    """Start the worker that prepares the workshop packs while the run writes its files (its
+    imports then overlap the analysis), when the run will prepare them."""
+    from geo.render.region import prepares_packs
+
+    subareas = 0 if inputs.subareas is None else len(inputs.subareas)
+    if prepares_packs(config.output.workshop_packs, subareas):
+        warm_up("geo.render.packs")
 
 
 def load_inputs(config: RegionConfig, **kwargs: Any) -> RegionInputs:
@@ -197,7 +207,14 @@ def write_into(out: OutputFolder, results: Results, config: RegionConfig) -> lis
     from geo.render.region import write_region  # maps and folium: not needed by `gapmap report`
 
     output = config.output
-    return write_region(results, out, offline=output.offline_map, tiles=output.tiles, pages=True)
+    return write_region(
+        results,
+        out,
+        offline=output.offline_map,
+        tiles=output.tiles,
+        pages=True,
+        packs=output.workshop_packs,
+    )
 
 
 # The libraries whose versions run.json records (what a result may depend on).
