@@ -13,7 +13,7 @@ run's own:
   only) against the way it was done before (whole-network searches, full findings per draw):
   the intervals must be identical.
 * ``workflows``: ``gapmap scenario``, ``gapmap sites --k 5`` and ``gapmap report`` (region
-  and ``--by subarea``, reusing the run's stored results) on the demo against one
+  and ``--by subarea``, laying out the pages the run stored) on the demo against one
   ``gapmap run`` of it.
 * ``recipe``: the peer a planner would write today on the Isle of Wight: osmnx graph from the
   extract, networkx multi-source Dijkstra to the nearest GP and SPC, geopandas joins for
