@@ -105,7 +105,8 @@ def allow_background() -> None:
     _BACKGROUND_ENABLED.append(True)
 
 
-def _background_allowed() -> bool:
+def background_allowed() -> bool:
+    """Whether :func:`in_background` may start a worker process beside this one."""
     if not _BACKGROUND_ENABLED:
         return False
     requested = requested_workers()
@@ -146,7 +147,7 @@ def warm_up(module: str) -> None:
     A worker needs a second or more to import the scientific stack; started early, that
     overlaps the main process's own work instead of delaying :func:`in_background`.
     """
-    if _background_allowed():
+    if background_allowed():
         _executor().submit(_import, module)
 
 
@@ -160,7 +161,7 @@ def in_background(function: Callable[..., Result], /, *args: Any, **kwargs: Any)
         when only one process may be used (one core, ``GAPMAP_WORKERS=1``, or a library
         call without :func:`allow_background`): the caller then runs the function itself.
     """
-    if not _background_allowed():
+    if not background_allowed():
         return None
     log.info("running %s in a worker process", getattr(function, "__name__", function))
     return _executor().submit(function, *args, **kwargs)

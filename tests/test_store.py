@@ -4,6 +4,7 @@ unchanged; pages laid out from the stored content equal pages rendered from the 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import shutil
@@ -88,11 +89,31 @@ def test_report_reuses_a_run_only_while_its_inputs_are_unchanged(demo_outcome, t
     assert "45 min" in page and page != render_report(demo_outcome.results)
 
 
-def test_pages_from_the_store_equal_pages_rendered_from_the_results(demo_outcome, tmp_path):
+def _own_copy(results):
+    """The demo results with their own provenance (writing a folder adds to it)."""
+    return dataclasses.replace(results, provenance=copy.deepcopy(results.provenance))
+
+
+def _written(results, folder, **kwargs):
+    from geo.render.region import write_region_folder
+
+    write_region_folder(_own_copy(results), folder, offline=True, pages=True, **kwargs)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def packed_run(demo_outcome, tmp_path_factory):
+    """The demo run's folder as a run that prepared its packs writes it (one process)."""
+    out = tmp_path_factory.mktemp("packed") / "out"
+    shutil.copytree(demo_outcome.out_dir, out)
+    return _written(demo_outcome.results, out, packs=True)
+
+
+def test_pages_from_the_store_equal_pages_rendered_from_the_results(packed_run, tmp_path):
     """Byte for byte: the run's report, the report and packs laid out from the stored page
     content, and the report and packs rendered afresh from the stored results."""
     out = tmp_path / "out"
-    shutil.copytree(demo_outcome.out_dir, out)
+    shutil.copytree(packed_run, out)
     written_by_run = (out / "report.html").read_bytes()
     args = ["report", str(DEMO_CONFIG), "--out", str(out), "--force", "-q"]
 
@@ -107,15 +128,15 @@ def test_pages_from_the_store_equal_pages_rendered_from_the_results(demo_outcome
 
     from_pages = pages()
     assert from_pages["report.html"] == written_by_run
-    assert len(from_pages) == 2 + demo_outcome.results.origins["area_id"].nunique()  # + index
+    assert len(from_pages) == 2 + 12  # the report, 12 packs and their index
     (out / STORE_DIR / PAGES_FILE).unlink()
     assert pages() == from_pages
 
 
-def test_a_report_from_stored_pages_loads_no_scientific_stack(demo_outcome, tmp_path):
+def test_a_report_from_stored_pages_loads_no_scientific_stack(packed_run, tmp_path):
     """`gapmap report` after a run lays pages out with Jinja2 alone (the reason it is fast)."""
     out = tmp_path / "out"
-    shutil.copytree(demo_outcome.out_dir, out)
+    shutil.copytree(packed_run, out)
     script = (
         "import sys, json\n"
         "from geo.cli import main\n"
@@ -128,35 +149,30 @@ def test_a_report_from_stored_pages_loads_no_scientific_stack(demo_outcome, tmp_
     assert proc.returncode == 0, proc.stderr
     codes, loaded = json.loads(proc.stdout.strip().splitlines()[-1])
     assert codes == [0, 0] and loaded == []
-    assert (out / "workshop_packs" / "index.csv").is_file()
+    assert len(list((out / "workshop_packs").glob("*.html"))) == 12
 
 
-def test_stored_pages_hold_only_for_their_key(demo_outcome, tmp_path):
-    key = demo_outcome.results.provenance["results_key"]
-    stored = load_pages(demo_outcome.out_dir, key=key)
-    assert stored is not None and stored["key"] == key
-    assert len(stored["packs"]) == demo_outcome.results.origins["area_id"].nunique()
-    assert load_pages(demo_outcome.out_dir, key="0" * 64) is None
+def test_stored_pages_hold_only_for_their_key(packed_run, tmp_path):
+    stored = json.loads((packed_run / STORE_DIR / PAGES_FILE).read_text(encoding="utf-8"))
+    assert load_pages(packed_run, key=stored["key"]) == stored and len(stored["packs"]) == 12
+    assert load_pages(packed_run, key="0" * 64) is None
     out = tmp_path / "out"
-    shutil.copytree(demo_outcome.out_dir, out)
+    shutil.copytree(packed_run, out)
     (out / STORE_DIR / PAGES_FILE).write_text("{not json", encoding="utf-8")
-    assert load_pages(out, key=key) is None
+    assert load_pages(out, key=stored["key"]) is None
 
 
-def test_packs_computed_beside_the_writing_equal_one_process(demo_outcome, tmp_path, monkeypatch):
-    import copy
-
+def test_packs_computed_beside_the_writing_equal_one_process(
+    demo_outcome, packed_run, tmp_path, monkeypatch
+):
     import geo.render.region as region_module
-    from geo.render.region import write_region_folder
 
-    results = demo_outcome.results
-    results = dataclasses.replace(results, provenance=copy.deepcopy(results.provenance))
     calls = spy_background(monkeypatch, region_module)
-    write_region_folder(results, tmp_path / "two", offline=True, pages=True)
+    _written(demo_outcome.results, tmp_path / "two")  # auto: 12 packs, beside a worker
     assert len(calls) == 1  # the packs went to the worker
-    key = results.provenance["results_key"]
+    key = demo_outcome.results.provenance["results_key"]
     in_worker = load_pages(tmp_path / "two", key=key)
-    one_process = load_pages(demo_outcome.out_dir, key=key)
+    one_process = load_pages(packed_run, key=key)
     assert in_worker is not None and one_process is not None
     assert in_worker["packs"] == one_process["packs"]
 
@@ -164,51 +180,53 @@ def test_packs_computed_beside_the_writing_equal_one_process(demo_outcome, tmp_p
 def test_packs_failing_in_the_run_cost_only_their_cache(
     demo_outcome, tmp_path, monkeypatch, caplog
 ):
-    import copy
-
     from geo.errors import GeoError
-    from geo.render.region import write_region_folder
 
     def broken(results):
         raise GeoError("a pack could not be drawn")
 
     monkeypatch.setattr("geo.render.region.pack_pages", broken)
-    results = demo_outcome.results
-    results = dataclasses.replace(results, provenance=copy.deepcopy(results.provenance))
-    folder = tmp_path / "run"
-    written = write_region_folder(results, folder, offline=True, pages=True)
-    assert "report.html" in {p.name for p in written}
+    folder = _written(demo_outcome.results, tmp_path / "run", packs=True)
+    assert (folder / "report.html").is_file() and (folder / "run.json").is_file()
     assert "workshop packs were not prepared" in caplog.text
-    stored = load_pages(folder, key=results.provenance["results_key"])
+    stored = load_pages(folder, key=demo_outcome.results.provenance["results_key"])
     assert stored is not None and stored["packs"] is None and stored["report"]
     monkeypatch.undo()
     # --by subarea finds no stored packs and computes them from the stored results
     assert main(["report", str(DEMO_CONFIG), "--out", str(folder), "--by", "subarea", "-q"]) == 0
-    expected = load_pages(demo_outcome.out_dir, key=results.provenance["results_key"])["packs"]
-    assert sorted(p.name for p in (folder / "workshop_packs").glob("*.html")) == sorted(
-        pack["file"] for pack in expected
-    )
+    assert len(list((folder / "workshop_packs").glob("*.html"))) == 12
 
 
-@pytest.mark.parametrize(("setting", "stored"), [("auto", False), (True, True), (False, False)])
+@pytest.mark.parametrize(
+    ("setting", "worker", "cap", "stored"),
+    [
+        ("auto", True, 24, True),
+        ("auto", True, 5, False),  # more populated sub-areas than the cap
+        ("auto", False, 24, False),  # one process: the packs would cost the run
+        (True, False, 5, True),
+        (False, True, 24, False),
+    ],
+)
 def test_a_run_prepares_packs_as_its_config_says(
-    demo_outcome, tmp_path, monkeypatch, setting, stored
+    demo_outcome, tmp_path, monkeypatch, setting, worker, cap, stored
 ):
-    """With `workshop_packs: auto` a region with more sub-areas than the cap leaves its packs
-    to `gapmap report --by subarea` (here the cap is lowered below the demo's 12)."""
-    import copy
+    import geo.render.region as region_module
 
-    from geo.render.region import write_region_folder
-
-    monkeypatch.setattr("geo.render.region.AUTO_PACKS_MAX", 5)
-    results = demo_outcome.results
-    results = dataclasses.replace(results, provenance=copy.deepcopy(results.provenance))
-    write_region_folder(results, tmp_path, offline=True, pages=True, packs=setting)
-    pages = load_pages(tmp_path, key=results.provenance["results_key"])
+    monkeypatch.setattr("geo.render.region.AUTO_PACKS_MAX", cap)
+    if worker:
+        spy_background(monkeypatch, region_module)
+    folder = _written(demo_outcome.results, tmp_path, packs=setting)
+    pages = load_pages(folder, key=demo_outcome.results.provenance["results_key"])
     assert pages is not None and pages["report"]
     assert (pages["packs"] is not None) == stored
     if stored:
         assert len(pages["packs"]) == 12
+
+
+def test_a_library_run_leaves_the_packs_to_the_report_command(demo_outcome):
+    """The demo run of the test session is a library call: one process, so `auto` skips."""
+    stored = load_pages(demo_outcome.out_dir, key=demo_outcome.results.provenance["results_key"])
+    assert stored is not None and stored["report"] and stored["packs"] is None
 
 
 def test_the_packs_setting_is_checked():

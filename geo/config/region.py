@@ -406,8 +406,8 @@ class OutputConfig(StrictModel):
     workshop_packs: bool | Literal["auto"] = Field(
         default="auto",
         description="Whether a run prepares its workshop packs for `gapmap report --by "
-        "subarea`: true, false, or auto (when it has few enough sub-areas to prepare them "
-        "while it writes its files).",
+        "subarea`: true, false, or auto (when a second process can prepare them while the run "
+        "writes its files, for at most 24 populated sub-areas).",
     )
 
 

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from geo.parallel import in_background
+from geo.parallel import background_allowed, in_background
 from geo.render.files import write_region_files
 from geo.render.maps import write_map
 from geo.render.outdir import OutputFolder
@@ -21,11 +21,11 @@ from geo.store import save_pages, save_results
 
 log = logging.getLogger(__name__)
 
-# With `workshop_packs: auto`, a run prepares at most this many packs. Their content (about
-# 0.05 s each here) is computed by a second process while the run writes its files (1 - 2 s on
-# the demo and the Isle of Wight), so 12 or 18 cost the run nothing measurable; the Isle of
-# Wight's 89 LSOAs add 3 - 4 s to every run. Beyond it, `gapmap report --by subarea` computes
-# them (4 s for those 89).
+# With `workshop_packs: auto`, a run prepares its packs only where they cost it nothing: in a
+# second process while it writes its files (1 - 2 s on the demo and the Isle of Wight), and at
+# most this many. Their content takes about 0.05 s each here, so 12 or 18 cost the run nothing
+# measurable; the Isle of Wight's 89 LSOAs add 3 - 4 s to every run. Beyond it, or in one
+# process, `gapmap report --by subarea` computes them (4 s for those 89).
 AUTO_PACKS_MAX = 24
 
 
@@ -55,8 +55,8 @@ def write_region_folder(
         to lay out again (:mod:`geo.store`); the packs' are computed in the background worker
         while this process writes the files, when it may start one.
     packs
-        Whether the stored pages include the workshop packs: True, False, or ``"auto"`` (when
-        the region has at most :data:`AUTO_PACKS_MAX` populated sub-areas).
+        Whether the stored pages include the workshop packs: True, False, or ``"auto"`` (see
+        :func:`prepares_packs`).
 
     Returns
     -------
@@ -87,10 +87,11 @@ def write_region_folder(
 
 def prepares_packs(wanted: bool | str, populated: int) -> bool:
     """Whether a run prepares its workshop packs: ``wanted`` is the config's
-    ``output.workshop_packs`` (True, False or ``"auto"``), ``populated`` the number of packs."""
+    ``output.workshop_packs`` (True, False or ``"auto"``), ``populated`` the number of packs
+    (``"auto"``: at most :data:`AUTO_PACKS_MAX`, and only beside a second process)."""
     if not wanted or populated == 0:
         return False
-    return wanted is True or populated <= AUTO_PACKS_MAX
+    return wanted is True or (populated <= AUTO_PACKS_MAX and background_allowed())
 
 
 def _finished(packs: Callable[[], list[dict] | None]) -> list[dict] | None:
@@ -112,9 +113,9 @@ def _packs_later(results: Results, wanted: bool | str) -> Callable[[], list[dict
     if not prepares_packs(wanted, populated):
         if wanted == "auto" and populated:
             log.info(
-                "not preparing %d workshop packs in the run (more than %d; set "
-                "output.workshop_packs: true to prepare them): `gapmap report --by subarea` "
-                "computes them",
+                "not preparing %d workshop packs in the run (auto: at most %d, beside a second "
+                "process; set output.workshop_packs: true to prepare them): `gapmap report "
+                "--by subarea` computes them",
                 populated,
                 AUTO_PACKS_MAX,
             )
