@@ -8,6 +8,7 @@ import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from geo.parallel import background_allowed, in_background
 from geo.render.files import write_region_files
@@ -18,6 +19,9 @@ from geo.render.pages import content_json, write_page
 from geo.render.report import report_content
 from geo.results import Results
 from geo.store import save_pages, save_results
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +98,11 @@ def prepares_packs(wanted: bool | str, populated: int) -> bool:
     return wanted is True or (populated <= AUTO_PACKS_MAX and background_allowed())
 
 
+def populated_subareas(origins: pd.DataFrame, subareas: pd.DataFrame | None) -> int:
+    """How many sub-areas have residents: one workshop pack each."""
+    return 0 if subareas is None else int(origins["area_id"].dropna().nunique())
+
+
 def _finished(packs: Callable[[], list[dict] | None]) -> list[dict] | None:
     """The packs' page content, or None when it could not be computed: it is a cache, so the
     run's own files still stand, and ``gapmap report --by subarea`` computes the packs itself
@@ -109,7 +118,7 @@ def _packs_later(results: Results, wanted: bool | str) -> Callable[[], list[dict
     """A call returning the workshop packs' page content (None when not ``wanted``, see
     :func:`write_region_folder`), started now in the background worker when there is one, so
     that it overlaps writing the other files."""
-    populated = 0 if results.subareas is None else results.origins["area_id"].dropna().nunique()
+    populated = populated_subareas(results.origins, results.subareas)
     if not prepares_packs(wanted, populated):
         if wanted == "auto" and populated:
             log.info(

@@ -120,10 +120,10 @@ def run(
 def _warm_up_for_packs(config: RegionConfig, inputs: RegionInputs) -> None:
     """Start the worker that prepares the workshop packs while the run writes its files (its
     imports then overlap the analysis), when the run will prepare them."""
-    from geo.render.region import prepares_packs
+    from geo.render.region import populated_subareas, prepares_packs
 
-    subareas = 0 if inputs.subareas is None else len(inputs.subareas)
-    if prepares_packs(config.output.workshop_packs, subareas):
+    packs = populated_subareas(inputs.origins, inputs.subareas)
+    if prepares_packs(config.output.workshop_packs, packs):
         warm_up("geo.render.packs")
 
 
