@@ -343,3 +343,22 @@ def test_cli_writes_the_page_and_rejects_bad_candidates(tmp_path, capsys):
     assert main(["workshop", str(DEMO_CONFIG), "--out", str(bad), "--days-per-month", "0"]) == 2
     assert not bad.exists()
     assert "--spc-max-min" in capsys.readouterr().err
+
+
+def test_an_empty_grid_says_why_there_are_no_candidates(light_config, demo_inputs, baseline):
+    """Everyone in specialist reach (every unmet weight zero): the grid places no site, and the
+    page says why rather than only that there is none."""
+    from geo.analysis.sites import grid_candidates
+
+    def said(data) -> str:
+        page = build_workshop_page(data)
+        meta = re.search(r'<script type="application/json" id="gm-meta">(.*?)</script>', page, re.S)
+        return _strict_json(meta.group(1))["noCandidates"]
+
+    none_unmet = np.zeros(len(baseline.origins))
+    empty = grid_candidates(baseline.origins, none_unmet, demo_inputs.network)
+    assert empty.empty
+    grid = build_workshop(light_config, demo_inputs, baseline, empty, candidate_kind="grid")
+    assert "need lies beyond specialist reach, and none does here" in said(grid)
+    sites = gp_candidates(demo_inputs.gp_practices)
+    assert said(build_workshop(light_config, demo_inputs, baseline, sites)) == "No candidate sites."

@@ -127,6 +127,8 @@ class WorkshopData:
         Practices × facilities codes (``beyond`` past the telehealth link time).
     boundary_lonlat
         The region outline as lists of ``[lon, lat]`` rings, or empty.
+    candidate_kind
+        How the candidate sites were chosen: ``gp_practices``, ``grid`` or ``file``.
     """
 
     region_name: str
@@ -150,6 +152,7 @@ class WorkshopData:
     practices: pd.DataFrame
     practice_codes: np.ndarray
     boundary_lonlat: list = field(default_factory=list)
+    candidate_kind: str = "gp_practices"
 
     @property
     def code_dtype(self) -> np.dtype:
@@ -414,6 +417,7 @@ def build_workshop(
         practices=practices,
         practice_codes=np.where(within, p_codes, grid.beyond).astype(np.int64),
         boundary_lonlat=_boundary(inputs),
+        candidate_kind=candidate_kind,
     )
     log.info(
         "workshop tables: %d origins, %d facilities (services and candidates), %d "

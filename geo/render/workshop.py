@@ -99,6 +99,15 @@ def _unsigned(values: np.ndarray, dtype) -> np.ndarray:
     return np.asarray(values).astype(dtype)
 
 
+# What the candidate list says when it is empty: the grid is empty exactly when no need lies
+# beyond specialist reach (it places sites by that need).
+NO_CANDIDATES = {
+    "": "No candidate sites.",
+    "grid": "No candidate sites: the grid places them where need lies beyond specialist "
+    "reach, and none does here.",
+}
+
+
 def encode(data: WorkshopData) -> tuple[dict[str, Any], bytes]:
     """The page's JSON metadata and its deflated binary arrays."""
     blob = _Blob()
@@ -117,6 +126,7 @@ def encode(data: WorkshopData) -> tuple[dict[str, Any], bytes]:
         "thresholds": data.thresholds,
         "homeReach": data.home_reach_code,
         "withinMin": data.within_min,
+        "noCandidates": NO_CANDIDATES.get(data.candidate_kind, NO_CANDIDATES[""]),
         "withinCode": data.within_code,
         "daysPerMonth": data.days_per_month,
         "classes": data.classes,
