@@ -239,3 +239,12 @@ def test_the_packs_setting_is_checked():
         parse_config(raw, path=DEMO_CONFIG)
     raw["output"]["workshop_packs"] = True
     assert parse_config(raw, path=DEMO_CONFIG).output.workshop_packs is True
+
+
+def test_pdfs_from_stored_pages_are_counted(packed_run, tmp_path, capsys):
+    pytest.importorskip("weasyprint")
+    out = tmp_path / "out"
+    shutil.copytree(packed_run, out)
+    assert main(["report", str(DEMO_CONFIG), "--out", str(out), "--force", "--pdf"]) == 0
+    assert "wrote 2 files" in capsys.readouterr().out
+    assert (out / "report.pdf").read_bytes().startswith(b"%PDF")

@@ -131,6 +131,8 @@ def report(args: argparse.Namespace) -> int:
     else:
         pages = _analysed_pages(args, config, target, key)
     files = _write_pages(args, pages, target, inputs)
+    if args.pdf:
+        files += [path.with_suffix(".pdf") for path in files if path.suffix == ".html"]
     if not args.quiet:
         print(f"gapmap: wrote {count(len(files), 'file', 'files')} to {files[0].parent}")
     return EXIT_OK
